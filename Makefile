@@ -1,0 +1,53 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+BUF := node_modules/.bin/buf
+TSC := node_modules/.bin/tsc
+# Node 20's test runner takes no globs, so the files are listed here.
+TEST_FILES = $(shell find dist/test -name '*.test.js' | sort)
+
+.PHONY: all build gen gen-check lint typecheck serve test bench clean
+
+all: build
+
+node_modules: package-lock.json
+	npm ci
+	@touch node_modules
+
+# gen/ is committed; `make gen` rewrites it from proto/ (never edit it by hand).
+gen: node_modules
+	$(BUF) lint
+	$(BUF) generate
+	$(BUF) build --as-file-descriptor-set -o gen/sigil.binpb
+
+# Fails when gen/ differs from what proto/ generates.
+gen-check: node_modules
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp"; \
+	$(BUF) build --as-file-descriptor-set -o "$$tmp/gen/sigil.binpb"; \
+	if ! diff -r gen "$$tmp/gen" >/dev/null; then \
+		echo "gen/ is stale: run 'make gen' and commit the result" >&2; diff -r gen "$$tmp/gen" | head -20 >&2; exit 1; \
+	fi; echo "gen/ is up to date"
+
+lint: node_modules
+	$(BUF) lint
+
+typecheck: node_modules
+	$(TSC) -p . --noEmit
+
+build: node_modules
+	$(TSC) -p .
+
+serve: build
+	node dist/src/cli/main.js serve
+
+test: build
+	node --test --test-concurrency=2 $(TEST_FILES)
+
+bench: build
+	node dist/bench/run.js $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf dist

@@ -1,0 +1,46 @@
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+
+export type SigilProtocol = "grpc" | "connect" | "grpc-web";
+
+export interface SigilClientOptions {
+  /** `http://127.0.0.1:4420` for gRPC, `http://127.0.0.1:4421` for Connect and gRPC-Web. */
+  readonly baseUrl: string;
+  /** Wire protocol; default "grpc". gRPC needs the gRPC listener, the others the HTTP listener. */
+  readonly protocol?: SigilProtocol;
+  /** Admin key, sent as `authorization: Bearer <key>` on every call (needed by admin RPCs). */
+  readonly adminKey?: string;
+  /** Connect only: JSON instead of binary Protobuf on the wire. */
+  readonly useJson?: boolean;
+  /** Extra interceptors (tracing, retries, ...). */
+  readonly interceptors?: Interceptor[];
+}
+
+export type SigilClient = Client<typeof KeyService>;
+
+/** A typed KeyService client over gRPC (HTTP/2), Connect or gRPC-Web (HTTP/1.1). */
+export function createSigilClient(options: SigilClientOptions): SigilClient {
+  return createClient(KeyService, createSigilTransport(options));
+}
+
+export function createSigilTransport(options: SigilClientOptions): Transport {
+  const interceptors = [...(options.interceptors ?? [])];
+  const adminKey = options.adminKey;
+  if (adminKey) {
+    interceptors.unshift((next) => (req) => {
+      if (!req.header.has("authorization")) req.header.set("authorization", `Bearer ${adminKey}`);
+      return next(req);
+    });
+  }
+  switch (options.protocol ?? "grpc") {
+    case "grpc":
+      return createGrpcTransport({ baseUrl: options.baseUrl, interceptors });
+    case "connect":
+      return createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: !options.useJson, interceptors });
+    case "grpc-web":
+      return createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", interceptors });
+    default:
+      throw new Error(`unknown protocol "${String(options.protocol)}"`);
+  }
+}

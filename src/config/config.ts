@@ -1,0 +1,174 @@
+import path from "node:path";
+import { parseDurationMs } from "./duration.js";
+
+/** Validated, frozen server configuration. Built once at start-up by `loadConfig`. */
+export interface Config {
+  readonly grpcAddress: HostPort;
+  readonly httpAddress: HostPort;
+  readonly dataDir: string;
+  /** `sqlite:<path>` (default: `<dataDir>/sigil.db`) or `postgres://...`. */
+  readonly databaseUrl: string;
+  /** Server secrets spec (see keys/server-secrets.ts); undefined means "generate into the data dir". */
+  readonly serverSecret: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly keyPrefix: string;
+  readonly issuer: string;
+  readonly tokenDefaultTtlMs: number;
+  readonly tokenMaxTtlMs: number;
+  readonly signingKeyRotationMs: number;
+  readonly cacheSize: number;
+  readonly feedPollIntervalMs: number;
+  readonly maxMessageBytes: number;
+  readonly shutdownGraceMs: number;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A setting with a bad value. The message names the setting; it never repeats a secret value. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+interface Setting<T> {
+  readonly env: string;
+  readonly flag: string;
+  readonly help: string;
+  readonly defaultText: string;
+  readonly secret?: boolean;
+  parse(text: string): T;
+}
+
+function setting<T>(env: string, flag: string, defaultText: string, help: string, parse: (text: string) => T, secret = false): Setting<T> {
+  return { env, flag, defaultText, help, parse, secret };
+}
+
+function hostPort(text: string): HostPort {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new Error(`must be host:port (port 0 picks a free one), got "${text}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+function duration(min: number, max: number) {
+  return (text: string): number => {
+    const ms = parseDurationMs(text);
+    if (ms === undefined) throw new Error(`must be a duration like 250ms, 30s, 15m, 1h or 7d, got "${text}"`);
+    if (ms < min || ms > max) throw new Error(`must be between ${min}ms and ${max}ms, got "${text}"`);
+    return ms;
+  };
+}
+
+function integer(min: number, max: number) {
+  return (text: string): number => {
+    if (!/^\d{1,12}$/.test(text)) throw new Error(`must be a whole number, got "${text}"`);
+    const n = Number(text);
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (text: string): T => {
+    if (!(values as readonly string[]).includes(text)) throw new Error(`must be one of ${values.join(", ")}, got "${text}"`);
+    return text as T;
+  };
+}
+
+function pattern(re: RegExp, what: string) {
+  return (text: string): string => {
+    if (!re.test(text)) throw new Error(`must be ${what}, got "${text}"`);
+    return text;
+  };
+}
+
+const HOUR = 3_600_000;
+
+/** Every setting, its environment variable, its flag and its default. The README table mirrors this. */
+export const SETTINGS = {
+  grpcAddress: setting("SIGIL_GRPC_ADDR", "--grpc-addr", "127.0.0.1:4420", "gRPC listener (grpc-js): gRPC, reflection, health", hostPort),
+  httpAddress: setting("SIGIL_HTTP_ADDR", "--http-addr", "127.0.0.1:4421", "HTTP listener (connect-node): Connect, gRPC-Web, JSON, /.well-known/jwks.json, /healthz", hostPort),
+  dataDir: setting("SIGIL_DATA_DIR", "--data-dir", "./data", "directory for the SQLite database, the server secret and the first admin key", (t) => {
+    if (t.length === 0 || t.length > 1024) throw new Error("must be a path of 1 to 1024 characters");
+    return path.resolve(t);
+  }),
+  databaseUrl: setting("SIGIL_DATABASE_URL", "--database-url", "sqlite:<data dir>/sigil.db", "database: sqlite:<path> or postgres://user:pass@host/db", pattern(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "sqlite:<path> or postgres://...")),
+  serverSecret: setting("SIGIL_SERVER_SECRET", "--server-secret", "generated into <data dir>/server-secret", "HMAC/sealing secret: base64 of >= 32 bytes, or v2:<b64>,v1:<b64> to rotate", (t) => t, true),
+  logLevel: setting("SIGIL_LOG_LEVEL", "--log-level", "info", "log level; one JSON line per call at info", oneOf(LOG_LEVELS)),
+  keyPrefix: setting("SIGIL_KEY_PREFIX", "--key-prefix", "sgl", "first part of every API key (2-16 lowercase letters/digits)", pattern(/^[a-z][a-z0-9]{1,15}$/, "2 to 16 lowercase letters or digits, starting with a letter")),
+  issuer: setting("SIGIL_ISSUER", "--issuer", "sigil", "`iss` claim of derived JWTs", pattern(/^[\x21-\x7e]{1,256}$/, "1 to 256 printable characters")),
+  tokenDefaultTtlMs: setting("SIGIL_TOKEN_DEFAULT_TTL", "--token-default-ttl", "15m", "lifetime of a derived token when the request gives none", duration(1000, 24 * HOUR)),
+  tokenMaxTtlMs: setting("SIGIL_TOKEN_MAX_TTL", "--token-max-ttl", "1h", "longest lifetime of a derived token", duration(1000, 24 * HOUR)),
+  signingKeyRotationMs: setting("SIGIL_SIGNING_KEY_ROTATION", "--signing-key-rotation", "30d", "age after which the JWT signing key is replaced at start-up", duration(HOUR, 3650 * 24 * HOUR)),
+  cacheSize: setting("SIGIL_CACHE_SIZE", "--cache-size", "100000", "most key records kept in memory", integer(1, 10_000_000)),
+  feedPollIntervalMs: setting("SIGIL_FEED_POLL_INTERVAL", "--feed-poll-interval", "250ms", "how often the change feed is polled to invalidate caches", duration(10, 60_000)),
+  maxMessageBytes: setting("SIGIL_MAX_MESSAGE_BYTES", "--max-message-bytes", "1048576", "largest request message accepted", integer(1024, 16 * 1024 * 1024)),
+  shutdownGraceMs: setting("SIGIL_SHUTDOWN_GRACE", "--shutdown-grace", "10s", "how long in-flight calls may run after SIGTERM", duration(0, 600_000)),
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+/**
+ * Reads settings from flags (which win) and environment variables, validates every one and returns
+ * a frozen Config. Throws ConfigError naming the first wrong setting.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const flags = parseFlags(argv);
+  const raw = (name: SettingName): string | undefined => {
+    const s = SETTINGS[name];
+    return flags.get(s.flag) ?? env[s.env] ?? undefined;
+  };
+  const value = <K extends SettingName>(name: K, fallback: string | undefined): ReturnType<(typeof SETTINGS)[K]["parse"]> | undefined => {
+    const s = SETTINGS[name];
+    const text = raw(name) ?? fallback;
+    if (text === undefined) return undefined;
+    try {
+      return s.parse(text) as ReturnType<(typeof SETTINGS)[K]["parse"]>;
+    } catch (err) {
+      const detail = s.secret ? "is not valid: " + (err as Error).message : (err as Error).message;
+      throw new ConfigError(`${s.env} (${s.flag}) ${detail}`);
+    }
+  };
+  const dataDir = value("dataDir", "./data")!;
+  const config: Config = {
+    grpcAddress: value("grpcAddress", "127.0.0.1:4420")!,
+    httpAddress: value("httpAddress", "127.0.0.1:4421")!,
+    dataDir,
+    databaseUrl: value("databaseUrl", `sqlite:${path.join(dataDir, "sigil.db")}`)!,
+    serverSecret: value("serverSecret", undefined),
+    logLevel: value("logLevel", "info")!,
+    keyPrefix: value("keyPrefix", "sgl")!,
+    issuer: value("issuer", "sigil")!,
+    tokenDefaultTtlMs: value("tokenDefaultTtlMs", "15m")!,
+    tokenMaxTtlMs: value("tokenMaxTtlMs", "1h")!,
+    signingKeyRotationMs: value("signingKeyRotationMs", "30d")!,
+    cacheSize: value("cacheSize", "100000")!,
+    feedPollIntervalMs: value("feedPollIntervalMs", "250ms")!,
+    maxMessageBytes: value("maxMessageBytes", "1048576")!,
+    shutdownGraceMs: value("shutdownGraceMs", "10s")!,
+  };
+  if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
+    throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);
+  }
+  return Object.freeze(config);
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const known = new Set(Object.values(SETTINGS).map((s) => s.flag));
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    if (!known.has(name)) throw new ConfigError(`unknown option "${name}" (see --help)`);
+    const v = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (v === undefined) throw new ConfigError(`option ${name} needs a value`);
+    flags.set(name, v);
+  }
+  return flags;
+}

@@ -1,0 +1,342 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { KeyDirectory } from "../cache/key-directory.js";
+import { formatApiKey, newKeyId, parseApiKey } from "../keys/api-key-format.js";
+import type { KeyHasher } from "../keys/key-hasher.js";
+import { recordFromRow, rowFromRecord, type KeyRecord } from "../keys/key-record.js";
+import type { Sealer } from "../keys/sealer.js";
+import { appendChange } from "../store/change-feed-repository.js";
+import type { SigilDb } from "../store/database.js";
+import { findIssueRequest, insertIssueRequest } from "../store/issue-request-repository.js";
+import { findKey, insertKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
+import { mintDerivedJwt } from "../tokens/derived-jwt.js";
+import type { SigningKeys } from "../tokens/signing-keys.js";
+import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+import {
+  DeriveTokenResponseSchema,
+  GetJwksResponseSchema,
+  GetKeyResponseSchema,
+  IssueKeyResponseSchema,
+  ListKeysResponseSchema,
+  RevokeKeyResponseSchema,
+  TokenFormat,
+  VerifyKeyResponseSchema,
+  VerifyReason,
+  type DeriveTokenRequest,
+  type DeriveTokenResponse,
+  type GetJwksRequest,
+  type GetJwksResponse,
+  type GetKeyRequest,
+  type GetKeyResponse,
+  type IssueKeyRequest,
+  type IssueKeyResponse,
+  type ListKeysRequest,
+  type ListKeysResponse,
+  type RevokeKeyRequest,
+  type RevokeKeyResponse,
+  type VerifyKeyRequest,
+  type VerifyKeyResponse,
+} from "../../gen/sigil/v1/key_service_pb.js";
+import type { AdminAuthorizer } from "./admin-auth.js";
+import { bearerCredential } from "./admin-auth.js";
+import type { CallContext } from "./call-context.js";
+import type { CredentialVerifier, Verification } from "./credential-verifier.js";
+import { keyToProto, optionalTimestamp } from "./key-mapper.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import {
+  durationMs,
+  invalid,
+  LIMITS,
+  requireBoundedText,
+  requireCredentialText,
+  requireKeyId,
+  requireMetadata,
+  requireName,
+  requireOwner,
+  requireScopes,
+  timestampMs,
+} from "./request-validation.js";
+
+export interface KeyServiceDeps {
+  readonly db: SigilDb;
+  readonly directory: KeyDirectory;
+  readonly verifier: CredentialVerifier;
+  readonly admin: AdminAuthorizer;
+  readonly hasher: KeyHasher;
+  /** Seals secrets kept for idempotent IssueKey retries. */
+  readonly issueSealer: Sealer;
+  readonly signingKeys: SigningKeys;
+  readonly now: () => number;
+  readonly settings: {
+    readonly keyPrefix: string;
+    readonly issuer: string;
+    readonly tokenDefaultTtlMs: number;
+    readonly tokenMaxTtlMs: number;
+  };
+}
+
+/** How long an IssueKey request id protects against duplicate issues. */
+const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
+
+const STATUS_FILTER: Record<KeyStatus, KeyStatusFilter> = {
+  [KeyStatus.UNSPECIFIED]: "any",
+  [KeyStatus.ACTIVE]: "active",
+  [KeyStatus.REVOKED]: "revoked",
+  [KeyStatus.EXPIRED]: "expired",
+};
+
+/** Parameters of a new key, validated. */
+export interface NewKeySpec {
+  readonly name: string;
+  readonly owner: string;
+  readonly scopes: readonly string[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly expireTime: number | null;
+}
+
+/**
+ * The KeyService, written once against the generated types; both listeners call it.
+ * Dependencies come through the constructor so tests can build it over any store.
+ */
+export class KeyService {
+  readonly #d: KeyServiceDeps;
+
+  constructor(deps: KeyServiceDeps) {
+    this.#d = deps;
+  }
+
+  async issueKey(req: IssueKeyRequest, ctx: CallContext): Promise<IssueKeyResponse> {
+    const actor = await this.#d.admin.requireAdmin(ctx);
+    const now = this.#d.now();
+    const spec = this.#newKeySpec(req, now);
+    const requestId = requireBoundedText(req.requestId, "request_id", LIMITS.requestIdChars);
+    const fingerprint = requestId ? fingerprintOf(req) : "";
+    if (requestId) {
+      const replay = await this.#replayIssue(requestId, fingerprint, now);
+      if (replay) {
+        ctx.keyId = replay.key?.keyId;
+        return replay;
+      }
+    }
+    try {
+      const issued = await this.issue(spec, { actorKeyId: actor.keyId, requestId, fingerprint });
+      ctx.keyId = issued.record.keyId;
+      return create(IssueKeyResponseSchema, { key: keyToProto(issued.record, now), secret: issued.key });
+    } catch (err) {
+      // A concurrent retry with the same request id won the insert: answer with its result.
+      if (requestId && isUniqueViolation(err)) {
+        const replay = await this.#replayIssue(requestId, fingerprint, now);
+        if (replay) return replay;
+      }
+      throw err;
+    }
+  }
+
+  #newKeySpec(req: IssueKeyRequest, now: number): NewKeySpec {
+    let expireTime: number | null = null;
+    if (req.expiration.case === "ttl") expireTime = now + durationMs(req.expiration.value, "ttl", 1000, LIMITS.maxKeyTtlMs);
+    if (req.expiration.case === "expireTime") {
+      expireTime = timestampMs(req.expiration.value);
+      if (!Number.isFinite(expireTime) || expireTime <= now || expireTime > now + LIMITS.maxKeyTtlMs) {
+        throw invalid("expire_time: must be in the future and at most 10 years from now");
+      }
+    }
+    return {
+      name: requireName(req.name),
+      owner: requireOwner(req.owner),
+      scopes: requireScopes(req.scopes),
+      metadata: requireMetadata(req.metadata),
+      expireTime,
+    };
+  }
+
+  async #replayIssue(requestId: string, fingerprint: string, now: number): Promise<IssueKeyResponse | undefined> {
+    const previous = await findIssueRequest(this.#d.db, requestId, now);
+    if (!previous) return undefined;
+    if (previous.fingerprint !== fingerprint) {
+      throw new ConnectError("request_id was already used for a different IssueKey request", Code.AlreadyExists);
+    }
+    const row = await findKey(this.#d.db, previous.key_id);
+    if (!row) throw new ConnectError(`key ${previous.key_id} of this request_id no longer exists`, Code.FailedPrecondition);
+    const key = this.#d.issueSealer.unseal(previous.sealed_secret, `${requestId}:${previous.key_id}`).toString("utf8");
+    return create(IssueKeyResponseSchema, { key: keyToProto(recordFromRow(row), now), secret: key });
+  }
+
+  /**
+   * Creates a key: row, change-feed entry and (optionally) idempotency record in one transaction.
+   * Also used to create the first admin key at bootstrap.
+   */
+  async issue(spec: NewKeySpec, opts: { actorKeyId: string | null; requestId?: string; fingerprint?: string }): Promise<{ record: KeyRecord; key: string }> {
+    const now = this.#d.now();
+    const keyId = newKeyId();
+    const { key, secret } = formatApiKey(this.#d.settings.keyPrefix, keyId);
+    const record: KeyRecord = {
+      keyId,
+      prefix: this.#d.settings.keyPrefix,
+      name: spec.name,
+      owner: spec.owner,
+      scopes: spec.scopes,
+      metadata: spec.metadata,
+      secretHash: this.#d.hasher.hash(keyId, secret),
+      hashVersion: this.#d.hasher.currentVersion,
+      createTime: now,
+      updateTime: now,
+      expireTime: spec.expireTime,
+      revokeTime: null,
+      revokeReason: null,
+    };
+    await this.#d.db.transaction().execute(async (tx) => {
+      await insertKey(tx, rowFromRecord(record));
+      await appendChange(tx, { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now });
+      if (opts.requestId) {
+        await insertIssueRequest(tx, {
+          request_id: opts.requestId,
+          fingerprint: opts.fingerprint ?? "",
+          key_id: keyId,
+          sealed_secret: this.#d.issueSealer.seal(Buffer.from(key), `${opts.requestId}:${keyId}`),
+          expire_time: now + IDEMPOTENCY_WINDOW_MS,
+        });
+      }
+    });
+    this.#d.directory.put(record);
+    return { record, key };
+  }
+
+  async verifyKey(req: VerifyKeyRequest, ctx: CallContext): Promise<VerifyKeyResponse> {
+    requireCredentialText(req.credential, "credential");
+    const requiredScopes = requireScopes(req.requiredScopes, "required_scopes");
+    const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
+    const v = await this.#d.verifier.verify(req.credential, { requiredScopes, audience, nowMs: this.#d.now() });
+    ctx.keyId = v.keyId;
+    return verificationToProto(v);
+  }
+
+  async deriveToken(req: DeriveTokenRequest, ctx: CallContext): Promise<DeriveTokenResponse> {
+    const credential = requireCredentialText(req.credential, "credential") || bearerCredential(ctx.authorization);
+    if (!credential) throw new ConnectError("missing credential: set `credential` or send `authorization: Bearer <key>`", Code.Unauthenticated);
+    const now = this.#d.now();
+    if (!parseApiKey(credential, this.#d.settings.keyPrefix)) {
+      throw new ConnectError("tokens can only be derived from an API key", Code.Unauthenticated);
+    }
+    const parent = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: now });
+    ctx.keyId = parent.keyId;
+    if (!parent.valid || !parent.record) throw new ConnectError(`parent key is not valid (${VerifyReason[parent.reason]})`, Code.Unauthenticated);
+    const record = parent.record;
+
+    const requested = requireScopes(req.scopes);
+    const missing = requested.filter((s) => !record.scopes.includes(s));
+    if (missing.length > 0) throw new ConnectError(`scopes not held by the parent key: ${missing.join(" ")}`, Code.PermissionDenied);
+    const scopes = requested.length > 0 ? requested : [...record.scopes];
+    const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
+    const { tokenDefaultTtlMs, tokenMaxTtlMs, issuer } = this.#d.settings;
+    const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, 10 * 365 * 86_400_000) : tokenDefaultTtlMs;
+    // Capped by the configured maximum and by the parent's remaining life.
+    const expireTime = Math.min(now + Math.min(ttl, tokenMaxTtlMs), record.expireTime ?? Number.MAX_SAFE_INTEGER);
+    if (expireTime - now < 1000) throw new ConnectError("parent key expires in less than a second", Code.FailedPrecondition);
+
+    const format = req.format === TokenFormat.UNSPECIFIED ? TokenFormat.JWT : req.format;
+    if (format !== TokenFormat.JWT) throw invalid(`format: ${TokenFormat[format] ?? req.format} is not supported`);
+    const { token, jti } = await mintDerivedJwt(this.#d.signingKeys.active, {
+      issuer,
+      subject: record.owner,
+      audience: audience || undefined,
+      keyId: record.keyId,
+      scopes,
+      issuedAtMs: now,
+      expireTimeMs: expireTime,
+    });
+    return create(DeriveTokenResponseSchema, {
+      token,
+      format,
+      tokenId: jti,
+      keyId: record.keyId,
+      scopes,
+      // JWT times have whole-second precision; report what the token says.
+      expireTime: optionalTimestamp(Math.floor(expireTime / 1000) * 1000),
+    });
+  }
+
+  async revokeKey(req: RevokeKeyRequest, ctx: CallContext): Promise<RevokeKeyResponse> {
+    const actor = await this.#d.admin.requireAdmin(ctx);
+    const keyId = requireKeyId(req.keyId);
+    const reason = requireBoundedText(req.reason, "reason", LIMITS.reasonChars);
+    ctx.keyId = keyId;
+    const now = this.#d.now();
+    const row = await this.#d.db.transaction().execute(async (tx) => {
+      const revoked = await markKeyRevoked(tx, keyId, now, reason);
+      if (revoked) await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now });
+      return findKey(tx, keyId);
+    });
+    if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
+    const record = recordFromRow(row);
+    // Before we answer, this process must already reject the key and its tokens.
+    this.#d.directory.put(record);
+    return create(RevokeKeyResponseSchema, { key: keyToProto(record, now) });
+  }
+
+  async getKey(req: GetKeyRequest, ctx: CallContext): Promise<GetKeyResponse> {
+    await this.#d.admin.requireAdmin(ctx);
+    const keyId = requireKeyId(req.keyId);
+    ctx.keyId = keyId;
+    const row = await findKey(this.#d.db, keyId);
+    if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
+    return create(GetKeyResponseSchema, { key: keyToProto(recordFromRow(row), this.#d.now()) });
+  }
+
+  async listKeys(req: ListKeysRequest, ctx: CallContext): Promise<ListKeysResponse> {
+    await this.#d.admin.requireAdmin(ctx);
+    if (req.pageSize < 0) throw invalid("page_size: must not be negative");
+    const limit = req.pageSize === 0 ? LIMITS.defaultPageSize : Math.min(req.pageSize, LIMITS.maxPageSize);
+    const owner = req.owner === "" ? undefined : requireOwner(req.owner);
+    const status = STATUS_FILTER[req.status];
+    if (status === undefined) throw invalid(`status: unknown value ${req.status}`);
+    const filter = `${owner ?? ""}|${status}`;
+    const after = req.pageToken ? decodePageToken(req.pageToken, filter) : undefined;
+    const now = this.#d.now();
+    const rows = await listKeys(this.#d.db, { owner, status, now, after, limit: limit + 1 });
+    const page = rows.slice(0, limit).map(recordFromRow);
+    const last = page[page.length - 1];
+    return create(ListKeysResponseSchema, {
+      keys: page.map((r) => keyToProto(r, now)),
+      nextPageToken: rows.length > limit && last ? encodePageToken({ createTime: last.createTime, keyId: last.keyId, filter }) : "",
+    });
+  }
+
+  async getJwks(_req: GetJwksRequest, _ctx: CallContext): Promise<GetJwksResponse> {
+    return create(GetJwksResponseSchema, { keys: this.#d.signingKeys.jwks().map((k) => ({ ...k })) });
+  }
+}
+
+export function verificationToProto(v: Verification): VerifyKeyResponse {
+  return create(VerifyKeyResponseSchema, {
+    valid: v.valid,
+    reason: v.reason,
+    kind: v.kind,
+    keyId: v.keyId ?? "",
+    owner: v.valid ? v.record?.owner : "",
+    scopes: v.valid && v.scopes ? [...v.scopes] : [],
+    expireTime: v.valid ? optionalTimestamp(v.expireTimeMs) : undefined,
+    tokenId: v.tokenId ?? "",
+    metadata: v.valid && v.record ? { ...v.record.metadata } : {},
+  });
+}
+
+/** SHA-256 of the canonical form of an IssueKey request (request_id excluded). */
+function fingerprintOf(req: IssueKeyRequest): string {
+  const canonical = JSON.stringify([
+    req.name,
+    req.owner,
+    [...req.scopes].sort(),
+    Object.entries(req.metadata).sort(([a], [b]) => (a < b ? -1 : 1)),
+    req.expiration.case ?? null,
+    req.expiration.case === "ttl" ? [String(req.expiration.value.seconds), req.expiration.value.nanos] : null,
+    req.expiration.case === "expireTime" ? [String(req.expiration.value.seconds), req.expiration.value.nanos] : null,
+  ]);
+  return createHash("sha256").update(canonical).digest("base64url");
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || e?.code === "SQLITE_CONSTRAINT_UNIQUE" || e?.code === "23505";
+}

@@ -1,0 +1,71 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Database } from "./database.js";
+import type { KeyRow, NewKeyRow } from "./tables/keys-table.js";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export async function insertKey(db: Db, row: NewKeyRow): Promise<void> {
+  await db.insertInto("keys").values(row).execute();
+}
+
+export async function findKey(db: Db, keyId: string): Promise<KeyRow | undefined> {
+  return db.selectFrom("keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();
+}
+
+/** Marks a key revoked unless it already is; returns whether this call revoked it. */
+export async function markKeyRevoked(db: Db, keyId: string, time: number, reason: string): Promise<boolean> {
+  const result = await db
+    .updateTable("keys")
+    .set({ revoke_time: time, revoke_reason: reason, update_time: time })
+    .where("key_id", "=", keyId)
+    .where("revoke_time", "is", null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Replaces a row's hash with one under a newer server secret version (re-hash on use). */
+export async function updateSecretHash(db: Db, keyId: string, oldVersion: number, secretHash: string, hashVersion: number): Promise<void> {
+  await db
+    .updateTable("keys")
+    .set({ secret_hash: secretHash, hash_version: hashVersion })
+    .where("key_id", "=", keyId)
+    .where("hash_version", "=", oldVersion)
+    .execute();
+}
+
+export type KeyStatusFilter = "any" | "active" | "revoked" | "expired";
+
+export interface ListKeysQuery {
+  readonly owner: string | undefined;
+  readonly status: KeyStatusFilter;
+  readonly now: number;
+  /** Position after which to continue (newest first): the last row of the previous page. */
+  readonly after: { readonly createTime: number; readonly keyId: string } | undefined;
+  readonly limit: number;
+}
+
+/** Keys newest first (create_time, then key_id, both descending), filtered, one page. */
+export async function listKeys(db: Db, q: ListKeysQuery): Promise<KeyRow[]> {
+  let query = db.selectFrom("keys").selectAll();
+  if (q.owner !== undefined) query = query.where("owner", "=", q.owner);
+  if (q.status === "revoked") query = query.where("revoke_time", "is not", null);
+  if (q.status === "active") {
+    query = query.where("revoke_time", "is", null).where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", q.now)]));
+  }
+  if (q.status === "expired") query = query.where("revoke_time", "is", null).where("expire_time", "<=", q.now);
+  if (q.after) {
+    const { createTime, keyId } = q.after;
+    query = query.where((eb) => eb.or([eb("create_time", "<", createTime), eb.and([eb("create_time", "=", createTime), eb("key_id", "<", keyId)])]));
+  }
+  return query.orderBy("create_time", "desc").orderBy("key_id", "desc").limit(q.limit).execute();
+}
+
+export async function countKeysWithScope(db: Db, scope: string): Promise<number> {
+  // Scopes are a JSON array; a LIKE on the quoted scope is exact because scope characters exclude quotes.
+  const row = await db
+    .selectFrom("keys")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("scopes", "like", `%"${scope}"%`)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,104 @@
+import { randomBytes, type KeyObject } from "node:crypto";
+import { errors, jwtVerify, SignJWT, decodeProtectedHeader } from "jose";
+import { SIGNING_ALG, type ActiveSigningKey } from "./signing-keys.js";
+
+/** The claims Sigil puts in a derived JWT. */
+export interface DerivedJwtClaims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud?: string;
+  readonly iat: number;
+  readonly nbf: number;
+  readonly exp: number;
+  readonly jti: string;
+  /** Space-separated scopes. */
+  readonly scope: string;
+  /** The API key the token was derived from. */
+  readonly key_id: string;
+}
+
+export interface MintJwtInput {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly audience: string | undefined;
+  readonly keyId: string;
+  readonly scopes: readonly string[];
+  readonly issuedAtMs: number;
+  readonly expireTimeMs: number;
+}
+
+export async function mintDerivedJwt(signingKey: ActiveSigningKey, input: MintJwtInput): Promise<{ token: string; jti: string }> {
+  const jti = randomBytes(16).toString("base64url");
+  const iat = Math.floor(input.issuedAtMs / 1000);
+  const jwt = new SignJWT({ scope: input.scopes.join(" "), key_id: input.keyId })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: signingKey.kid, typ: "JWT" })
+    .setIssuer(input.issuer)
+    .setSubject(input.subject)
+    .setIssuedAt(iat)
+    .setNotBefore(iat)
+    .setExpirationTime(Math.floor(input.expireTimeMs / 1000))
+    .setJti(jti);
+  if (input.audience) jwt.setAudience(input.audience);
+  return { token: await jwt.sign(signingKey.privateKey), jti };
+}
+
+export type JwtFailure = "MALFORMED" | "BAD_SIGNATURE" | "EXPIRED" | "NOT_YET_VALID" | "AUDIENCE_MISMATCH";
+export type JwtVerdict = { readonly ok: true; readonly claims: DerivedJwtClaims } | { readonly ok: false; readonly reason: JwtFailure };
+
+const COMPACT_JWT = /^eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
+
+/** Cheap shape test, so the verifier can tell a JWT from an API key before any crypto. */
+export function looksLikeJwt(credential: string): boolean {
+  return COMPACT_JWT.test(credential);
+}
+
+/**
+ * Verifies signature (EdDSA only), issuer, time claims and audience. A token that carries an
+ * audience only verifies for a caller that names that audience.
+ */
+export async function verifyDerivedJwt(
+  token: string,
+  resolveKey: (kid: string) => KeyObject | undefined | Promise<KeyObject | undefined>,
+  options: { issuer: string; audience: string; nowMs: number; clockToleranceSec?: number },
+): Promise<JwtVerdict> {
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return { ok: false, reason: "MALFORMED" };
+  }
+  if (!kid) return { ok: false, reason: "MALFORMED" };
+  const key = await resolveKey(kid);
+  if (!key) return { ok: false, reason: "BAD_SIGNATURE" };
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: [SIGNING_ALG],
+      issuer: options.issuer,
+      currentDate: new Date(options.nowMs),
+      clockTolerance: options.clockToleranceSec ?? 0,
+      requiredClaims: ["sub", "iat", "nbf", "exp", "jti", "scope", "key_id"],
+    });
+    if (typeof payload.scope !== "string" || typeof payload.key_id !== "string") return { ok: false, reason: "MALFORMED" };
+    const aud = payload.aud;
+    if (aud !== undefined) {
+      const audiences = Array.isArray(aud) ? aud : [aud];
+      if (!options.audience || !audiences.includes(options.audience)) return { ok: false, reason: "AUDIENCE_MISMATCH" };
+    }
+    return { ok: true, claims: payload as unknown as DerivedJwtClaims };
+  } catch (err) {
+    return { ok: false, reason: classifyJoseError(err) };
+  }
+}
+
+function classifyJoseError(err: unknown): JwtFailure {
+  if (err instanceof errors.JWTExpired) return "EXPIRED";
+  if (err instanceof errors.JWSSignatureVerificationFailed) return "BAD_SIGNATURE";
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "nbf" || err.claim === "iat") return "NOT_YET_VALID";
+    if (err.claim === "aud") return "AUDIENCE_MISMATCH";
+    if (err.claim === "iss") return "BAD_SIGNATURE";
+    return "MALFORMED";
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return "BAD_SIGNATURE";
+  return "MALFORMED";
+}

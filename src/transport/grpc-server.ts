@@ -1,0 +1,144 @@
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ReflectionService } from "@grpc/reflection";
+import type { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "pino";
+import type { CallContext } from "../service/call-context.js";
+import type { HostPort } from "../config/config.js";
+import { logCall, toPublicError } from "./call-logger.js";
+import type { ServiceHandlers } from "./service-methods.js";
+
+export interface GrpcListenerOptions {
+  readonly services: ReadonlyArray<{ readonly service: DescService; readonly handlers: ServiceHandlers }>;
+  readonly health: HealthImplementation;
+  /** Serialized FileDescriptorProtos for server reflection (with comments, from gen/sigil.binpb). */
+  readonly reflectionFiles: readonly Uint8Array[];
+  readonly log: Logger;
+  readonly maxMessageBytes: number;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+/** The gRPC listener on grpc-js: the service, server reflection (v1, v1alpha) and grpc.health.v1. */
+export function createGrpcServer(options: GrpcListenerOptions): grpc.Server {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": 16 * 1024 * 1024,
+    "grpc.max_metadata_size": 16 * 1024,
+    "grpc.max_concurrent_streams": 1000,
+  });
+  for (const { service, handlers } of options.services) {
+    const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
+    const implementation: grpc.UntypedServiceImplementation = {};
+    for (const method of service.methods) {
+      // Requests are decoded inside the handler so a bad payload is INVALID_ARGUMENT, not INTERNAL.
+      definition[method.name] = {
+        path: `/${service.typeName}/${method.name}`,
+        requestStream: false,
+        responseStream: method.methodKind === "server_streaming",
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: (msg: unknown) => Buffer.from(toBinary(method.output, msg as never)),
+        responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+        originalName: method.localName,
+      };
+      implementation[method.name] =
+        method.methodKind === "server_streaming"
+          ? streamingHandler(method, handlers[method.localName]!, options.log)
+          : unaryHandler(method, handlers[method.localName]!, options.log);
+    }
+    server.addService(definition as grpc.ServiceDefinition, implementation);
+  }
+  options.health.addToServer(server);
+  const reflection = new ReflectionService({ sigil: { fileDescriptorProtos: [...options.reflectionFiles] } } as never);
+  reflection.addToServer(server);
+  return server;
+}
+
+function callContext(call: grpc.ServerUnaryCall<Buffer, unknown> | grpc.ServerWritableStream<Buffer, unknown>): CallContext {
+  const controller = new AbortController();
+  call.once("cancelled", () => controller.abort());
+  const auth = call.metadata.get("authorization")[0];
+  return { authorization: typeof auth === "string" ? auth : undefined, peerAddress: call.getPeer(), signal: controller.signal };
+}
+
+function decode(method: DescMethod, bytes: Buffer) {
+  try {
+    return fromBinary(method.input, bytes);
+  } catch {
+    throw new ConnectError(`request is not a valid ${method.input.typeName} message`, Code.InvalidArgument);
+  }
+}
+
+function grpcError(err: ConnectError): Partial<grpc.StatusObject> {
+  return { code: err.code as number as grpc.status, details: err.rawMessage };
+}
+
+function unaryHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger): grpc.handleUnaryCall<Buffer, unknown> {
+  const name = `${method.parent.typeName}/${method.name}`;
+  return (call, callback) => {
+    const startNs = process.hrtime.bigint();
+    const ctx = callContext(call);
+    let result: Promise<unknown>;
+    try {
+      result = handler(decode(method, call.request), ctx) as Promise<unknown>;
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (response) => {
+        logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const e = toPublicError(err, log, name);
+        logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
+        callback(grpcError(e));
+      },
+    );
+  };
+}
+
+function streamingHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger): grpc.handleServerStreamingCall<Buffer, unknown> {
+  const name = `${method.parent.typeName}/${method.name}`;
+  return async (call) => {
+    const startNs = process.hrtime.bigint();
+    const ctx = callContext(call);
+    try {
+      const stream = handler(decode(method, call.request), ctx) as AsyncIterable<unknown>;
+      for await (const message of stream) {
+        if (ctx.signal.aborted) break;
+        // Respect back-pressure: wait for the socket to drain before producing more.
+        if (!call.write(message)) await new Promise<void>((resolve) => call.once("drain", resolve));
+      }
+      logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
+      call.end();
+    } catch (err) {
+      const e = toPublicError(err, log, name);
+      logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
+      call.emit("error", { ...grpcError(e), metadata: new grpc.Metadata() });
+    }
+  };
+}
+
+export function bindGrpcServer(server: grpc.Server, address: HostPort): Promise<number> {
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+/** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cuts the rest. */
+export function shutdownGrpcServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
