@@ -13,6 +13,7 @@ import { updateSecretHash } from "../store/key-repository.js";
 import { migrateToLatest } from "../store/migrations.js";
 import { openDatabase } from "../store/open-database.js";
 import { SigningKeys } from "../tokens/signing-keys.js";
+import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { createHttpServer } from "../transport/http-server.js";
 import { loadReflectionFiles } from "../transport/reflection-files.js";
@@ -60,10 +61,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       maxTokenTtlMs: config.tokenMaxTtlMs,
     });
     await signingKeys.init(now());
+    const macaroonRootKeys = new MacaroonRootKeys(secrets);
     const verifier = new CredentialVerifier({
       directory,
       hasher,
       signingKeys,
+      macaroonRootKeys,
       keyPrefix: config.keyPrefix,
       issuer: config.issuer,
       // Rows hashed under a retired server secret are re-hashed on their next successful use.
@@ -82,6 +85,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       hasher,
       issueSealer: new Sealer(secrets, "issue request"),
       signingKeys,
+      macaroonRootKeys,
       now,
       settings: {
         keyPrefix: config.keyPrefix,

@@ -4,6 +4,15 @@ import type { KeyHasher } from "../keys/key-hasher.js";
 import { keyState, type KeyRecord } from "../keys/key-record.js";
 import { looksLikeJwt, verifyDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
+import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
+import {
+  evaluateCaveats,
+  MACAROON_TOKEN_PREFIX,
+  parseIdentifier,
+  parseMacaroonToken,
+  verifyMacaroonSignature,
+  type Macaroon,
+} from "../tokens/macaroon/index.js";
 import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { hasAllScopes } from "./scopes.js";
 
@@ -33,6 +42,7 @@ export interface CredentialVerifierDeps {
   readonly directory: KeyDirectory;
   readonly hasher: KeyHasher;
   readonly signingKeys: SigningKeys;
+  readonly macaroonRootKeys: MacaroonRootKeys;
   readonly keyPrefix: string;
   readonly issuer: string;
   /** Called after a successful check against a retired server-secret version. */
@@ -53,6 +63,7 @@ export class CredentialVerifier {
 
   verify(credential: string, options: VerifyOptions): Verification | Promise<Verification> {
     if (looksLikeJwt(credential)) return this.#verifyJwt(credential, options);
+    if (credential.startsWith(MACAROON_TOKEN_PREFIX)) return this.#verifyMacaroon(credential, options);
     return this.verifyApiKey(credential, options);
   }
 
@@ -95,5 +106,44 @@ export class CredentialVerifier {
     // The token never grants more than its parent holds now.
     const scopes = claims.scope.split(" ").filter((s) => s.length > 0 && record.scopes.includes(s));
     return this.#checkRecord(record, kind, scopes, claims.exp * 1000, options, claims.jti);
+  }
+
+  async #verifyMacaroon(token: string, options: VerifyOptions): Promise<Verification> {
+    const kind = CredentialKind.MACAROON;
+    let macaroon: Macaroon;
+    let keyId: string;
+    let tokenId: string;
+    try {
+      macaroon = parseMacaroonToken(token);
+      ({ keyId, tokenId } = parseIdentifier(macaroon.identifier));
+    } catch {
+      return fail(VerifyReason.MALFORMED, kind);
+    }
+    const record = await this.#d.directory.get(keyId, options.nowMs);
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    const signed = this.#d.macaroonRootKeys.forVerifying(keyId).some((rootKey) => verifyMacaroonSignature(macaroon, rootKey));
+    if (!signed) return fail(VerifyReason.BAD_SIGNATURE, kind, keyId);
+    const state = keyState(record, options.nowMs);
+    if (state === "revoked") return fail(VerifyReason.REVOKED, kind, keyId);
+    if (state === "expired") return fail(VerifyReason.EXPIRED, kind, keyId);
+    const verdict = evaluateCaveats(macaroon.caveats, {
+      now: new Date(options.nowMs),
+      keyId,
+      parentScopes: record.scopes,
+      requiredScopes: options.requiredScopes,
+      audience: options.audience,
+    });
+    if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind, keyId);
+    const expireTimeMs = Math.min(verdict.expireTime?.getTime() ?? Infinity, record.expireTime ?? Infinity);
+    return {
+      valid: true,
+      reason: VerifyReason.VALID,
+      kind,
+      keyId,
+      record,
+      scopes: verdict.scopes,
+      expireTimeMs: Number.isFinite(expireTimeMs) ? expireTimeMs : null,
+      tokenId,
+    };
   }
 }

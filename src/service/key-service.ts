@@ -12,6 +12,8 @@ import { findIssueRequest, insertIssueRequest } from "../store/issue-request-rep
 import { findKey, insertKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
 import { mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
+import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
+import { audCaveat, expiresCaveat, formatIdentifier, formatMacaroonToken, keyIdCaveat, mintMacaroon, newTokenId, scopeCaveat } from "../tokens/macaroon/index.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
 import {
   DeriveTokenResponseSchema,
@@ -67,6 +69,7 @@ export interface KeyServiceDeps {
   /** Seals secrets kept for idempotent IssueKey retries. */
   readonly issueSealer: Sealer;
   readonly signingKeys: SigningKeys;
+  readonly macaroonRootKeys: MacaroonRootKeys;
   readonly now: () => number;
   readonly settings: {
     readonly keyPrefix: string;
@@ -236,25 +239,42 @@ export class KeyService {
     if (expireTime - now < 1000) throw new ConnectError("parent key expires in less than a second", Code.FailedPrecondition);
 
     const format = req.format === TokenFormat.UNSPECIFIED ? TokenFormat.JWT : req.format;
-    if (format !== TokenFormat.JWT) throw invalid(`format: ${TokenFormat[format] ?? req.format} is not supported`);
-    const { token, jti } = await mintDerivedJwt(this.#d.signingKeys.active, {
-      issuer,
-      subject: record.owner,
-      audience: audience || undefined,
-      keyId: record.keyId,
-      scopes,
-      issuedAtMs: now,
-      expireTimeMs: expireTime,
-    });
-    return create(DeriveTokenResponseSchema, {
-      token,
-      format,
-      tokenId: jti,
-      keyId: record.keyId,
-      scopes,
-      // JWT times have whole-second precision; report what the token says.
-      expireTime: optionalTimestamp(Math.floor(expireTime / 1000) * 1000),
-    });
+    const minted = await this.#mint(format, { record, scopes, audience, now, expireTime });
+    return create(DeriveTokenResponseSchema, { ...minted, format, keyId: record.keyId, scopes });
+  }
+
+  async #mint(
+    format: TokenFormat,
+    t: { record: KeyRecord; scopes: string[]; audience: string; now: number; expireTime: number },
+  ): Promise<{ token: string; tokenId: string; expireTime: ReturnType<typeof optionalTimestamp> }> {
+    // Both formats carry whole-second expiry; report what the token says.
+    const expireSeconds = Math.floor(t.expireTime / 1000);
+    const expireTime = optionalTimestamp(expireSeconds * 1000);
+    if (format === TokenFormat.JWT) {
+      const { token, jti } = await mintDerivedJwt(this.#d.signingKeys.active, {
+        issuer: this.#d.settings.issuer,
+        subject: t.record.owner,
+        audience: t.audience || undefined,
+        keyId: t.record.keyId,
+        scopes: t.scopes,
+        issuedAtMs: t.now,
+        expireTimeMs: t.expireTime,
+      });
+      return { token, tokenId: jti, expireTime };
+    }
+    if (format === TokenFormat.MACAROON) {
+      const tokenId = newTokenId();
+      const caveats = [keyIdCaveat(t.record.keyId), expiresCaveat(new Date(expireSeconds * 1000)), scopeCaveat(t.scopes)];
+      if (t.audience) caveats.push(audCaveat(t.audience));
+      const macaroon = mintMacaroon({
+        rootKey: this.#d.macaroonRootKeys.forMinting(t.record.keyId),
+        identifier: formatIdentifier({ keyId: t.record.keyId, tokenId }),
+        location: "sigil",
+        caveats,
+      });
+      return { token: formatMacaroonToken(macaroon), tokenId, expireTime };
+    }
+    throw invalid(`format: unknown value ${format}`);
   }
 
   async revokeKey(req: RevokeKeyRequest, ctx: CallContext): Promise<RevokeKeyResponse> {

@@ -1,0 +1,90 @@
+"""Test helper: lets test/interop/pymacaroons.test.ts drive pymacaroons (Debian python3-pymacaroons).
+
+Reads one JSON request on stdin, writes one JSON answer on stdout. Binary values travel as hex;
+macaroons as unpadded base64url of the v2 binary format (what pymacaroons' BinarySerializer prints).
+
+  {"op": "version"}
+  {"op": "inspect", "macaroon": b64, "root_key_hex": hex}
+      -> identifier_hex, location, caveats [{cid_hex, vid_hex, cl}], signature_hex,
+         reserialized (pymacaroons' own v2 encoding of what it read), verified
+  {"op": "add_caveat", "macaroon": b64, "caveat": str}         -> macaroon
+  {"op": "mint", "root_key_hex": hex, "identifier": str, "location": str | null,
+   "caveats": [str]}                                           -> macaroon, signature_hex
+"""
+
+import binascii
+import json
+import sys
+
+import pymacaroons
+from pymacaroons import MACAROON_V2, Macaroon, Verifier
+from pymacaroons.serializers.binary_serializer import BinarySerializer
+
+
+def hex_or_none(value):
+    return None if value is None else binascii.hexlify(value).decode("ascii")
+
+
+def verify(macaroon, root_key):
+    # Signature chain only: every first-party predicate is accepted, Sigil judges the caveats.
+    verifier = Verifier()
+    verifier.satisfy_general(lambda predicate: True)
+    try:
+        return verifier.verify(macaroon, root_key)
+    except Exception:  # pymacaroons raises (MacaroonInvalidSignatureException, ...) on failure
+        return False
+
+
+def inspect(request):
+    macaroon = Macaroon.deserialize(request["macaroon"], BinarySerializer())
+    return {
+        "version": macaroon.version,
+        "location": macaroon.location,
+        "identifier_hex": hex_or_none(macaroon.identifier_bytes),
+        "caveats": [
+            {
+                "cid_hex": hex_or_none(c.caveat_id_bytes),
+                "vid_hex": hex_or_none(c.verification_key_id),
+                "cl": c.location,
+            }
+            for c in macaroon.caveats
+        ],
+        "signature_hex": macaroon.signature,
+        "reserialized": macaroon.serialize(BinarySerializer()),
+        "verified": verify(macaroon, binascii.unhexlify(request["root_key_hex"])),
+    }
+
+
+def add_caveat(request):
+    macaroon = Macaroon.deserialize(request["macaroon"], BinarySerializer())
+    macaroon.add_first_party_caveat(request["caveat"])
+    return {"macaroon": macaroon.serialize(BinarySerializer())}
+
+
+def mint(request):
+    macaroon = Macaroon(
+        location=request.get("location"),
+        identifier=request["identifier"],
+        key=binascii.unhexlify(request["root_key_hex"]),
+        version=MACAROON_V2,
+    )
+    for caveat in request["caveats"]:
+        macaroon.add_first_party_caveat(caveat)
+    return {"macaroon": macaroon.serialize(BinarySerializer()), "signature_hex": macaroon.signature}
+
+
+OPS = {
+    "version": lambda request: {"version": pymacaroons.__version__},
+    "inspect": inspect,
+    "add_caveat": add_caveat,
+    "mint": mint,
+}
+
+
+def main():
+    request = json.load(sys.stdin)
+    json.dump(OPS[request["op"]](request), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
