@@ -98,7 +98,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const follower = new ChangeFeedFollower(db, directory, { intervalMs: config.feedPollIntervalMs, log });
     await follower.start();
 
-    const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, service) }];
+    const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, [service]) }];
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
     const grpcServer = createGrpcServer({ services, health, reflectionFiles: loadReflectionFiles(), log, maxMessageBytes: config.maxMessageBytes });
     const http = createHttpServer({

@@ -9,13 +9,16 @@ import type { CallContext } from "../service/call-context.js";
 export type MethodHandler = (request: MessageShape<DescMessage>, ctx: CallContext) => Promise<unknown> | AsyncIterable<unknown>;
 export type ServiceHandlers = Record<string, MethodHandler>;
 
-/** Binds every method of `service` found on `impl`; fails at start-up if one is missing. */
-export function bindServiceHandlers(service: DescService, impl: object): ServiceHandlers {
+/**
+ * Binds every method of `service` to the first of `impls` that implements it (the service is
+ * split by concern into several classes); fails at start-up if a method has no implementation.
+ */
+export function bindServiceHandlers(service: DescService, impls: readonly object[]): ServiceHandlers {
   const handlers: ServiceHandlers = {};
   for (const method of service.methods) {
-    const fn = (impl as Record<string, unknown>)[method.localName];
-    if (typeof fn !== "function") throw new Error(`${service.typeName}.${method.name} is not implemented`);
-    handlers[method.localName] = (fn as MethodHandler).bind(impl);
+    const impl = impls.find((i) => typeof (i as Record<string, unknown>)[method.localName] === "function");
+    if (!impl) throw new Error(`${service.typeName}.${method.name} is not implemented`);
+    handlers[method.localName] = ((impl as Record<string, unknown>)[method.localName] as MethodHandler).bind(impl);
   }
   return handlers;
 }
