@@ -1,4 +1,5 @@
 import path from "node:path";
+import { parseServerSecrets } from "../keys/server-secrets.js";
 import { parseDurationMs } from "./duration.js";
 
 /** Validated, frozen server configuration. Built once at start-up by `loadConfig`. */
@@ -98,7 +99,10 @@ export const SETTINGS = {
     return path.resolve(t);
   }),
   databaseUrl: setting("SIGIL_DATABASE_URL", "--database-url", "sqlite:<data dir>/sigil.db", "database: sqlite:<path> or postgres://user:pass@host/db", pattern(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "sqlite:<path> or postgres://...")),
-  serverSecret: setting("SIGIL_SERVER_SECRET", "--server-secret", "generated into <data dir>/server-secret", "HMAC/sealing secret: base64 of >= 32 bytes, or v2:<b64>,v1:<b64> to rotate", (t) => t, true),
+  serverSecret: setting("SIGIL_SERVER_SECRET", "--server-secret", "generated into <data dir>/server-secret", "HMAC/sealing secret: base64 of >= 32 bytes, or v2:<b64>,v1:<b64> to rotate", (t) => {
+    parseServerSecrets(t);
+    return t;
+  }, true),
   logLevel: setting("SIGIL_LOG_LEVEL", "--log-level", "info", "log level; one JSON line per call at info", oneOf(LOG_LEVELS)),
   keyPrefix: setting("SIGIL_KEY_PREFIX", "--key-prefix", "sgl", "first part of every API key (2-16 lowercase letters/digits)", pattern(/^[a-z][a-z0-9]{1,15}$/, "2 to 16 lowercase letters or digits, starting with a letter")),
   issuer: setting("SIGIL_ISSUER", "--issuer", "sigil", "`iss` claim of derived JWTs", pattern(/^[\x21-\x7e]{1,256}$/, "1 to 256 printable characters")),
@@ -130,6 +134,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     try {
       return s.parse(text) as ReturnType<(typeof SETTINGS)[K]["parse"]>;
     } catch (err) {
+      // Parsers of secret settings never put the value in their messages.
       const detail = s.secret ? "is not valid: " + (err as Error).message : (err as Error).message;
       throw new ConfigError(`${s.env} (${s.flag}) ${detail}`);
     }

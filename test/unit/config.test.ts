@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../../src/config/config.js";
+
+describe("configuration", () => {
+  it("has working defaults", () => {
+    const c = loadConfig([], {});
+    assert.deepEqual(c.grpcAddress, { host: "127.0.0.1", port: 4420 });
+    assert.deepEqual(c.httpAddress, { host: "127.0.0.1", port: 4421 });
+    assert.equal(c.tokenDefaultTtlMs, 15 * 60_000);
+    assert.equal(c.tokenMaxTtlMs, 3600_000);
+    assert.match(c.databaseUrl, /^sqlite:.*data\/sigil\.db$/);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it("takes flags over environment variables", () => {
+    const c = loadConfig(["--grpc-addr", "0.0.0.0:5000", "--log-level=warn"], { SIGIL_GRPC_ADDR: "127.0.0.1:1", SIGIL_LOG_LEVEL: "debug", SIGIL_HTTP_ADDR: "[::1]:0" });
+    assert.deepEqual(c.grpcAddress, { host: "0.0.0.0", port: 5000 });
+    assert.equal(c.logLevel, "warn");
+    assert.deepEqual(c.httpAddress, { host: "::1", port: 0 });
+  });
+
+  it("names the setting in every error", () => {
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [[], { SIGIL_CACHE_SIZE: "lots" }, /^SIGIL_CACHE_SIZE \(--cache-size\) must be a whole number/],
+      [[], { SIGIL_LOG_LEVEL: "loud" }, /^SIGIL_LOG_LEVEL .* must be one of/],
+      [[], { SIGIL_TOKEN_DEFAULT_TTL: "2h" }, /^SIGIL_TOKEN_DEFAULT_TTL .* must not exceed SIGIL_TOKEN_MAX_TTL/],
+      [[], { SIGIL_DATABASE_URL: "mysql://x" }, /^SIGIL_DATABASE_URL/],
+      [["--nope", "1"], {}, /unknown option "--nope"/],
+      [["--grpc-addr"], {}, /needs a value/],
+    ];
+    for (const [argv, env, message] of cases) assert.throws(() => loadConfig(argv, env), (e: Error) => e instanceof ConfigError && message.test(e.message));
+  });
+});
