@@ -123,7 +123,7 @@ export class KeyService {
       }
     }
     try {
-      const issued = await this.issue(spec, { actorKeyId: actor.keyId, requestId, fingerprint });
+      const issued = await this.issue(spec, { actorKeyId: actor.keyId, requestId, fingerprint, now });
       ctx.keyId = issued.record.keyId;
       return create(IssueKeyResponseSchema, { key: keyToProto(issued.record, now), secret: issued.key });
     } catch (err) {
@@ -170,8 +170,11 @@ export class KeyService {
    * Creates a key: row, change-feed entry and (optionally) idempotency record in one transaction.
    * Also used to create the first admin key at bootstrap.
    */
-  async issue(spec: NewKeySpec, opts: { actorKeyId: string | null; requestId?: string; fingerprint?: string }): Promise<{ record: KeyRecord; key: string }> {
-    const now = this.#d.now();
+  async issue(
+    spec: NewKeySpec,
+    opts: { actorKeyId: string | null; requestId?: string; fingerprint?: string; now?: number },
+  ): Promise<{ record: KeyRecord; key: string }> {
+    const now = opts.now ?? this.#d.now();
     const keyId = newKeyId();
     const { key, secret } = formatApiKey(this.#d.settings.keyPrefix, keyId);
     const record: KeyRecord = {
