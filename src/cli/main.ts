@@ -1,36 +1,71 @@
 #!/usr/bin/env node
-import { serveCommand } from "./serve-command.js";
+import type { CliContext } from "./cli-context.js";
+import { describeFailure } from "./cli-errors.js";
+import { describeWord } from "./cli-subcommands.js";
 
 const USAGE = `Usage: sigil <command> [options]
 
 Commands:
-  serve     start the server (sigil serve --help for its options)
+  serve     start the server
+  migrate   bring the database schema up to date without starting the server
+  keys      issue, get, list, update, rotate, revoke and import API keys (admin)
+  tokens    derive short-lived JWTs and macaroons from an API key
+  verify    verify an API key, JWT or macaroon
+  audit     list the audit trail of key changes (admin)
+
+Run sigil <command> --help for its options. Every command that prints results takes --json.
+Errors are one line on stderr; exit codes: 0 ok, 1 error, 2 usage error, 3 credential not valid (verify).
 `;
 
-/** Entry point of the `sigil` executable: dispatches to one command module. */
-async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Entry point of the `sigil` executable: dispatches to one command module. Modules load on demand:
+ * client commands then start without the server's dependencies (database drivers, grpc-js, ...).
+ */
+async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "serve":
-      return serveCommand(rest);
-    case undefined:
+      return (await import("./serve-command.js")).serveCommand(rest);
+    case "migrate":
+      return (await import("./migrate-command.js")).migrateCommand(rest, ctx);
+    case "keys":
+      return (await import("./keys-command.js")).keysCommand(rest, ctx);
+    case "tokens":
+      return (await import("./tokens-command.js")).tokensCommand(rest, ctx);
+    case "verify":
+      return (await import("./verify-command.js")).verifyCommand(rest, ctx);
+    case "audit":
+      return (await import("./audit-command.js")).auditCommand(rest, ctx);
     case "help":
     case "--help":
     case "-h":
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
+      ctx.out.write(USAGE);
+      return 0;
+    case undefined:
+      ctx.err.write(USAGE);
+      return 2;
     default:
-      process.stderr.write(`sigil: unknown command "${command}"\n${USAGE}`);
+      ctx.err.write(`sigil: unknown command${describeWord(command)}\n${USAGE}`);
       return 2;
   }
 }
 
-main(process.argv.slice(2)).then(
+// `sigil keys list | head` closes stdout early; that is not an error worth a stack trace. (The
+// server's stdout carries its log, whose failures are the logger's business: not for `serve`.)
+if (process.argv[2] !== "serve") {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") process.stderr.write(`sigil: cannot write the output: ${err.code ?? err.message}\n`);
+    process.exit(err.code === "EPIPE" ? (process.exitCode ?? 0) : 1);
+  });
+}
+
+main(process.argv.slice(2), { env: process.env, cwd: process.cwd(), out: process.stdout, err: process.stderr }).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: Error) => {
-    process.stderr.write(`sigil: ${err.message}\n`);
-    process.exitCode = 1;
+  (err: unknown) => {
+    const failure = describeFailure(err);
+    process.stderr.write(failure.line + "\n");
+    process.exitCode = failure.exitCode;
   },
 );

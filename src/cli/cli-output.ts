@@ -1,0 +1,154 @@
+import { toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { KeyStatus, type Key } from "../../gen/sigil/v1/key_pb.js";
+import type { KeySecret } from "../../gen/sigil/v1/key_secret_pb.js";
+import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import { formatDurationMs } from "../config/duration.js";
+
+/** Where a command writes: results to `out`, progress and notes to `err`. */
+export interface CliStreams {
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+}
+
+/**
+ * The two output styles: aligned human tables (default) or, with --json, the protobuf JSON of each
+ * response message, one object per line, so scripts can read it with jq.
+ */
+export class CliOutput {
+  constructor(
+    private readonly streams: CliStreams,
+    readonly json: boolean,
+  ) {}
+
+  /** One response message as a JSON line (only in --json mode). */
+  message<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): void {
+    // Implicit fields too: scripts read `.valid` as false rather than as missing.
+    this.streams.out.write(toJsonString(schema, message, { alwaysEmitImplicit: true }) + "\n");
+  }
+
+  /** Label/value pairs, one per line, labels padded to one width. */
+  fields(rows: ReadonlyArray<readonly [label: string, value: string]>): void {
+    const width = Math.max(0, ...rows.map(([label]) => label.length));
+    this.streams.out.write(rows.map(([label, value]) => `${label.padEnd(width)}  ${printable(value)}`.trimEnd() + "\n").join(""));
+  }
+
+  /** A table with a header row and columns aligned to their widest cell. */
+  table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+    const cells = [headers, ...rows.map((r) => r.map(printable))];
+    const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+    const lines = cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+    this.streams.out.write(lines.join("\n") + "\n");
+  }
+
+  /** A plain line of output. */
+  line(text: string): void {
+    this.streams.out.write(text + "\n");
+  }
+
+  /** A note or progress line on stderr, kept out of the result stream in both modes. */
+  note(text: string): void {
+    this.streams.err.write(text + "\n");
+  }
+}
+
+/** Control characters in server-provided text would break alignment or drive the terminal: escape them. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** An ISO 8601 UTC time, or "-" when unset. */
+export function formatTime(ts: Timestamp | undefined): string {
+  return ts ? timestampDate(ts).toISOString() : "-";
+}
+
+/** An enum value's name without its prefix (protobuf-es strips it), lowercase; "-" when unset. */
+export function formatEnum(names: Record<number, string>, value: number): string {
+  if (value === 0) return "-";
+  return (names[value] ?? String(value)).toLowerCase();
+}
+
+export function formatList(values: readonly string[]): string {
+  return values.length === 0 ? "-" : values.join(",");
+}
+
+export function formatMetadata(metadata: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(metadata).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? "-" : entries.map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/** The public record of a key as label/value rows (never holds a secret: Key has none). */
+export function keyFields(key: Key): Array<[string, string]> {
+  return [
+    ["key_id", key.keyId],
+    ["name", key.name],
+    ["owner", key.owner],
+    ["status", formatEnum(KeyStatus, key.status)],
+    ["enabled", String(key.enabled)],
+    ["scopes", formatList(key.scopes)],
+    ["metadata", formatMetadata(key.metadata)],
+    ["prefix", key.prefix],
+    ["imported", String(key.imported)],
+    ["created", formatTime(key.createTime)],
+    ["updated", formatTime(key.updateTime)],
+    ["last_used", formatTime(key.lastUseTime)],
+    ["expires", formatTime(key.expireTime)],
+    ["revoked", formatTime(key.revokeTime)],
+    ...(key.revokeReason ? [["revoke_reason", key.revokeReason] as [string, string]] : []),
+    ["rate_limit", formatRateLimit(key.rateLimit)],
+    ["credits", formatCredits(key.credits)],
+    ["networks", key.allowedNetworks.length === 0 ? "any" : key.allowedNetworks.join(",")],
+    // Public facts about each secret (one, or two during a rotation's grace period), never the secret.
+    ["key_secrets", key.secrets.length === 0 ? "-" : key.secrets.map(formatSecret).join("; ")],
+  ];
+}
+
+export function formatDuration(d: Duration | undefined): string {
+  return d ? formatDurationMs(durationMs(d)) : "-";
+}
+
+/** `100/1s burst 200`, or "-" without a limit. */
+export function formatRateLimit(limit: RateLimit | undefined): string {
+  if (!limit) return "-";
+  return `${limit.requests}/${formatDuration(limit.window)}${limit.burst ? ` burst ${limit.burst}` : ""}`;
+}
+
+/** `950 left, refill 1000/1d, next <time>`, or "-" for a key that is not metered. */
+export function formatCredits(credits: UsageCredits | undefined): string {
+  if (!credits) return "-";
+  const refill = credits.refillInterval ? `, refill ${credits.refillAmount}/${formatDuration(credits.refillInterval)}, next ${formatTime(credits.nextRefillTime)}` : "";
+  return `${credits.remaining} left${refill}`;
+}
+
+/** One secret's public facts: which one it is (hint), whether current, and its grace period. */
+function formatSecret(secret: KeySecret): string {
+  return [
+    secret.hint ? `…${secret.hint}` : "(no hint)",
+    secret.current ? "current" : "previous",
+    `created ${formatTime(secret.createTime)}`,
+    ...(secret.expireTime ? [`until ${formatTime(secret.expireTime)}`] : []),
+    ...(secret.imported ? ["imported"] : []),
+  ].join(" ");
+}
+
+export function formatRateLimitStatus(status: RateLimitStatus | undefined): string {
+  if (!status) return "-";
+  return `${status.remaining}/${status.limit} left, full at ${formatTime(status.resetTime)}${status.retryTime ? `, retry at ${formatTime(status.retryTime)}` : ""}`;
+}
+
+export function formatCreditsStatus(status: CreditsStatus | undefined): string {
+  if (!status) return "-";
+  return `${status.remaining} left${status.nextRefillTime ? `, refill at ${formatTime(status.nextRefillTime)}` : ""}`;
+}
+
+export const KEY_TABLE_HEADERS = ["KEY ID", "NAME", "OWNER", "STATUS", "SCOPES", "CREATED", "EXPIRES"] as const;
+
+export function keyTableRow(key: Key): string[] {
+  return [key.keyId, key.name, key.owner, formatEnum(KeyStatus, key.status), formatList(key.scopes), formatTime(key.createTime), formatTime(key.expireTime)];
+}
+
+/** The --json option of every command that prints results. */
+export const OUTPUT_OPTIONS = { json: { type: "boolean" } } as const;
+
+export const OUTPUT_HELP = `Output:
+  --json                    one protobuf JSON object per response, one per line (default: a table)`;

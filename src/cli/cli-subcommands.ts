@@ -1,0 +1,45 @@
+import { UsageError } from "./cli-args.js";
+import type { CliContext } from "./cli-context.js";
+
+/** One subcommand of a command group (`sigil keys issue`, ...). */
+export interface Subcommand {
+  readonly summary: string;
+  run(args: readonly string[], ctx: CliContext): Promise<number>;
+}
+
+/** Runs `<group> <subcommand> [args]`, or prints the group's help. */
+export async function runSubcommand(
+  group: string,
+  description: string,
+  subcommands: Readonly<Record<string, Subcommand>>,
+  args: readonly string[],
+  ctx: CliContext,
+): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    const width = Math.max(...Object.keys(subcommands).map((n) => n.length));
+    // Asked-for help is a result (stdout, exit 0); a missing subcommand is a usage error (stderr, exit 2).
+    (name === undefined ? ctx.err : ctx.out).write(
+      `Usage: sigil ${group} <command> [options]\n\n${description}\n\nCommands:\n` +
+        Object.entries(subcommands)
+          .map(([n, s]) => `  ${n.padEnd(width)}  ${s.summary}\n`)
+          .join("") +
+        `\nRun sigil ${group} <command> --help for its options.\n`,
+    );
+    return name === undefined ? 2 : 0;
+  }
+  const subcommand = Object.hasOwn(subcommands, name) ? subcommands[name] : undefined;
+  if (!subcommand) throw new UsageError(`${group}: unknown command${describeWord(name)} (see sigil ${group} --help)`);
+  return subcommand.run(rest, ctx);
+}
+
+/** Quotes a mistyped command name, unless it could be a pasted credential. */
+export function describeWord(word: string): string {
+  return /^[A-Za-z-]{1,32}$/.test(word) ? ` "${word}"` : "";
+}
+
+/** Prints a command's --help text; asked-for help is a result, so stdout and exit code 0. */
+export function help(ctx: CliContext, text: string): number {
+  ctx.out.write(text);
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { RateLimitSchema, UsageCreditsSchema, type RateLimit, type UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import { parseDurationFlag, parseIntegerFlag, parseList, UsageError } from "./cli-args.js";
+
+/** Flags for a key's usage controls, shared by `keys issue`, `keys update` and `keys import`. */
+export const KEY_LIMIT_OPTIONS = {
+  "rate-limit": { type: "string" },
+  "rate-burst": { type: "string" },
+  credits: { type: "string" },
+  "credits-refill": { type: "string" },
+  network: { type: "string", multiple: true },
+} as const;
+
+export const KEY_LIMIT_HELP = `Usage controls:
+  --rate-limit <n>/<window> verifications allowed per window, e.g. 100/1s or 5000/1h
+  --rate-burst <n>          requests allowed at once after a quiet period (default: n of --rate-limit)
+  --credits <n>             usage credits: successful verifications left
+  --credits-refill <n>/<interval>  reset the credits to n every interval, e.g. 1000/1d
+  --network <cidr>          a client network the key may be used from, e.g. 10.0.0.0/8;
+                            repeat or comma-separate (default: any network)`;
+
+export interface KeyLimitValues {
+  readonly "rate-limit"?: string | undefined;
+  readonly "rate-burst"?: string | undefined;
+  readonly credits?: string | undefined;
+  readonly "credits-refill"?: string | undefined;
+  readonly network?: string[] | undefined;
+}
+
+export interface KeyLimits {
+  /** Undefined when no rate-limit flag was given. */
+  readonly rateLimit: RateLimit | undefined;
+  /** Undefined when no credits flag was given. */
+  readonly credits: UsageCredits | undefined;
+  /** Undefined when no --network flag was given. */
+  readonly allowedNetworks: string[] | undefined;
+}
+
+const MAX_COUNT = 1_000_000_000_000;
+const DAY_MS = 86_400_000;
+
+/** Parses the usage-control flags. The server checks the bounds it documents; this checks the syntax. */
+export function parseKeyLimits(values: KeyLimitValues): KeyLimits {
+  let rateLimit: RateLimit | undefined;
+  if (values["rate-limit"] !== undefined) {
+    const [requests, windowMs] = countPer("--rate-limit", values["rate-limit"]);
+    const burst = values["rate-burst"] === undefined ? 0 : parseIntegerFlag("--rate-burst", values["rate-burst"], 1, MAX_COUNT);
+    rateLimit = create(RateLimitSchema, { requests, window: durationFromMs(windowMs), burst });
+  } else if (values["rate-burst"] !== undefined) {
+    throw new UsageError("--rate-burst needs --rate-limit");
+  }
+
+  let credits: UsageCredits | undefined;
+  if (values.credits !== undefined || values["credits-refill"] !== undefined) {
+    const remaining = values.credits === undefined ? undefined : parseIntegerFlag("--credits", values.credits, 0, MAX_COUNT);
+    const refill = values["credits-refill"] === undefined ? undefined : countPer("--credits-refill", values["credits-refill"]);
+    credits = create(UsageCreditsSchema, {
+      // Without --credits, a refilling key starts full.
+      remaining: BigInt(remaining ?? refill![0]),
+      refillAmount: BigInt(refill?.[0] ?? 0),
+      refillInterval: refill ? durationFromMs(refill[1]) : undefined,
+    });
+  }
+
+  const allowedNetworks = values.network === undefined ? undefined : parseList(values.network);
+  return { rateLimit, credits, allowedNetworks };
+}
+
+/** `<count>/<duration>`, e.g. `100/1s`; a bare unit (`100/s`) means one of it. */
+function countPer(flag: string, text: string): [number, number] {
+  const m = /^(\d+)\/(\d*)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new UsageError(`${flag} must be <count>/<duration>, e.g. 100/1s or 1000/1d, got "${text}"`);
+  const count = parseIntegerFlag(flag, m[1]!, 0, MAX_COUNT);
+  const ms = parseDurationFlag(flag, `${m[2] || "1"}${m[3]}`, 1, 3660 * DAY_MS);
+  return [count, ms];
+}

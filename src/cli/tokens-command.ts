@@ -1,0 +1,84 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { DeriveTokenResponseSchema, TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
+import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, parseScopes, UsageError } from "./cli-args.js";
+import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";
+import type { CliContext } from "./cli-context.js";
+import { CliOutput, formatEnum, formatList, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
+import { help, runSubcommand, type Subcommand } from "./cli-subcommands.js";
+
+const FORMAT_CHOICES = { jwt: TokenFormat.JWT, macaroon: TokenFormat.MACAROON } as const;
+
+const DERIVE_HELP = `Usage: sigil tokens derive [options]
+
+Derives a short-lived token with fewer scopes from an API key, authorized by that key (no admin key
+is needed or sent). Prints the token.
+
+Options:
+  --key-file <path>         file holding the parent API key; - reads standard input
+  --key <api key>           the parent API key itself (visible in ps; prefer SIGIL_KEY or a file)
+                            Without either, the key is read from SIGIL_KEY.
+  --format <format>         jwt (default) or macaroon
+  --scope <scope>           a scope for the token (a subset of the key's); repeat or comma-separate.
+                            None means all of the key's scopes.
+  --ttl <duration>          lifetime, e.g. 5m (default: the server's default, 15m)
+  --audience <audience>     the service the token is meant for
+
+${OUTPUT_HELP}
+
+${SERVER_HELP}
+`;
+
+const derive: Subcommand = {
+  summary: "derive a short-lived JWT or macaroon from an API key",
+  async run(args, ctx) {
+    const options = {
+      ...HELP_OPTION,
+      ...OUTPUT_OPTIONS,
+      ...SERVER_OPTIONS,
+      key: { type: "string" },
+      "key-file": { type: "string" },
+      format: { type: "string" },
+      scope: { type: "string", multiple: true },
+      ttl: { type: "string" },
+      audience: { type: "string" },
+    } as const;
+    const { values } = parseCommandArgs("tokens derive", args, options, { min: 0, max: 0, names: "" });
+    if (values.help) return help(ctx, DERIVE_HELP);
+    if (values.key !== undefined && values["key-file"] !== undefined) throw new UsageError("tokens derive: give --key or --key-file, not both");
+    const format = values.format === undefined ? TokenFormat.JWT : parseChoice("--format", values.format, FORMAT_CHOICES);
+    const ttl = values.ttl === undefined ? undefined : durationFromMs(parseDurationFlag("--ttl", values.ttl, 1000, 86_400_000));
+    const credential = await parentKey(values, ctx);
+    const { client, call } = await connect(values, ctx, { admin: false });
+    const response = await client.deriveToken(
+      { credential, format, scopes: parseScopes(values.scope), ttl, audience: values.audience ?? "" },
+      call,
+    );
+    const output = new CliOutput(ctx, values.json === true);
+    if (output.json) {
+      output.message(DeriveTokenResponseSchema, response);
+    } else {
+      output.fields([
+        ["key_id", response.keyId],
+        ["format", formatEnum(TokenFormat, response.format)],
+        ["token_id", response.tokenId],
+        ["scopes", formatList(response.scopes)],
+        ["expires", formatTime(response.expireTime)],
+        ["token", response.token],
+      ]);
+    }
+    return 0;
+  },
+};
+
+async function parentKey(values: { key?: string | undefined; "key-file"?: string | undefined }, ctx: CliContext): Promise<string> {
+  if (values.key !== undefined) return values.key.trim();
+  if (values["key-file"] !== undefined) return readSecretFile(values["key-file"], ctx.cwd, "--key-file");
+  const fromEnv = ctx.env["SIGIL_KEY"];
+  if (fromEnv) return fromEnv.trim();
+  throw new UsageError("tokens derive: give the parent API key with --key-file <path>, --key-file - (standard input) or SIGIL_KEY");
+}
+
+/** `sigil tokens derive`: mints derived tokens. */
+export function tokensCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  return runSubcommand("tokens", "Derive short-lived tokens from API keys.", { derive }, args, ctx);
+}

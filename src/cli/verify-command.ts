@@ -1,0 +1,70 @@
+import { CredentialKind, VerifyKeyResponseSchema, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { HELP_OPTION, parseCommandArgs, parseIntegerFlag, parseScopes } from "./cli-args.js";
+import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";
+import type { CliContext } from "./cli-context.js";
+import { CliOutput, formatCreditsStatus, formatEnum, formatList, formatMetadata, formatRateLimitStatus, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
+import { help } from "./cli-subcommands.js";
+
+/** Exit code when the server answered that the credential is not valid (not an error: exit 1 stays for errors). */
+export const EXIT_NOT_VALID = 3;
+
+const VERIFY_HELP = `Usage: sigil verify <credential | -> [options]
+
+Verifies an API key, a derived JWT or a macaroon with the server, as a resource service would.
+Pass - to read the credential from standard input (keeps it out of ps and shell history).
+No admin key is needed or sent.
+
+Options:
+  --scope <scope>           a scope the credential must hold; repeat or comma-separate
+  --audience <audience>     the audience this check is for (tokens with an audience must match)
+  --client-ip <ip>          the client address to check against the key's allowed networks
+  --cost <n>                credits this verification uses from a metered key (default 1)
+
+Exit codes: 0 valid, ${EXIT_NOT_VALID} not valid (the reason is printed), 1 error, 2 usage error.
+
+${OUTPUT_HELP}
+
+${SERVER_HELP}
+`;
+
+/** `sigil verify`: VerifyKey from the command line. Never prints the credential itself. */
+export async function verifyCommand(args: readonly string[], ctx: CliContext): Promise<number> {
+  const options = {
+    ...HELP_OPTION,
+    ...OUTPUT_OPTIONS,
+    ...SERVER_OPTIONS,
+    scope: { type: "string", multiple: true },
+    audience: { type: "string" },
+    "client-ip": { type: "string" },
+    cost: { type: "string" },
+  } as const;
+  const { values, positionals } = parseCommandArgs("verify", args, options, { min: 1, max: 1, names: "one <credential> (or - for standard input)" });
+  if (values.help) return help(ctx, VERIFY_HELP);
+  const cost = values.cost === undefined ? 0 : parseIntegerFlag("--cost", values.cost, 1, 1_000_000);
+  const credential = positionals[0] === "-" ? await readSecretFile("-", ctx.cwd, "standard input") : positionals[0]!;
+  const { client, call } = await connect(values, ctx, { admin: false });
+  const response = await client.verifyKey({ credential, requiredScopes: parseScopes(values.scope), audience: values.audience ?? "", clientIp: values["client-ip"] ?? "", cost }, call);
+  const output = new CliOutput(ctx, values.json === true);
+  if (output.json) {
+    output.message(VerifyKeyResponseSchema, response);
+  } else {
+    output.fields([
+      ["valid", String(response.valid)],
+      ["reason", formatEnum(VerifyReason, response.reason)],
+      ["kind", formatEnum(CredentialKind, response.kind)],
+      ["key_id", response.keyId || "-"],
+      ...(response.valid
+        ? ([
+            ["owner", response.owner],
+            ["scopes", formatList(response.scopes)],
+            ["metadata", formatMetadata(response.metadata)],
+            ["expires", formatTime(response.expireTime)],
+          ] as Array<[string, string]>)
+        : []),
+      ...(response.tokenId ? ([["token_id", response.tokenId]] as Array<[string, string]>) : []),
+      ...(response.rateLimit ? ([["rate_limit", formatRateLimitStatus(response.rateLimit)]] as Array<[string, string]>) : []),
+      ...(response.credits ? ([["credits", formatCreditsStatus(response.credits)]] as Array<[string, string]>) : []),
+    ]);
+  }
+  return response.valid ? 0 : EXIT_NOT_VALID;
+}
