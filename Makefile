@@ -43,8 +43,14 @@ build: node_modules
 serve: build
 	node dist/src/cli/main.js serve
 
+# The suite runs on SQLite, then again on PostgreSQL: a throwaway cluster started for the run when
+# PostgreSQL is installed (without it: a note, or a failure if SIGIL_TEST_REQUIRE_POSTGRES=1, as in CI).
+# `make test TEST_DIALECTS=sqlite` runs one pass.
+TEST_DIALECTS ?= sqlite postgres
+
 test: build
-	node --test --test-concurrency=2 $(TEST_FILES)
+	$(if $(filter sqlite,$(TEST_DIALECTS)),SIGIL_TEST_DIALECT=sqlite node --test --test-concurrency=2 $(TEST_FILES))
+	$(if $(filter postgres,$(TEST_DIALECTS)),node dist/test/support/with-postgres.js node --test --test-concurrency=2 $(TEST_FILES))
 
 bench: build
 	node dist/bench/run.js $(if $(QUICK),--quick,)

@@ -1,25 +1,40 @@
 import type { DestinationStream, Logger } from "pino";
 import { HealthImplementation } from "grpc-health-check";
 import { ChangeFeedFollower } from "../cache/change-feed-follower.js";
+import { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import { KeyDirectory } from "../cache/key-directory.js";
 import type { Config } from "../config/config.js";
+import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";
 import { createLogger } from "../log/logger.js";
 import { AdminAuthorizer } from "../service/admin-auth.js";
+import { AuditService } from "../service/audit-service.js";
+import { BatchVerifyService } from "../service/batch-verify-service.js";
 import { CredentialVerifier } from "../service/credential-verifier.js";
+import { ImportService } from "../service/import-service.js";
+import { KeyLifecycleService } from "../service/key-lifecycle-service.js";
 import { KeyService } from "../service/key-service.js";
+import { RevocationFeedService } from "../service/revocation-feed-service.js";
+import { VerifierAuthorizer } from "../service/verifier-auth.js";
+import { updateLookupHash } from "../store/key-lifecycle-repository.js";
 import { updateSecretHash } from "../store/key-repository.js";
 import { migrateToLatest } from "../store/migrations.js";
 import { openDatabase } from "../store/open-database.js";
+import { PostgresFeedListener } from "../store/postgres-feed-listener.js";
 import { SigningKeys } from "../tokens/signing-keys.js";
 import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
+import { CreditLedger } from "../usage/credits.js";
+import { LastUseRecorder } from "../usage/last-use-recorder.js";
+import { RateLimiter } from "../usage/rate-limiter.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { createHttpServer } from "../transport/http-server.js";
 import { loadReflectionFiles } from "../transport/reflection-files.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
 import { KeyService as KeyServiceDesc } from "../../gen/sigil/v1/key_service_pb.js";
 import { bootstrapAdminKey } from "./bootstrap-admin.js";
+import { ChangeFeedPruner } from "./change-feed-pruner.js";
+import { DatabaseHealth, pingDatabase } from "./database-health.js";
 import { ensureDataDir, loadServerSecrets } from "./data-dir.js";
 
 export interface BuildOptions {
@@ -34,6 +49,8 @@ export interface SigilApp {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly service: KeyService;
+  /** Follows the change feed for this process; subscribe with `onChanges` to hear of mutations. */
+  readonly changeFeed: ChangeFeedFollower;
   readonly log: Logger;
   /** Path of the first admin key file when this start created it. */
   readonly adminKeyFile: string | undefined;
@@ -42,6 +59,8 @@ export interface SigilApp {
 }
 
 const HEALTH_SERVICES = ["", KeyServiceDesc.typeName];
+/** How often the database is probed for the health endpoints (and to notice it is back). */
+const DATABASE_PROBE_INTERVAL_MS = 1000;
 
 /** Wires every part of Sigil from a Config and starts it. `main` only parses config and signals. */
 export async function build(config: Config, options: BuildOptions = {}): Promise<SigilApp> {
@@ -49,7 +68,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const now = options.now ?? Date.now;
   ensureDataDir(config.dataDir);
   const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
-  const { db, dialect } = openDatabase(config.databaseUrl);
+  // Health hears of a lost database from the first failing call; its probe notices the recovery.
+  const dbHealth = new DatabaseHealth(() => pingDatabase(db), { intervalMs: DATABASE_PROBE_INTERVAL_MS, log });
+  const { db, dialect } = openDatabase(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    busyTimeoutMs: config.sqliteBusyTimeoutMs,
+    onUnavailable: (reason) => dbHealth.reportUnavailable(reason),
+  });
+  // Timers and the LISTEN connection, stopped before the database closes (also when start-up fails).
+  const background: Array<{ stop(): Promise<void> }> = [];
   try {
     const applied = await migrateToLatest(db, dialect);
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");
@@ -62,6 +89,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     });
     await signingKeys.init(now());
     const macaroonRootKeys = new MacaroonRootKeys(secrets);
+    const importedHasher = new ImportedKeyHasher(secrets);
+    const importedKeys = new ImportedKeyIndex(db, importedHasher, { capacity: config.cacheSize });
+    const lastUse = new LastUseRecorder(db, { intervalMs: config.lastUseFlushIntervalMs, log });
     const verifier = new CredentialVerifier({
       directory,
       hasher,
@@ -76,17 +106,32 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
           .then(() => directory.invalidate(record.keyId))
           .catch((err: Error) => log.warn({ keyId: record.keyId, err: { message: err.message } }, "re-hash failed"));
       },
+      // Usage controls: rate limits in this process's memory, credits in the database (exact).
+      usage: { rateLimiter: new RateLimiter({ capacity: config.cacheSize }), credits: new CreditLedger(db) },
+      lastUse,
+      importedKeys: {
+        index: importedKeys,
+        hasher: importedHasher,
+        onStaleHash: (record, sha256) => {
+          const hash = importedHasher.lookupHash(sha256).toString("base64");
+          updateLookupHash(db, record.keyId, record.hashVersion, hash, importedHasher.currentVersion)
+            .then(() => directory.invalidate(record.keyId))
+            .catch((err: Error) => log.warn({ keyId: record.keyId, err: { message: err.message } }, "re-hash failed"));
+        },
+      },
     });
+    const admin = new AdminAuthorizer(verifier, now);
     const service = new KeyService({
       db,
       directory,
       verifier,
-      admin: new AdminAuthorizer(verifier, now),
+      admin,
       hasher,
       issueSealer: new Sealer(secrets, "issue request"),
       signingKeys,
       macaroonRootKeys,
       now,
+      lastUse,
       settings: {
         keyPrefix: config.keyPrefix,
         issuer: config.issuer,
@@ -95,16 +140,38 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       },
     });
     const adminKeyFile = await bootstrapAdminKey(db, service, config.dataDir, log);
-    const follower = new ChangeFeedFollower(db, directory, { intervalMs: config.feedPollIntervalMs, log });
+    const follower = new ChangeFeedFollower(db, directory, {
+      intervalMs: config.feedPollIntervalMs,
+      log,
+      // PostgreSQL wakes the follower at each commit; polling remains the fallback.
+      wakeSource: dialect === "postgres" ? new PostgresFeedListener(config.databaseUrl, log) : undefined,
+    });
+    background.push(follower);
     await follower.start();
+    // WatchRevocations streams wake on the follower's polls instead of polling on their own.
+    const revocationFeed = new RevocationFeedService({ db, feed: follower, auth: new VerifierAuthorizer(verifier, now), now });
+    const pruner = new ChangeFeedPruner(db, { retentionMs: config.feedRetentionMs, now, log });
+    background.push(pruner, dbHealth);
+    pruner.start();
+    dbHealth.start();
 
-    const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, [service]) }];
+    lastUse.start();
+    background.push(lastUse);
+    const lifecycle = new KeyLifecycleService({ db, directory, admin, hasher, lastUse, now, keyPrefix: config.keyPrefix });
+    const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, now, keyPrefix: config.keyPrefix });
+    const impls = [service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin)];
+    const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }];
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
+    let closing: Promise<void> | undefined;
+    dbHealth.onChange((serving) => {
+      if (closing) return;
+      for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
+    });
     const grpcServer = createGrpcServer({ services, health, reflectionFiles: loadReflectionFiles(), log, maxMessageBytes: config.maxMessageBytes });
     const http = createHttpServer({
       services,
       jwks: () => ({ keys: signingKeys.jwks() }),
-      isServing: () => true,
+      isServing: () => dbHealth.serving && !closing,
       log,
       maxMessageBytes: config.maxMessageBytes,
     });
@@ -115,18 +182,20 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     });
     log.info({ grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect }, "sigil is listening");
 
-    let closing: Promise<void> | undefined;
     return {
       grpcPort,
       httpPort,
       service,
+      changeFeed: follower,
       log,
       adminKeyFile,
       close() {
         closing ??= (async () => {
           for (const s of HEALTH_SERVICES) health.setStatus(s, "NOT_SERVING");
+          // Watch streams never finish by themselves: end them, or shutdown waits out the grace period.
+          revocationFeed.close();
           await Promise.all([shutdownGrpcServer(grpcServer, config.shutdownGraceMs), http.close(config.shutdownGraceMs)]);
-          await follower.stop();
+          await Promise.all(background.map((b) => b.stop()));
           await db.destroy();
           log.info("sigil stopped");
           log.flush();
@@ -135,6 +204,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       },
     };
   } catch (err) {
+    await Promise.all(background.map((b) => b.stop()));
     await db.destroy();
     throw err;
   }

@@ -1,9 +1,13 @@
+import cluster from "node:cluster";
 import { build } from "../app/build.js";
-import { ConfigError, loadConfig, SETTINGS } from "../config/config.js";
+import { WorkerSupervisor, type WorkerReadyMessage } from "../app/worker-supervisor.js";
+import { ConfigError, loadConfig, SETTINGS, type Config } from "../config/config.js";
+import { createLogger } from "../log/logger.js";
 
 export const SERVE_HELP = `Usage: sigil serve [options]
 
 Starts Sigil: the gRPC listener and the HTTP (Connect, gRPC-Web, JSON) listener.
+With --workers N > 1 a supervisor runs N processes on the same ports and restarts any that crash.
 Every option can also be set with its environment variable; flags win.
 
 ${Object.values(SETTINGS)
@@ -11,7 +15,7 @@ ${Object.values(SETTINGS)
   .join("\n")}
 `;
 
-/** `sigil serve`: starts the server and stops it gracefully on SIGTERM or SIGINT. */
+/** `sigil serve`: starts the server (or its workers) and stops gracefully on SIGTERM or SIGINT. */
 export async function serveCommand(args: readonly string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(SERVE_HELP);
@@ -20,6 +24,9 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
   let config;
   try {
     config = loadConfig(args, process.env);
+    if (config.workers > 1 && config.databaseUrl === "sqlite::memory:") {
+      throw new ConfigError(`${SETTINGS.workers.env} (${SETTINGS.workers.flag}) must be 1 with an in-memory SQLite database: each process would have its own`);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sigil: ${err.message}\n`);
@@ -27,6 +34,13 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     }
     throw err;
   }
+  if (cluster.isWorker) return serveWorker(config);
+  if (config.workers > 1) return superviseWorkers(config);
+  return serveOneProcess(config);
+}
+
+/** One process serving both listeners; the behaviour of `--workers 1`. */
+async function serveOneProcess(config: Config): Promise<number> {
   const app = await build(config);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
@@ -39,4 +53,64 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+}
+
+/** A worker under the supervisor: tells it the ports, and also stops if the supervisor vanishes. */
+async function serveWorker(config: Config): Promise<number> {
+  try {
+    return await serveWorkerUntilStopped(config);
+  } finally {
+    // The IPC channel would keep the process alive after everything else closed (or failed to start).
+    if (process.connected) process.disconnect();
+  }
+}
+
+async function serveWorkerUntilStopped(config: Config): Promise<number> {
+  const app = await build(config);
+  const ready: WorkerReadyMessage = { type: "sigil:ready", grpcPort: app.grpcPort, httpPort: app.httpPort };
+  process.send?.(ready);
+  return new Promise<number>((resolve) => {
+    const stop = (why: string) => {
+      app.log.info({ signal: why }, "shutting down");
+      app.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+    // The supervisor died (even by SIGKILL): no one would restart or stop this worker.
+    process.once("disconnect", () => stop("supervisor gone"));
+  });
+}
+
+/** The supervisor: forks the workers, restarts crashed ones, and drains them all on SIGTERM/SIGINT. */
+async function superviseWorkers(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel).child({ role: "supervisor" });
+  const supervisor = new WorkerSupervisor({ workers: config.workers, log, shutdownGraceMs: config.shutdownGraceMs });
+  let stopping: Promise<number> | undefined;
+  const stop = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, "stopping every worker");
+      await supervisor.stop();
+      log.info("all workers stopped");
+      log.flush();
+      return 0;
+    })();
+    return stopping;
+  };
+  const stopped = new Promise<number>((resolve) => {
+    process.once("SIGTERM", () => void stop("SIGTERM").then(resolve));
+    process.once("SIGINT", () => void stop("SIGINT").then(resolve));
+  });
+  try {
+    await supervisor.start();
+  } catch (err) {
+    if (stopping) return stopping;
+    log.error({ err: { message: (err as Error).message } }, "could not start the workers");
+    await supervisor.stop();
+    log.flush();
+    return 1;
+  }
+  return stopped;
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseServerSecrets } from "../keys/server-secrets.js";
 import { parseDurationMs } from "./duration.js";
@@ -19,8 +20,18 @@ export interface Config {
   readonly signingKeyRotationMs: number;
   readonly cacheSize: number;
   readonly feedPollIntervalMs: number;
+  /** How long change-feed rows are kept (followers further behind reset their caches). */
+  readonly feedRetentionMs: number;
+  /** Processes `serve` runs on the same ports; 1 runs in-process without a supervisor. */
+  readonly workers: number;
+  /** PostgreSQL connections per process. */
+  readonly databasePoolSize: number;
+  /** How long a SQLite write waits for another process's lock before failing with UNAVAILABLE. */
+  readonly sqliteBusyTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly shutdownGraceMs: number;
+  /** How often coalesced last-use times are written to the database. */
+  readonly lastUseFlushIntervalMs: number;
 }
 
 export interface HostPort {
@@ -111,8 +122,13 @@ export const SETTINGS = {
   signingKeyRotationMs: setting("SIGIL_SIGNING_KEY_ROTATION", "--signing-key-rotation", "30d", "age after which the JWT signing key is replaced at start-up", duration(HOUR, 3650 * 24 * HOUR)),
   cacheSize: setting("SIGIL_CACHE_SIZE", "--cache-size", "100000", "most key records kept in memory", integer(1, 10_000_000)),
   feedPollIntervalMs: setting("SIGIL_FEED_POLL_INTERVAL", "--feed-poll-interval", "250ms", "how often the change feed is polled to invalidate caches", duration(10, 60_000)),
+  feedRetentionMs: setting("SIGIL_FEED_RETENTION", "--feed-retention", "7d", "how long change-feed rows (revocation history, WatchRevocations cursors) are kept", duration(1000, 3650 * 24 * HOUR)),
+  workers: setting("SIGIL_WORKERS", "--workers", "number of cores", "processes serving the same ports (restarted when they crash); 1 = one process, no supervisor", integer(1, 256)),
+  databasePoolSize: setting("SIGIL_DATABASE_POOL_SIZE", "--database-pool-size", "10", "PostgreSQL connections per process", integer(1, 1000)),
+  sqliteBusyTimeoutMs: setting("SIGIL_SQLITE_BUSY_TIMEOUT", "--sqlite-busy-timeout", "5s", "how long a SQLite write waits for another process's lock before failing with UNAVAILABLE", duration(0, 60_000)),
   maxMessageBytes: setting("SIGIL_MAX_MESSAGE_BYTES", "--max-message-bytes", "1048576", "largest request message accepted", integer(1024, 16 * 1024 * 1024)),
   shutdownGraceMs: setting("SIGIL_SHUTDOWN_GRACE", "--shutdown-grace", "10s", "how long in-flight calls may run after SIGTERM", duration(0, 600_000)),
+  lastUseFlushIntervalMs: setting("SIGIL_LAST_USE_FLUSH_INTERVAL", "--last-use-flush-interval", "5s", "how often keys' last-use times are written (one write per used key per interval)", duration(50, 600_000)),
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -154,8 +170,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     signingKeyRotationMs: value("signingKeyRotationMs", "30d")!,
     cacheSize: value("cacheSize", "100000")!,
     feedPollIntervalMs: value("feedPollIntervalMs", "250ms")!,
+    feedRetentionMs: value("feedRetentionMs", "7d")!,
+    workers: value("workers", String(Math.min(availableParallelism(), 256)))!,
+    databasePoolSize: value("databasePoolSize", "10")!,
+    sqliteBusyTimeoutMs: value("sqliteBusyTimeoutMs", "5s")!,
     maxMessageBytes: value("maxMessageBytes", "1048576")!,
     shutdownGraceMs: value("shutdownGraceMs", "10s")!,
+    lastUseFlushIntervalMs: value("lastUseFlushIntervalMs", "5s")!,
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);

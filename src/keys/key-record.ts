@@ -1,4 +1,7 @@
 import type { KeyRow, NewKeyRow } from "../store/tables/keys-table.js";
+import { ClientNetworks } from "../usage/client-networks.js";
+import type { CreditsConfig } from "../usage/credits.js";
+import type { RateLimitConfig } from "../usage/rate-limiter.js";
 
 /** An API key as the service works with it (parsed from its row, cached in memory). */
 export interface KeyRecord {
@@ -15,7 +18,35 @@ export interface KeyRecord {
   readonly expireTime: number | null;
   readonly revokeTime: number | null;
   readonly revokeReason: string | null;
+  /** False while disabled by UpdateKey (verifies as DISABLED; can be enabled again). */
+  readonly enabled: boolean;
+  /** Imported by ImportKey rather than issued. */
+  readonly imported: boolean;
+  /** The current secret is an imported key string: `secretHash` is then its lookup hash. */
+  readonly secretImported: boolean;
+  readonly secretCreateTime: number;
+  readonly secretHint: string | null;
+  /** The old secret while a rotation's grace period runs (check its expireTime: it may have passed). */
+  readonly previousSecret: PreviousSecret | null;
+  readonly rateLimit: RateLimitConfig | null;
+  readonly credits: CreditsConfig | null;
+  readonly allowedNetworks: ClientNetworks | null;
+  /** As of loading; the newest value may still be in a LastUseRecorder. */
+  readonly lastUseTime: number | null;
 }
+
+/** The secret a rotation replaced, valid until `expireTime`. */
+export interface PreviousSecret {
+  readonly hash: Buffer;
+  readonly hashVersion: number;
+  /** An imported key string (hash is its lookup hash) rather than a Sigil secret. */
+  readonly imported: boolean;
+  readonly createTime: number;
+  readonly expireTime: number;
+  readonly hint: string | null;
+}
+
+const nullableNumber = (v: number | null): number | null => (v === null ? null : Number(v));
 
 export function recordFromRow(row: KeyRow): KeyRecord {
   return {
@@ -32,6 +63,37 @@ export function recordFromRow(row: KeyRow): KeyRecord {
     expireTime: row.expire_time === null ? null : Number(row.expire_time),
     revokeTime: row.revoke_time === null ? null : Number(row.revoke_time),
     revokeReason: row.revoke_reason,
+    enabled: Number(row.enabled) !== 0,
+    imported: Number(row.imported) !== 0,
+    secretImported: row.lookup_hash !== null,
+    secretCreateTime: Number(row.secret_create_time ?? row.create_time),
+    secretHint: row.secret_hint,
+    previousSecret:
+      row.previous_secret_hash === null || row.previous_secret_expire_time === null
+        ? null
+        : {
+            hash: Buffer.from(row.previous_secret_hash, "base64"),
+            hashVersion: Number(row.previous_hash_version),
+            imported: row.previous_lookup_hash !== null,
+            createTime: Number(row.previous_secret_create_time ?? row.create_time),
+            expireTime: Number(row.previous_secret_expire_time),
+            hint: row.previous_secret_hint,
+          },
+    rateLimit:
+      row.rate_limit_requests === null || row.rate_limit_window_ms === null
+        ? null
+        : { requests: Number(row.rate_limit_requests), windowMs: Number(row.rate_limit_window_ms), burst: Number(row.rate_limit_burst ?? row.rate_limit_requests) },
+    credits:
+      row.credits_remaining === null
+        ? null
+        : {
+            remaining: Number(row.credits_remaining),
+            refillAmount: nullableNumber(row.credits_refill_amount),
+            refillIntervalMs: nullableNumber(row.credits_refill_interval_ms),
+            refillTime: nullableNumber(row.credits_refill_time),
+          },
+    allowedNetworks: row.allowed_networks === null ? null : ClientNetworks.of(JSON.parse(row.allowed_networks) as string[]),
+    lastUseTime: nullableNumber(row.last_use_time),
   };
 }
 
@@ -50,13 +112,35 @@ export function rowFromRecord(r: KeyRecord): NewKeyRow {
     expire_time: r.expireTime,
     revoke_time: r.revokeTime,
     revoke_reason: r.revokeReason,
+    enabled: r.enabled ? 1 : 0,
+    imported: r.imported ? 1 : 0,
+    secret_create_time: r.secretCreateTime,
+    secret_hint: r.secretHint,
+    lookup_hash: r.secretImported ? r.secretHash.toString("base64") : null,
+    previous_secret_hash: r.previousSecret ? r.previousSecret.hash.toString("base64") : null,
+    previous_hash_version: r.previousSecret ? r.previousSecret.hashVersion : null,
+    previous_lookup_hash: r.previousSecret?.imported ? r.previousSecret.hash.toString("base64") : null,
+    previous_secret_create_time: r.previousSecret ? r.previousSecret.createTime : null,
+    previous_secret_expire_time: r.previousSecret ? r.previousSecret.expireTime : null,
+    previous_secret_hint: r.previousSecret ? r.previousSecret.hint : null,
+    rate_limit_requests: r.rateLimit ? r.rateLimit.requests : null,
+    rate_limit_window_ms: r.rateLimit ? r.rateLimit.windowMs : null,
+    rate_limit_burst: r.rateLimit ? r.rateLimit.burst : null,
+    credits_remaining: r.credits ? r.credits.remaining : null,
+    credits_refill_amount: r.credits ? r.credits.refillAmount : null,
+    credits_refill_interval_ms: r.credits ? r.credits.refillIntervalMs : null,
+    credits_refill_time: r.credits ? r.credits.refillTime : null,
+    allowed_networks: r.allowedNetworks ? JSON.stringify(r.allowedNetworks.cidrs) : null,
+    last_use_time: r.lastUseTime,
   };
 }
 
-export type KeyState = "active" | "revoked" | "expired";
+export type KeyState = "active" | "revoked" | "expired" | "disabled";
 
+/** Revocation is final, so it wins; a disabled key that also expired reports expired. */
 export function keyState(r: KeyRecord, now: number): KeyState {
   if (r.revokeTime !== null) return "revoked";
   if (r.expireTime !== null && r.expireTime <= now) return "expired";
+  if (!r.enabled) return "disabled";
   return "active";
 }

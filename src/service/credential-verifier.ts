@@ -1,7 +1,13 @@
+import type { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import { parseApiKey } from "../keys/api-key-format.js";
+import { isPlausibleImportedKey, sha256Of, type ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
-import { keyState, type KeyRecord } from "../keys/key-record.js";
+import { keyState, type KeyRecord, type KeyState } from "../keys/key-record.js";
+import type { ClientIp } from "../usage/client-networks.js";
+import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
+import type { LastUseRecorder } from "../usage/last-use-recorder.js";
+import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
 import { looksLikeJwt, verifyDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
@@ -30,12 +36,39 @@ export interface Verification {
   /** When the credential stops verifying (ms), null for never. */
   readonly expireTimeMs?: number | null;
   readonly tokenId?: string;
+  /** The key's rate limit after this verification, when the check ran. */
+  readonly rateLimit?: RateLimitOutcome;
+  /** The key's credits after this verification, when the check ran. */
+  readonly credits?: CreditsOutcome;
 }
 
 export interface VerifyOptions {
   readonly requiredScopes: readonly string[];
   readonly audience: string;
   readonly nowMs: number;
+  /**
+   * Apply the key's usage controls (client networks, rate limit, credits). Set by VerifyKey and
+   * BatchVerifyKeys; admin authentication, DeriveToken and self-revocation do not use them up.
+   */
+  readonly usage?: boolean;
+  /** The client address the caller observed (VerifyKey `client_ip`), parsed. */
+  readonly clientIp?: ClientIp;
+  /** Credits to use up (VerifyKey `cost`); 1 when unset. */
+  readonly cost?: number;
+}
+
+/** Usage controls the verifier applies when VerifyOptions.usage is set. */
+export interface UsageControls {
+  readonly rateLimiter: RateLimiter;
+  readonly credits: CreditLedger;
+}
+
+/** How the verifier finds imported keys (strings not in Sigil's format). */
+export interface ImportedKeyLookup {
+  readonly index: ImportedKeyIndex;
+  readonly hasher: ImportedKeyHasher;
+  /** Called after a match under a retired server-secret version, to re-hash the row. */
+  readonly onStaleHash?: (record: KeyRecord, sha256: Buffer) => void;
 }
 
 export interface CredentialVerifierDeps {
@@ -47,11 +80,22 @@ export interface CredentialVerifierDeps {
   readonly issuer: string;
   /** Called after a successful check against a retired server-secret version. */
   readonly onStaleHash?: (record: KeyRecord, secret: string) => void;
+  readonly usage?: UsageControls;
+  /** Notes each successful use (coalesced last_use_time). */
+  readonly lastUse?: LastUseRecorder;
+  /** Without it, strings not in Sigil's format are MALFORMED. */
+  readonly importedKeys?: ImportedKeyLookup;
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
   return { valid: false, reason, kind, keyId };
 }
+
+const STATE_FAILURE: Record<Exclude<KeyState, "active">, VerifyReason> = {
+  revoked: VerifyReason.REVOKED,
+  expired: VerifyReason.EXPIRED,
+  disabled: VerifyReason.DISABLED,
+};
 
 /** Verifies every credential kind Sigil mints. Malformed input is rejected before storage. */
 export class CredentialVerifier {
@@ -70,26 +114,106 @@ export class CredentialVerifier {
   /** API keys only (admin auth and DeriveToken accept nothing else). */
   verifyApiKey(credential: string, options: VerifyOptions): Verification | Promise<Verification> {
     const parsed = parseApiKey(credential, this.#d.keyPrefix);
-    if (!parsed) return fail(VerifyReason.MALFORMED, CredentialKind.UNSPECIFIED);
+    if (!parsed) {
+      if (this.#d.importedKeys && this.#mayBeImported(credential)) return this.#verifyImported(credential, this.#d.importedKeys, options);
+      return fail(VerifyReason.MALFORMED, CredentialKind.UNSPECIFIED);
+    }
     const found = this.#d.directory.get(parsed.keyId, options.nowMs);
-    const check = (record: KeyRecord | undefined): Verification => this.#checkApiKey(record, parsed.keyId, parsed.secret, options);
+    const check = (record: KeyRecord | undefined) => this.#checkApiKey(record, parsed.keyId, parsed.secret, options);
     return found instanceof Promise ? found.then(check) : check(found);
   }
 
-  #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification {
+  #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
-    if (!record || !this.#d.hasher.matches(keyId, secret, record.secretHash, record.hashVersion)) return fail(VerifyReason.NOT_FOUND, kind, keyId);
-    if (record.hashVersion !== this.#d.hasher.currentVersion) this.#d.onStaleHash?.(record, secret);
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    if (!record.secretImported && this.#d.hasher.matches(keyId, secret, record.secretHash, record.hashVersion)) {
+      if (record.hashVersion !== this.#d.hasher.currentVersion) this.#d.onStaleHash?.(record, secret);
+    } else {
+      // The old secret of a rotation verifies until its grace period ends.
+      const previous = record.previousSecret;
+      if (!previous || previous.imported || previous.expireTime <= options.nowMs || !this.#d.hasher.matches(keyId, secret, previous.hash, previous.hashVersion)) {
+        return fail(VerifyReason.NOT_FOUND, kind, keyId);
+      }
+    }
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
   }
 
-  #checkRecord(record: KeyRecord, kind: CredentialKind, scopes: readonly string[], expireTimeMs: number | null, options: VerifyOptions, tokenId?: string): Verification {
+  /**
+   * Not a Sigil key, but possibly an imported one. A string with this server's key prefix is a
+   * mistyped Sigil key and tokens are never imported, so those stay MALFORMED without a lookup.
+   */
+  #mayBeImported(credential: string): boolean {
+    const prefix = this.#d.keyPrefix;
+    if (credential.length > prefix.length && credential.startsWith(prefix) && credential.charCodeAt(prefix.length) === 95 /* _ */) return false;
+    return isPlausibleImportedKey(credential) && !looksLikeJwt(credential) && !credential.startsWith(MACAROON_TOKEN_PREFIX);
+  }
+
+  async #verifyImported(credential: string, imported: ImportedKeyLookup, options: VerifyOptions): Promise<Verification> {
+    const kind = CredentialKind.API_KEY;
+    const sha256 = sha256Of(credential);
+    const keyId = await imported.index.find(sha256, options.nowMs);
+    // Unknown strings get no key id: nothing about other keys is revealed.
+    if (keyId === undefined) return fail(VerifyReason.NOT_FOUND, kind);
+    const record = await this.#d.directory.get(keyId, options.nowMs);
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind);
+    if (record.secretImported && imported.hasher.matches(sha256, record.secretHash, record.hashVersion)) {
+      if (record.hashVersion !== imported.hasher.currentVersion) imported.onStaleHash?.(record, sha256);
+    } else {
+      const previous = record.previousSecret;
+      if (!previous || !previous.imported || previous.expireTime <= options.nowMs || !imported.hasher.matches(sha256, previous.hash, previous.hashVersion)) {
+        return fail(VerifyReason.NOT_FOUND, kind);
+      }
+    }
+    return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
+  }
+
+  #checkRecord(
+    record: KeyRecord,
+    kind: CredentialKind,
+    scopes: readonly string[],
+    expireTimeMs: number | null,
+    options: VerifyOptions,
+    tokenId?: string,
+  ): Verification | Promise<Verification> {
     const state = keyState(record, options.nowMs);
-    if (state === "revoked") return fail(VerifyReason.REVOKED, kind, record.keyId);
-    if (state === "expired") return fail(VerifyReason.EXPIRED, kind, record.keyId);
+    if (state !== "active") return fail(STATE_FAILURE[state], kind, record.keyId);
     if (!hasAllScopes(scopes, options.requiredScopes)) return fail(VerifyReason.INSUFFICIENT_SCOPE, kind, record.keyId);
-    return { valid: true, reason: VerifyReason.VALID, kind, keyId: record.keyId, record, scopes, expireTimeMs, tokenId };
+    return this.#admit(record, kind, scopes, expireTimeMs, options, tokenId);
+  }
+
+  /**
+   * The last checks of a credential that is otherwise valid: the key's usage controls (when the
+   * caller asked for them), cheapest first; then the use is noted for last_use_time.
+   * Only a metered key costs a database write (its credits); everything else stays in memory.
+   */
+  #admit(
+    record: KeyRecord,
+    kind: CredentialKind,
+    scopes: readonly string[],
+    expireTimeMs: number | null,
+    options: VerifyOptions,
+    tokenId: string | undefined,
+  ): Verification | Promise<Verification> {
+    const keyId = record.keyId;
+    let rateLimit: RateLimitOutcome | undefined;
+    const usage = options.usage ? this.#d.usage : undefined;
+    if (usage) {
+      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return fail(VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind, keyId);
+      if (record.rateLimit !== null) {
+        rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
+        if (!rateLimit.allowed) return { valid: false, reason: VerifyReason.RATE_LIMITED, kind, keyId, rateLimit };
+      }
+      if (record.credits !== null) {
+        return usage.credits.consume(keyId, options.cost ?? 1, options.nowMs).then((credits): Verification => {
+          if (!credits.allowed) return { valid: false, reason: VerifyReason.USAGE_EXHAUSTED, kind, keyId, rateLimit, credits };
+          this.#d.lastUse?.record(keyId, options.nowMs);
+          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit, credits };
+        });
+      }
+    }
+    this.#d.lastUse?.record(keyId, options.nowMs);
+    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit };
   }
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
@@ -124,8 +248,7 @@ export class CredentialVerifier {
     const signed = this.#d.macaroonRootKeys.forVerifying(keyId).some((rootKey) => verifyMacaroonSignature(macaroon, rootKey));
     if (!signed) return fail(VerifyReason.BAD_SIGNATURE, kind, keyId);
     const state = keyState(record, options.nowMs);
-    if (state === "revoked") return fail(VerifyReason.REVOKED, kind, keyId);
-    if (state === "expired") return fail(VerifyReason.EXPIRED, kind, keyId);
+    if (state !== "active") return fail(STATE_FAILURE[state], kind, keyId);
     const verdict = evaluateCaveats(macaroon.caveats, {
       now: new Date(options.nowMs),
       keyId,
@@ -135,15 +258,6 @@ export class CredentialVerifier {
     });
     if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind, keyId);
     const expireTimeMs = Math.min(verdict.expireTime?.getTime() ?? Infinity, record.expireTime ?? Infinity);
-    return {
-      valid: true,
-      reason: VerifyReason.VALID,
-      kind,
-      keyId,
-      record,
-      scopes: verdict.scopes,
-      expireTimeMs: Number.isFinite(expireTimeMs) ? expireTimeMs : null,
-      tokenId,
-    };
+    return this.#admit(record, kind, verdict.scopes, Number.isFinite(expireTimeMs) ? expireTimeMs : null, options, tokenId);
   }
 }

@@ -1,16 +1,34 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { keyState, type KeyRecord } from "../keys/key-record.js";
+import { creditsAt } from "../usage/credits.js";
 import { KeySchema, KeyStatus, type Key } from "../../gen/sigil/v1/key_pb.js";
+import { KeySecretSchema, type KeySecret } from "../../gen/sigil/v1/key_secret_pb.js";
+import { RateLimitSchema, UsageCreditsSchema } from "../../gen/sigil/v1/usage_pb.js";
 
-const STATUS = { active: KeyStatus.ACTIVE, revoked: KeyStatus.REVOKED, expired: KeyStatus.EXPIRED } as const;
+const STATUS = { active: KeyStatus.ACTIVE, revoked: KeyStatus.REVOKED, expired: KeyStatus.EXPIRED, disabled: KeyStatus.DISABLED } as const;
 
 export function optionalTimestamp(ms: number | null | undefined): Timestamp | undefined {
   return ms === null || ms === undefined ? undefined : timestampFromMs(ms);
 }
 
-/** The public record of a key (never its hash). */
-export function keyToProto(r: KeyRecord, nowMs: number): Key {
+/**
+ * The public record of a key (never its hash). `lastUseTime` overrides the record's when this
+ * process knows a later use that is not written yet.
+ */
+export function keyToProto(r: KeyRecord, nowMs: number, lastUseTime?: number): Key {
+  const lastUse = Math.max(r.lastUseTime ?? 0, lastUseTime ?? 0);
+  const credits = r.credits
+    ? creditsAt(
+        {
+          credits_remaining: r.credits.remaining,
+          credits_refill_amount: r.credits.refillAmount,
+          credits_refill_time: r.credits.refillTime,
+          credits_refill_interval_ms: r.credits.refillIntervalMs,
+        },
+        nowMs,
+      )
+    : undefined;
   return create(KeySchema, {
     keyId: r.keyId,
     name: r.name,
@@ -23,5 +41,41 @@ export function keyToProto(r: KeyRecord, nowMs: number): Key {
     revokeReason: r.revokeReason ?? "",
     status: STATUS[keyState(r, nowMs)],
     prefix: r.prefix,
+    enabled: r.enabled,
+    updateTime: timestampFromMs(r.updateTime),
+    lastUseTime: lastUse > 0 ? timestampFromMs(lastUse) : undefined,
+    secrets: secretsOf(r, nowMs),
+    rateLimit: r.rateLimit
+      ? create(RateLimitSchema, { requests: r.rateLimit.requests, window: durationFromMs(r.rateLimit.windowMs), burst: r.rateLimit.burst })
+      : undefined,
+    credits:
+      r.credits && credits
+        ? create(UsageCreditsSchema, {
+            remaining: BigInt(credits.remaining),
+            refillAmount: BigInt(r.credits.refillAmount ?? 0),
+            refillInterval: r.credits.refillIntervalMs === null ? undefined : durationFromMs(r.credits.refillIntervalMs),
+            nextRefillTime: optionalTimestamp(credits.nextRefillTime),
+          })
+        : undefined,
+    allowedNetworks: r.allowedNetworks ? [...r.allowedNetworks.cidrs] : [],
+    imported: r.imported,
   });
+}
+
+/** The current secret, then the old one while its grace period runs (a rotation in progress). */
+function secretsOf(r: KeyRecord, nowMs: number): KeySecret[] {
+  const secrets = [create(KeySecretSchema, { createTime: timestampFromMs(r.secretCreateTime), hint: r.secretHint ?? "", current: true, imported: r.secretImported })];
+  const previous = r.previousSecret;
+  if (previous && previous.expireTime > nowMs) {
+    secrets.push(
+      create(KeySecretSchema, {
+        createTime: timestampFromMs(previous.createTime),
+        expireTime: timestampFromMs(previous.expireTime),
+        hint: previous.hint ?? "",
+        current: false,
+        imported: previous.imported,
+      }),
+    );
+  }
+  return secrets;
 }

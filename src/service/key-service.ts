@@ -2,19 +2,35 @@ import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyDirectory } from "../cache/key-directory.js";
-import { formatApiKey, newKeyId, parseApiKey } from "../keys/api-key-format.js";
+import { formatApiKey, newKeyId } from "../keys/api-key-format.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { recordFromRow, rowFromRecord, type KeyRecord } from "../keys/key-record.js";
 import type { Sealer } from "../keys/sealer.js";
+import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
 import { findIssueRequest, insertIssueRequest } from "../store/issue-request-repository.js";
 import { findKey, insertKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
-import { mintDerivedJwt } from "../tokens/derived-jwt.js";
+import { looksLikeJwt, mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
+import type { ClientNetworks } from "../usage/client-networks.js";
+import type { CreditsConfig } from "../usage/credits.js";
+import type { LastUseRecorder } from "../usage/last-use-recorder.js";
+import type { RateLimitConfig } from "../usage/rate-limiter.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
-import { audCaveat, expiresCaveat, formatIdentifier, formatMacaroonToken, keyIdCaveat, mintMacaroon, newTokenId, scopeCaveat } from "../tokens/macaroon/index.js";
+import {
+  audCaveat,
+  expiresCaveat,
+  formatIdentifier,
+  formatMacaroonToken,
+  keyIdCaveat,
+  MACAROON_TOKEN_PREFIX,
+  mintMacaroon,
+  newTokenId,
+  scopeCaveat,
+} from "../tokens/macaroon/index.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+import { CreditsStatusSchema, RateLimitStatusSchema } from "../../gen/sigil/v1/usage_pb.js";
 import {
   DeriveTokenResponseSchema,
   GetJwksResponseSchema,
@@ -41,10 +57,13 @@ import {
   type VerifyKeyResponse,
 } from "../../gen/sigil/v1/key_service_pb.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
+import { auditKeySettings } from "./audit-details.js";
 import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier, Verification } from "./credential-verifier.js";
 import { keyToProto, optionalTimestamp } from "./key-mapper.js";
+import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
+import { verifyRequestOptions } from "./verify-request.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import {
   durationMs,
@@ -71,6 +90,8 @@ export interface KeyServiceDeps {
   readonly signingKeys: SigningKeys;
   readonly macaroonRootKeys: MacaroonRootKeys;
   readonly now: () => number;
+  /** Last uses not written yet, so GetKey and ListKeys on this process show them. */
+  readonly lastUse?: LastUseRecorder;
   readonly settings: {
     readonly keyPrefix: string;
     readonly issuer: string;
@@ -87,6 +108,7 @@ const STATUS_FILTER: Record<KeyStatus, KeyStatusFilter> = {
   [KeyStatus.ACTIVE]: "active",
   [KeyStatus.REVOKED]: "revoked",
   [KeyStatus.EXPIRED]: "expired",
+  [KeyStatus.DISABLED]: "disabled",
 };
 
 /** Parameters of a new key, validated. */
@@ -96,7 +118,13 @@ export interface NewKeySpec {
   readonly scopes: readonly string[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly expireTime: number | null;
+  readonly rateLimit?: RateLimitConfig | null;
+  readonly credits?: CreditsConfig | null;
+  readonly allowedNetworks?: ClientNetworks | null;
 }
+
+/** Answers of the verifier that mean the presented secret matched the key (self-revocation). */
+const SECRET_MATCHED = new Set([VerifyReason.VALID, VerifyReason.REVOKED, VerifyReason.EXPIRED, VerifyReason.DISABLED]);
 
 /**
  * The KeyService, written once against the generated types; both listeners call it.
@@ -151,6 +179,9 @@ export class KeyService {
       scopes: requireScopes(req.scopes),
       metadata: requireMetadata(req.metadata),
       expireTime,
+      rateLimit: requireRateLimit(req.rateLimit),
+      credits: requireCredits(req.credits, now),
+      allowedNetworks: requireAllowedNetworks(req.allowedNetworks),
     };
   }
 
@@ -191,10 +222,22 @@ export class KeyService {
       expireTime: spec.expireTime,
       revokeTime: null,
       revokeReason: null,
+      enabled: true,
+      imported: false,
+      secretImported: false,
+      secretCreateTime: now,
+      // The last characters are checksum, not secret: they tell secrets apart without revealing one.
+      secretHint: key.slice(-4),
+      previousSecret: null,
+      rateLimit: spec.rateLimit ?? null,
+      credits: spec.credits ?? null,
+      allowedNetworks: spec.allowedNetworks ?? null,
+      lastUseTime: null,
     };
     await this.#d.db.transaction().execute(async (tx) => {
       await insertKey(tx, rowFromRecord(record));
       await appendChange(tx, { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now });
+      await appendAuditEvent(tx, { time: now, action: "issue", keyId, actorKeyId: opts.actorKeyId, details: auditKeySettings(spec) });
       if (opts.requestId) {
         await insertIssueRequest(tx, {
           request_id: opts.requestId,
@@ -210,10 +253,7 @@ export class KeyService {
   }
 
   async verifyKey(req: VerifyKeyRequest, ctx: CallContext): Promise<VerifyKeyResponse> {
-    requireCredentialText(req.credential, "credential");
-    const requiredScopes = requireScopes(req.requiredScopes, "required_scopes");
-    const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
-    const v = await this.#d.verifier.verify(req.credential, { requiredScopes, audience, nowMs: this.#d.now() });
+    const v = await this.#d.verifier.verify(req.credential, verifyRequestOptions(req, this.#d.now()));
     ctx.keyId = v.keyId;
     return verificationToProto(v);
   }
@@ -222,7 +262,8 @@ export class KeyService {
     const credential = requireCredentialText(req.credential, "credential") || bearerCredential(ctx.authorization);
     if (!credential) throw new ConnectError("missing credential: set `credential` or send `authorization: Bearer <key>`", Code.Unauthenticated);
     const now = this.#d.now();
-    if (!parseApiKey(credential, this.#d.settings.keyPrefix)) {
+    // Tokens derive from API keys (Sigil's own or imported ones), never from other tokens.
+    if (looksLikeJwt(credential) || credential.startsWith(MACAROON_TOKEN_PREFIX)) {
       throw new ConnectError("tokens can only be derived from an API key", Code.Unauthenticated);
     }
     const parent = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: now });
@@ -234,6 +275,8 @@ export class KeyService {
     const missing = requested.filter((s) => !record.scopes.includes(s));
     if (missing.length > 0) throw new ConnectError(`scopes not held by the parent key: ${missing.join(" ")}`, Code.PermissionDenied);
     const scopes = requested.length > 0 ? requested : [...record.scopes];
+    // A derived token is a narrowed grant; one that grants nothing has no use.
+    if (scopes.length === 0) throw new ConnectError("the parent key holds no scopes, so no token can be derived from it", Code.FailedPrecondition);
     const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
     const { tokenDefaultTtlMs, tokenMaxTtlMs, issuer } = this.#d.settings;
     const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, 10 * 365 * 86_400_000) : tokenDefaultTtlMs;
@@ -281,14 +324,17 @@ export class KeyService {
   }
 
   async revokeKey(req: RevokeKeyRequest, ctx: CallContext): Promise<RevokeKeyResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
     const keyId = requireKeyId(req.keyId);
     const reason = requireBoundedText(req.reason, "reason", LIMITS.reasonChars);
+    const actor = await this.#revocationActor(ctx, keyId);
     ctx.keyId = keyId;
     const now = this.#d.now();
     const row = await this.#d.db.transaction().execute(async (tx) => {
       const revoked = await markKeyRevoked(tx, keyId, now, reason);
-      if (revoked) await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now });
+      if (revoked) {
+        await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now });
+        await appendAuditEvent(tx, { time: now, action: "revoke", keyId, actorKeyId: actor.keyId, details: { reason, self_revocation: actor.self } });
+      }
       return findKey(tx, keyId);
     });
     if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
@@ -298,13 +344,27 @@ export class KeyService {
     return create(RevokeKeyResponseSchema, { key: keyToProto(record, now) });
   }
 
+  /**
+   * Who may revoke `keyId`: an admin, or whoever presents that very key (a holder revoking a key
+   * found leaked needs no admin). The key's own secret must match; its state does not matter.
+   */
+  async #revocationActor(ctx: CallContext, keyId: string): Promise<{ keyId: string; self: boolean }> {
+    const credential = bearerCredential(ctx.authorization);
+    if (credential) {
+      const v = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: this.#d.now() });
+      if (v.keyId === keyId && SECRET_MATCHED.has(v.reason)) return { keyId, self: true };
+    }
+    const admin = await this.#d.admin.requireAdmin(ctx);
+    return { keyId: admin.keyId, self: false };
+  }
+
   async getKey(req: GetKeyRequest, ctx: CallContext): Promise<GetKeyResponse> {
     await this.#d.admin.requireAdmin(ctx);
     const keyId = requireKeyId(req.keyId);
     ctx.keyId = keyId;
     const row = await findKey(this.#d.db, keyId);
     if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
-    return create(GetKeyResponseSchema, { key: keyToProto(recordFromRow(row), this.#d.now()) });
+    return create(GetKeyResponseSchema, { key: keyToProto(recordFromRow(row), this.#d.now(), this.#d.lastUse?.pending(keyId)) });
   }
 
   async listKeys(req: ListKeysRequest, ctx: CallContext): Promise<ListKeysResponse> {
@@ -321,7 +381,7 @@ export class KeyService {
     const page = rows.slice(0, limit).map(recordFromRow);
     const last = page[page.length - 1];
     return create(ListKeysResponseSchema, {
-      keys: page.map((r) => keyToProto(r, now)),
+      keys: page.map((r) => keyToProto(r, now, this.#d.lastUse?.pending(r.keyId))),
       nextPageToken: rows.length > limit && last ? encodePageToken({ createTime: last.createTime, keyId: last.keyId, filter }) : "",
     });
   }
@@ -342,6 +402,15 @@ export function verificationToProto(v: Verification): VerifyKeyResponse {
     expireTime: v.valid ? optionalTimestamp(v.expireTimeMs) : undefined,
     tokenId: v.tokenId ?? "",
     metadata: v.valid && v.record ? { ...v.record.metadata } : {},
+    rateLimit: v.rateLimit
+      ? create(RateLimitStatusSchema, {
+          limit: v.rateLimit.limit,
+          remaining: v.rateLimit.remaining,
+          resetTime: optionalTimestamp(v.rateLimit.resetTime),
+          retryTime: optionalTimestamp(v.rateLimit.retryTime),
+        })
+      : undefined,
+    credits: v.credits ? create(CreditsStatusSchema, { remaining: BigInt(v.credits.remaining), nextRefillTime: optionalTimestamp(v.credits.nextRefillTime) }) : undefined,
   });
 }
 
@@ -355,6 +424,16 @@ function fingerprintOf(req: IssueKeyRequest): string {
     req.expiration.case ?? null,
     req.expiration.case === "ttl" ? [String(req.expiration.value.seconds), req.expiration.value.nanos] : null,
     req.expiration.case === "expireTime" ? [String(req.expiration.value.seconds), req.expiration.value.nanos] : null,
+    // Usage controls only when set, so fingerprints of requests without them stay as they were.
+    ...(req.rateLimit || req.credits || req.allowedNetworks.length > 0
+      ? [
+          req.rateLimit ? [req.rateLimit.requests, String(req.rateLimit.window?.seconds ?? 0), req.rateLimit.window?.nanos ?? 0, req.rateLimit.burst] : null,
+          req.credits
+            ? [String(req.credits.remaining), String(req.credits.refillAmount), String(req.credits.refillInterval?.seconds ?? 0), req.credits.refillInterval?.nanos ?? 0]
+            : null,
+          [...req.allowedNetworks],
+        ]
+      : []),
   ]);
   return createHash("sha256").update(canonical).digest("base64url");
 }

@@ -1,4 +1,6 @@
 import type { Kysely } from "kysely";
+import type { AuditEventsTable } from "./tables/audit-events-table.js";
+import type { ChangeFeedHorizonTable } from "./tables/change-feed-horizon-table.js";
 import type { ChangeFeedTable } from "./tables/change-feed-table.js";
 import type { IssueRequestsTable } from "./tables/issue-requests-table.js";
 import type { KeysTable } from "./tables/keys-table.js";
@@ -8,8 +10,10 @@ import type { SigningKeysTable } from "./tables/signing-keys-table.js";
 export interface Database {
   keys: KeysTable;
   change_feed: ChangeFeedTable;
+  change_feed_horizon: ChangeFeedHorizonTable;
   signing_keys: SigningKeysTable;
   issue_requests: IssueRequestsTable;
+  audit_events: AuditEventsTable;
 }
 
 export type SigilDb = Kysely<Database>;

@@ -33,7 +33,7 @@ export async function updateSecretHash(db: Db, keyId: string, oldVersion: number
     .execute();
 }
 
-export type KeyStatusFilter = "any" | "active" | "revoked" | "expired";
+export type KeyStatusFilter = "any" | "active" | "revoked" | "expired" | "disabled";
 
 export interface ListKeysQuery {
   readonly owner: string | undefined;
@@ -50,7 +50,16 @@ export async function listKeys(db: Db, q: ListKeysQuery): Promise<KeyRow[]> {
   if (q.owner !== undefined) query = query.where("owner", "=", q.owner);
   if (q.status === "revoked") query = query.where("revoke_time", "is not", null);
   if (q.status === "active") {
-    query = query.where("revoke_time", "is", null).where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", q.now)]));
+    query = query
+      .where("revoke_time", "is", null)
+      .where("enabled", "=", 1)
+      .where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", q.now)]));
+  }
+  if (q.status === "disabled") {
+    query = query
+      .where("revoke_time", "is", null)
+      .where("enabled", "=", 0)
+      .where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", q.now)]));
   }
   if (q.status === "expired") query = query.where("revoke_time", "is", null).where("expire_time", "<=", q.now);
   if (q.after) {

@@ -1,6 +1,9 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 import type { DialectName } from "./database.js";
+
+/** Advisory lock id that serializes change-feed appends on PostgreSQL (any constant no one else uses). */
+const CHANGE_FEED_LOCK_ID = 0x5161_0001;
 
 /** Migrations are code, run at start-up; each is written once for both SQLite and PostgreSQL. */
 function migrations(dialect: DialectName): Record<string, Migration> {
@@ -61,6 +64,115 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       async down(db: Kysely<any>) {
         for (const table of ["issue_requests", "signing_keys", "change_feed", "keys"]) {
           await db.schema.dropTable(table).execute();
+        }
+      },
+    },
+    "0002_change_feed_order_and_retention": {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
+        await db.schema
+          .createTable("change_feed_horizon")
+          .addColumn("id", "integer", (c) => c.primaryKey())
+          .addColumn("pruned_through", "bigint", (c) => c.notNull())
+          .execute();
+        await db.insertInto("change_feed_horizon").values({ id: 1, pruned_through: 0 }).execute();
+        if (dialect !== "postgres") return;
+        // A bigserial is drawn at insert but becomes visible at commit, so concurrent appends could
+        // commit out of seq order and a follower reading `seq > last` would skip the late one. The
+        // trigger takes a transaction-scoped advisory lock before drawing the seq, so appends
+        // serialize from the draw to commit and seq order is commit order. It also notifies
+        // followers (delivered at commit) so they poll at once.
+        await sql`alter table change_feed alter column seq drop default`.execute(db);
+        await sql`
+          create function change_feed_before_insert() returns trigger language plpgsql as $$
+          begin
+            perform pg_advisory_xact_lock(${sql.lit(CHANGE_FEED_LOCK_ID)});
+            new.seq := nextval('change_feed_seq_seq');
+            perform pg_notify('sigil_change_feed', '');
+            return new;
+          end $$`.execute(db);
+        await sql`create trigger change_feed_before_insert before insert on change_feed for each row execute function change_feed_before_insert()`.execute(db);
+      },
+      async down(db: Kysely<any>) {
+        if (dialect === "postgres") {
+          await sql`drop trigger change_feed_before_insert on change_feed`.execute(db);
+          await sql`drop function change_feed_before_insert()`.execute(db);
+          await sql`alter table change_feed alter column seq set default nextval('change_feed_seq_seq')`.execute(db);
+        }
+        await db.schema.dropTable("change_feed_horizon").execute();
+        await db.schema.dropIndex("change_feed_by_time").execute();
+      },
+    },
+    "0003_keys_by_revoke_time": {
+      // WatchRevocations replays "keys revoked since T" from the keys table (the feed is pruned);
+      // a partial index keeps that a range scan over revoked keys only.
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex("keys_by_revoke_time").on("keys").columns(["revoke_time", "key_id"]).where(sql.ref("revoke_time"), "is not", null).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropIndex("keys_by_revoke_time").execute();
+      },
+    },
+    "0004_key_lifecycle_usage_audit": {
+      // Issue #6: disable/enable, rotation with a grace period, imported keys (found by lookup hash),
+      // usage controls (rate limit, credits, client networks), coalesced last use, and the audit trail.
+      async up(db: Kysely<any>) {
+        const columns: Array<[string, "text" | "integer" | "bigint", string?]> = [
+          ["enabled", "integer", "1"],
+          ["imported", "integer", "0"],
+          ["secret_create_time", "bigint"],
+          ["secret_hint", "text"],
+          ["lookup_hash", "text"],
+          ["previous_secret_hash", "text"],
+          ["previous_hash_version", "integer"],
+          ["previous_lookup_hash", "text"],
+          ["previous_secret_create_time", "bigint"],
+          ["previous_secret_expire_time", "bigint"],
+          ["previous_secret_hint", "text"],
+          ["rate_limit_requests", "integer"],
+          ["rate_limit_window_ms", "bigint"],
+          ["rate_limit_burst", "integer"],
+          ["credits_remaining", "bigint"],
+          ["credits_refill_amount", "bigint"],
+          ["credits_refill_interval_ms", "bigint"],
+          ["credits_refill_time", "bigint"],
+          ["allowed_networks", "text"],
+          ["last_use_time", "bigint"],
+        ];
+        // One column per statement: SQLite's ALTER TABLE adds one at a time.
+        for (const [name, type, defaultValue] of columns) {
+          await db.schema
+            .alterTable("keys")
+            .addColumn(name, type, (c) => (defaultValue === undefined ? c : c.notNull().defaultTo(sql.lit(Number(defaultValue)))))
+            .execute();
+        }
+        await db.schema.createIndex("keys_by_lookup_hash").unique().on("keys").column("lookup_hash").execute();
+        await db.schema.createIndex("keys_by_previous_lookup_hash").on("keys").column("previous_lookup_hash").execute();
+
+        await db.schema
+          .createTable("audit_events")
+          .addColumn("seq", seqColumn, (c) => (dialect === "sqlite" ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn("time", "bigint", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("actor_key_id", "text")
+          .addColumn("details", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("audit_events_by_key").on("audit_events").columns(["key_id", "seq"]).execute();
+        await db.schema.createIndex("audit_events_by_actor").on("audit_events").columns(["actor_key_id", "seq"]).execute();
+        await db.schema.createIndex("audit_events_by_time").on("audit_events").columns(["time", "seq"]).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable("audit_events").execute();
+        await db.schema.dropIndex("keys_by_previous_lookup_hash").execute();
+        await db.schema.dropIndex("keys_by_lookup_hash").execute();
+        for (const name of [
+          "last_use_time", "allowed_networks", "credits_refill_time", "credits_refill_interval_ms", "credits_refill_amount", "credits_remaining",
+          "rate_limit_burst", "rate_limit_window_ms", "rate_limit_requests", "previous_secret_hint", "previous_secret_expire_time",
+          "previous_secret_create_time", "previous_lookup_hash", "previous_hash_version", "previous_secret_hash", "lookup_hash", "secret_hint",
+          "secret_create_time", "imported", "enabled",
+        ]) {
+          await db.schema.alterTable("keys").dropColumn(name).execute();
         }
       },
     },

@@ -67,6 +67,11 @@ describe("DeriveToken (JWT)", () => {
     const err = await errorOf(anon.deriveToken({ credential: parent.secret, scopes: ["read", "write"] }));
     assert.equal(err.code, Code.PermissionDenied);
     assert.match(err.rawMessage, /write/);
+    const empty = await issue([]);
+    for (const format of [TokenFormat.JWT, TokenFormat.MACAROON]) {
+      assert.equal((await errorOf(anon.deriveToken({ credential: empty.secret, format }))).code, Code.FailedPrecondition);
+    }
+    assert.equal((await errorOf(anon.deriveToken({ credential: parent.secret, format: 7 as TokenFormat }))).code, Code.InvalidArgument);
   });
 
   it("caps the lifetime by the configured maximum and by the parent's remaining life", async () => {

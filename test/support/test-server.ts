@@ -4,6 +4,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { build, type SigilApp } from "../../src/app/build.js";
 import { loadConfig } from "../../src/config/config.js";
+import { createTestDatabase, testDialect, type TestDatabase } from "./postgres.js";
 
 /** A real Sigil on ephemeral ports in a temporary data dir, with its log lines captured. */
 export interface TestServer {
@@ -12,6 +13,10 @@ export interface TestServer {
   readonly httpUrl: string;
   readonly adminKey: string;
   readonly dataDir: string;
+  /** The database it uses: SQLite in its data dir, or (SIGIL_TEST_DIALECT=postgres) its own PostgreSQL database. */
+  readonly databaseUrl: string;
+  /** Env that makes another server share this one's database and server secret (see `join`). */
+  readonly joinEnv: Readonly<Record<string, string>>;
   /** Every log line written so far. */
   readonly logs: string[];
   /** Moves the server's clock forward. */
@@ -19,8 +24,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** Share that server's database, server secret and admin key: a second instance of one deployment. Close the joiner first. */
+  readonly join?: TestServer;
+}
+
+export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-test-"));
+  // With SIGIL_TEST_DIALECT=postgres every server gets a fresh database, unless the test chose one.
+  let ownDatabase: TestDatabase | undefined;
+  if (!env.SIGIL_DATABASE_URL && !options.join && testDialect() === "postgres") ownDatabase = await createTestDatabase();
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -35,6 +48,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     SIGIL_HTTP_ADDR: "127.0.0.1:0",
     SIGIL_LOG_LEVEL: "info",
     SIGIL_SHUTDOWN_GRACE: "2s",
+    ...(ownDatabase ? { SIGIL_DATABASE_URL: ownDatabase.url } : {}),
+    ...options.join?.joinEnv,
     ...env,
   });
   const app = await build(config, { logDestination: destination, now: () => Date.now() + offset });
@@ -42,14 +57,20 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     app,
     grpcUrl: `http://127.0.0.1:${app.grpcPort}`,
     httpUrl: `http://127.0.0.1:${app.httpPort}`,
-    adminKey: readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(),
+    adminKey: options.join?.adminKey ?? readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(),
     dataDir,
+    databaseUrl: config.databaseUrl,
+    joinEnv: {
+      SIGIL_DATABASE_URL: config.databaseUrl,
+      SIGIL_SERVER_SECRET: config.serverSecret ?? readFileSync(path.join(dataDir, "server-secret"), "utf8").trim(),
+    },
     logs,
     advance(ms) {
       offset += ms;
     },
     async close() {
       await app.close();
+      await ownDatabase?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

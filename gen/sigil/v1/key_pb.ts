@@ -6,13 +6,17 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { KeySecret } from "./key_secret_pb.js";
+import { file_sigil_v1_key_secret } from "./key_secret_pb.js";
+import type { RateLimit, UsageCredits } from "./usage_pb.js";
+import { file_sigil_v1_usage } from "./usage_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sigil/v1/key.proto.
  */
 export const file_sigil_v1_key: GenFile = /*@__PURE__*/
-  fileDesc("ChJzaWdpbC92MS9rZXkucHJvdG8SCHNpZ2lsLnYxIoEDCgNLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSDgoGc2NvcGVzGAQgAygJEi0KCG1ldGFkYXRhGAUgAygLMhsuc2lnaWwudjEuS2V5Lk1ldGFkYXRhRW50cnkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmV2b2tlX3JlYXNvbhgJIAEoCRIjCgZzdGF0dXMYCiABKA4yEy5zaWdpbC52MS5LZXlTdGF0dXMSDgoGcHJlZml4GAsgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpuCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFgoSS0VZX1NUQVRVU19SRVZPS0VEEAISFgoSS0VZX1NUQVRVU19FWFBJUkVEEANiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChJzaWdpbC92MS9rZXkucHJvdG8SCHNpZ2lsLnYxIpoFCgNLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSDgoGc2NvcGVzGAQgAygJEi0KCG1ldGFkYXRhGAUgAygLMhsuc2lnaWwudjEuS2V5Lk1ldGFkYXRhRW50cnkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmV2b2tlX3JlYXNvbhgJIAEoCRIjCgZzdGF0dXMYCiABKA4yEy5zaWdpbC52MS5LZXlTdGF0dXMSDgoGcHJlZml4GAsgASgJEg8KB2VuYWJsZWQYDCABKAgSLwoLdXBkYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWxhc3RfdXNlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKB3NlY3JldHMYDyADKAsyEy5zaWdpbC52MS5LZXlTZWNyZXQSJwoKcmF0ZV9saW1pdBgQIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGBEgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYEiADKAkSEAoIaW1wb3J0ZWQYEyABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKocBCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESFgoSS0VZX1NUQVRVU19SRVZPS0VEEAISFgoSS0VZX1NUQVRVU19FWFBJUkVEEAMSFwoTS0VZX1NUQVRVU19ESVNBQkxFRBAEYgZwcm90bzM", [file_google_protobuf_timestamp, file_sigil_v1_key_secret, file_sigil_v1_usage]);
 
 /**
  * The public record of an API key. It never contains the secret.
@@ -96,6 +100,66 @@ export type Key = Message<"sigil.v1.Key"> & {
    * @generated from field: string prefix = 11;
    */
   prefix: string;
+
+  /**
+   * False while the key is disabled (UpdateKey with `enabled`): it then verifies as valid=false
+   * with reason DISABLED, until it is enabled again. Unlike revocation, disabling can be undone.
+   *
+   * @generated from field: bool enabled = 12;
+   */
+  enabled: boolean;
+
+  /**
+   * When the key's record last changed (issue, update, rotation, revocation).
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 13;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * When the key (or a token derived from it) last verified successfully. Recorded in memory and
+   * written in batches, so it may lag by the flush interval (SIGIL_LAST_USE_FLUSH_INTERVAL).
+   *
+   * @generated from field: google.protobuf.Timestamp last_use_time = 14;
+   */
+  lastUseTime?: Timestamp | undefined;
+
+  /**
+   * The key's secrets, never the secrets themselves: one, or two while a rotation's grace period
+   * runs (the new one first).
+   *
+   * @generated from field: repeated sigil.v1.KeySecret secrets = 15;
+   */
+  secrets: KeySecret[];
+
+  /**
+   * The key's rate limit on VerifyKey; unset means none.
+   *
+   * @generated from field: sigil.v1.RateLimit rate_limit = 16;
+   */
+  rateLimit?: RateLimit | undefined;
+
+  /**
+   * The key's usage credits; unset means the key is not metered.
+   *
+   * @generated from field: sigil.v1.UsageCredits credits = 17;
+   */
+  credits?: UsageCredits | undefined;
+
+  /**
+   * Client networks (CIDR) the key may be used from, as VerifyKey's `client_ip` reports them.
+   * Empty means any network. Tokens derived from the key inherit the restriction.
+   *
+   * @generated from field: repeated string allowed_networks = 18;
+   */
+  allowedNetworks: string[];
+
+  /**
+   * Whether the key was imported by ImportKey (its string was not made by Sigil).
+   *
+   * @generated from field: bool imported = 19;
+   */
+  imported: boolean;
 };
 
 /**
@@ -138,6 +202,13 @@ export enum KeyStatus {
    * @generated from enum value: KEY_STATUS_EXPIRED = 3;
    */
   EXPIRED = 3,
+
+  /**
+   * The key was disabled by UpdateKey: it does not verify until it is enabled again.
+   *
+   * @generated from enum value: KEY_STATUS_DISABLED = 4;
+   */
+  DISABLED = 4,
 }
 
 /**

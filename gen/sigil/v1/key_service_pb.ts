@@ -6,15 +6,25 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ListAuditEventsRequestSchema, ListAuditEventsResponseSchema } from "./audit_pb.js";
+import { file_sigil_v1_audit } from "./audit_pb.js";
 import type { Key, KeyStatus } from "./key_pb.js";
 import { file_sigil_v1_key } from "./key_pb.js";
+import type { BatchImportKeysRequestSchema, BatchImportKeysResponseSchema, ImportKeyRequestSchema, ImportKeyResponseSchema } from "./key_import_pb.js";
+import { file_sigil_v1_key_import } from "./key_import_pb.js";
+import type { RotateKeyRequestSchema, RotateKeyResponseSchema, UpdateKeyRequestSchema, UpdateKeyResponseSchema } from "./key_lifecycle_pb.js";
+import { file_sigil_v1_key_lifecycle } from "./key_lifecycle_pb.js";
+import type { WatchRevocationsRequestSchema, WatchRevocationsResponseSchema } from "./revocation_pb.js";
+import { file_sigil_v1_revocation } from "./revocation_pb.js";
+import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "./usage_pb.js";
+import { file_sigil_v1_usage } from "./usage_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sigil/v1/key_service.proto.
  */
 export const file_sigil_v1_key_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEiqQIKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCmV4cGlyYXRpb24iPgoQSXNzdWVLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkSDgoGc2VjcmV0GAIgASgJIlEKEFZlcmlmeUtleVJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCRIXCg9yZXF1aXJlZF9zY29wZXMYAiADKAkSEAoIYXVkaWVuY2UYAyABKAki0gIKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Gi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKZAQoSRGVyaXZlVG9rZW5SZXF1ZXN0EhIKCmNyZWRlbnRpYWwYASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSDgoGc2NvcGVzGAMgAygJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhdWRpZW5jZRgFIAEoCSKuAQoTRGVyaXZlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgZmb3JtYXQYAiABKA4yFS5zaWdpbC52MS5Ub2tlbkZvcm1hdBIQCgh0b2tlbl9pZBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyChBSZXZva2VLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoRUmV2b2tlS2V5UmVzcG9uc2USGgoDa2V5GAEgASgLMg0uc2lnaWwudjEuS2V5Ih8KDUdldEtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIiwKDkdldEtleVJlc3BvbnNlEhoKA2tleRgBIAEoCzINLnNpZ2lsLnYxLktleSJsCg9MaXN0S2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFb3duZXIYAyABKAkSIwoGc3RhdHVzGAQgASgOMhMuc2lnaWwudjEuS2V5U3RhdHVzIkgKEExpc3RLZXlzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLktleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiEAoOR2V0Sndrc1JlcXVlc3QiUQoDSndrEgsKA2t0eRgBIAEoCRILCgNjcnYYAiABKAkSCQoBeBgDIAEoCRILCgNraWQYBCABKAkSCwoDYWxnGAUgASgJEgsKA3VzZRgGIAEoCSIuCg9HZXRKd2tzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLkp3ayqFAQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIXChNDUkVERU5USUFMX0tJTkRfSldUEAISHAoYQ1JFREVOVElBTF9LSU5EX01BQ0FST09OEAMq5QIKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTVkVSSUZZX1JFQVNPTl9WQUxJRBABEhsKF1ZFUklGWV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXVkVSSUZZX1JFQVNPTl9NQUxGT1JNRUQQAxIZChVWRVJJRllfUkVBU09OX0VYUElSRUQQBBIZChVWRVJJRllfUkVBU09OX1JFVk9LRUQQBRIkCiBWRVJJRllfUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRAGEh8KG1ZFUklGWV9SRUFTT05fQkFEX1NJR05BVFVSRRAHEh8KG1ZFUklGWV9SRUFTT05fTk9UX1lFVF9WQUxJRBAIEiMKH1ZFUklGWV9SRUFTT05fQVVESUVOQ0VfTUlTTUFUQ0gQCRIgChxWRVJJRllfUkVBU09OX1VOS05PV05fQ0FWRUFUEAoqXAoLVG9rZW5Gb3JtYXQSHAoYVE9LRU5fRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQVE9LRU5fRk9STUFUX0pXVBABEhkKFVRPS0VOX0ZPUk1BVF9NQUNBUk9PThACMucDCgpLZXlTZXJ2aWNlEkEKCElzc3VlS2V5Ehkuc2lnaWwudjEuSXNzdWVLZXlSZXF1ZXN0Ghouc2lnaWwudjEuSXNzdWVLZXlSZXNwb25zZRJECglWZXJpZnlLZXkSGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuVmVyaWZ5S2V5UmVzcG9uc2USSgoLRGVyaXZlVG9rZW4SHC5zaWdpbC52MS5EZXJpdmVUb2tlblJlcXVlc3QaHS5zaWdpbC52MS5EZXJpdmVUb2tlblJlc3BvbnNlEkQKCVJldm9rZUtleRIaLnNpZ2lsLnYxLlJldm9rZUtleVJlcXVlc3QaGy5zaWdpbC52MS5SZXZva2VLZXlSZXNwb25zZRI7CgZHZXRLZXkSFy5zaWdpbC52MS5HZXRLZXlSZXF1ZXN0Ghguc2lnaWwudjEuR2V0S2V5UmVzcG9uc2USQQoITGlzdEtleXMSGS5zaWdpbC52MS5MaXN0S2V5c1JlcXVlc3QaGi5zaWdpbC52MS5MaXN0S2V5c1Jlc3BvbnNlEj4KB0dldEp3a3MSGC5zaWdpbC52MS5HZXRKd2tzUmVxdWVzdBoZLnNpZ2lsLnYxLkdldEp3a3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_key]);
+  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEilQMKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkSJwoKcmF0ZV9saW1pdBgIIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGAkgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYCiADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCmV4cGlyYXRpb24iPgoQSXNzdWVLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkSDgoGc2VjcmV0GAIgASgJInIKEFZlcmlmeUtleVJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCRIXCg9yZXF1aXJlZF9zY29wZXMYAiADKAkSEAoIYXVkaWVuY2UYAyABKAkSEQoJY2xpZW50X2lwGAQgASgJEgwKBGNvc3QYBSABKA0iqwMKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Ei0KCnJhdGVfbGltaXQYCiABKAsyGS5zaWdpbC52MS5SYXRlTGltaXRTdGF0dXMSKAoHY3JlZGl0cxgLIAEoCzIXLnNpZ2lsLnYxLkNyZWRpdHNTdGF0dXMaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKFkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0IkcKF0JhdGNoVmVyaWZ5S2V5c1Jlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZSKZAQoSRGVyaXZlVG9rZW5SZXF1ZXN0EhIKCmNyZWRlbnRpYWwYASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSDgoGc2NvcGVzGAMgAygJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhdWRpZW5jZRgFIAEoCSKuAQoTRGVyaXZlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgZmb3JtYXQYAiABKA4yFS5zaWdpbC52MS5Ub2tlbkZvcm1hdBIQCgh0b2tlbl9pZBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIyChBSZXZva2VLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoRUmV2b2tlS2V5UmVzcG9uc2USGgoDa2V5GAEgASgLMg0uc2lnaWwudjEuS2V5Ih8KDUdldEtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJIiwKDkdldEtleVJlc3BvbnNlEhoKA2tleRgBIAEoCzINLnNpZ2lsLnYxLktleSJsCg9MaXN0S2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFb3duZXIYAyABKAkSIwoGc3RhdHVzGAQgASgOMhMuc2lnaWwudjEuS2V5U3RhdHVzIkgKEExpc3RLZXlzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLktleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiEAoOR2V0Sndrc1JlcXVlc3QiUQoDSndrEgsKA2t0eRgBIAEoCRILCgNjcnYYAiABKAkSCQoBeBgDIAEoCRILCgNraWQYBCABKAkSCwoDYWxnGAUgASgJEgsKA3VzZRgGIAEoCSIuCg9HZXRKd2tzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLkp3ayqFAQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIXChNDUkVERU5USUFMX0tJTkRfSldUEAISHAoYQ1JFREVOVElBTF9LSU5EX01BQ0FST09OEAMq8gMKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTVkVSSUZZX1JFQVNPTl9WQUxJRBABEhsKF1ZFUklGWV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXVkVSSUZZX1JFQVNPTl9NQUxGT1JNRUQQAxIZChVWRVJJRllfUkVBU09OX0VYUElSRUQQBBIZChVWRVJJRllfUkVBU09OX1JFVk9LRUQQBRIkCiBWRVJJRllfUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRAGEh8KG1ZFUklGWV9SRUFTT05fQkFEX1NJR05BVFVSRRAHEh8KG1ZFUklGWV9SRUFTT05fTk9UX1lFVF9WQUxJRBAIEiMKH1ZFUklGWV9SRUFTT05fQVVESUVOQ0VfTUlTTUFUQ0gQCRIgChxWRVJJRllfUkVBU09OX1VOS05PV05fQ0FWRUFUEAoSGgoWVkVSSUZZX1JFQVNPTl9ESVNBQkxFRBALEh4KGlZFUklGWV9SRUFTT05fUkFURV9MSU1JVEVEEAwSIQodVkVSSUZZX1JFQVNPTl9VU0FHRV9FWEhBVVNURUQQDRIsCihWRVJJRllfUkVBU09OX0NMSUVOVF9ORVRXT1JLX05PVF9BTExPV0VEEA4qXAoLVG9rZW5Gb3JtYXQSHAoYVE9LRU5fRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQVE9LRU5fRk9STUFUX0pXVBABEhkKFVRPS0VOX0ZPUk1BVF9NQUNBUk9PThACMp4ICgpLZXlTZXJ2aWNlEkEKCElzc3VlS2V5Ehkuc2lnaWwudjEuSXNzdWVLZXlSZXF1ZXN0Ghouc2lnaWwudjEuSXNzdWVLZXlSZXNwb25zZRJECglWZXJpZnlLZXkSGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuVmVyaWZ5S2V5UmVzcG9uc2USSgoLRGVyaXZlVG9rZW4SHC5zaWdpbC52MS5EZXJpdmVUb2tlblJlcXVlc3QaHS5zaWdpbC52MS5EZXJpdmVUb2tlblJlc3BvbnNlEkQKCVJldm9rZUtleRIaLnNpZ2lsLnYxLlJldm9rZUtleVJlcXVlc3QaGy5zaWdpbC52MS5SZXZva2VLZXlSZXNwb25zZRI7CgZHZXRLZXkSFy5zaWdpbC52MS5HZXRLZXlSZXF1ZXN0Ghguc2lnaWwudjEuR2V0S2V5UmVzcG9uc2USQQoITGlzdEtleXMSGS5zaWdpbC52MS5MaXN0S2V5c1JlcXVlc3QaGi5zaWdpbC52MS5MaXN0S2V5c1Jlc3BvbnNlEj4KB0dldEp3a3MSGC5zaWdpbC52MS5HZXRKd2tzUmVxdWVzdBoZLnNpZ2lsLnYxLkdldEp3a3NSZXNwb25zZRJECglVcGRhdGVLZXkSGi5zaWdpbC52MS5VcGRhdGVLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuVXBkYXRlS2V5UmVzcG9uc2USRAoJUm90YXRlS2V5Ehouc2lnaWwudjEuUm90YXRlS2V5UmVxdWVzdBobLnNpZ2lsLnYxLlJvdGF0ZUtleVJlc3BvbnNlElYKD0JhdGNoVmVyaWZ5S2V5cxIgLnNpZ2lsLnYxLkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QaIS5zaWdpbC52MS5CYXRjaFZlcmlmeUtleXNSZXNwb25zZRJECglJbXBvcnRLZXkSGi5zaWdpbC52MS5JbXBvcnRLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuSW1wb3J0S2V5UmVzcG9uc2USVgoPQmF0Y2hJbXBvcnRLZXlzEiAuc2lnaWwudjEuQmF0Y2hJbXBvcnRLZXlzUmVxdWVzdBohLnNpZ2lsLnYxLkJhdGNoSW1wb3J0S2V5c1Jlc3BvbnNlElYKD0xpc3RBdWRpdEV2ZW50cxIgLnNpZ2lsLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIS5zaWdpbC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJbChBXYXRjaFJldm9jYXRpb25zEiEuc2lnaWwudjEuV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QaIi5zaWdpbC52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_audit, file_sigil_v1_key, file_sigil_v1_key_import, file_sigil_v1_key_lifecycle, file_sigil_v1_revocation, file_sigil_v1_usage]);
 
 /**
  * Request of IssueKey.
@@ -80,6 +90,28 @@ export type IssueKeyRequest = Message<"sigil.v1.IssueKeyRequest"> & {
    * @generated from field: string request_id = 7;
    */
   requestId: string;
+
+  /**
+   * Optional rate limit on the key's verifications.
+   *
+   * @generated from field: sigil.v1.RateLimit rate_limit = 8;
+   */
+  rateLimit?: RateLimit | undefined;
+
+  /**
+   * Optional usage credits: the key verifies until they are used up.
+   *
+   * @generated from field: sigil.v1.UsageCredits credits = 9;
+   */
+  credits?: UsageCredits | undefined;
+
+  /**
+   * Client networks (CIDR such as "10.0.0.0/8" or "2001:db8::/32", or single addresses; at most
+   * 64) the key may be used from, as VerifyKey's `client_ip` reports. Empty means any network.
+   *
+   * @generated from field: repeated string allowed_networks = 10;
+   */
+  allowedNetworks: string[];
 };
 
 /**
@@ -144,6 +176,23 @@ export type VerifyKeyRequest = Message<"sigil.v1.VerifyKeyRequest"> & {
    * @generated from field: string audience = 3;
    */
   audience: string;
+
+  /**
+   * The client IP address the calling service observed (IPv4 or IPv6, e.g. "203.0.113.7" or
+   * "2001:db8::7"; at most 64 characters). Keys with allowed networks, and tokens derived from
+   * them, verify only when it lies in one of them; empty then fails.
+   *
+   * @generated from field: string client_ip = 4;
+   */
+  clientIp: string;
+
+  /**
+   * Credits this verification uses up from a metered key (0 means 1; at most 1,000,000).
+   * Ignored for keys without usage credits.
+   *
+   * @generated from field: uint32 cost = 5;
+   */
+  cost: number;
 };
 
 /**
@@ -221,6 +270,20 @@ export type VerifyKeyResponse = Message<"sigil.v1.VerifyKeyResponse"> & {
    * @generated from field: map<string, string> metadata = 9;
    */
   metadata: { [key: string]: string };
+
+  /**
+   * The key's rate limit after this call, when it has one and the check was reached.
+   *
+   * @generated from field: sigil.v1.RateLimitStatus rate_limit = 10;
+   */
+  rateLimit?: RateLimitStatus | undefined;
+
+  /**
+   * The key's usage credits after this call, when it is metered and the check was reached.
+   *
+   * @generated from field: sigil.v1.CreditsStatus credits = 11;
+   */
+  credits?: CreditsStatus | undefined;
 };
 
 /**
@@ -229,6 +292,48 @@ export type VerifyKeyResponse = Message<"sigil.v1.VerifyKeyResponse"> & {
  */
 export const VerifyKeyResponseSchema: GenMessage<VerifyKeyResponse> = /*@__PURE__*/
   messageDesc(file_sigil_v1_key_service, 3);
+
+/**
+ * Request of BatchVerifyKeys.
+ *
+ * @generated from message sigil.v1.BatchVerifyKeysRequest
+ */
+export type BatchVerifyKeysRequest = Message<"sigil.v1.BatchVerifyKeysRequest"> & {
+  /**
+   * The verifications to make (1 to 100), each exactly as for VerifyKey.
+   *
+   * @generated from field: repeated sigil.v1.VerifyKeyRequest requests = 1;
+   */
+  requests: VerifyKeyRequest[];
+};
+
+/**
+ * Describes the message sigil.v1.BatchVerifyKeysRequest.
+ * Use `create(BatchVerifyKeysRequestSchema)` to create a new message.
+ */
+export const BatchVerifyKeysRequestSchema: GenMessage<BatchVerifyKeysRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 4);
+
+/**
+ * Response of BatchVerifyKeys.
+ *
+ * @generated from message sigil.v1.BatchVerifyKeysResponse
+ */
+export type BatchVerifyKeysResponse = Message<"sigil.v1.BatchVerifyKeysResponse"> & {
+  /**
+   * One result per request, in request order.
+   *
+   * @generated from field: repeated sigil.v1.VerifyKeyResponse results = 1;
+   */
+  results: VerifyKeyResponse[];
+};
+
+/**
+ * Describes the message sigil.v1.BatchVerifyKeysResponse.
+ * Use `create(BatchVerifyKeysResponseSchema)` to create a new message.
+ */
+export const BatchVerifyKeysResponseSchema: GenMessage<BatchVerifyKeysResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 5);
 
 /**
  * Request of DeriveToken.
@@ -279,7 +384,7 @@ export type DeriveTokenRequest = Message<"sigil.v1.DeriveTokenRequest"> & {
  * Use `create(DeriveTokenRequestSchema)` to create a new message.
  */
 export const DeriveTokenRequestSchema: GenMessage<DeriveTokenRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 4);
+  messageDesc(file_sigil_v1_key_service, 6);
 
 /**
  * Response of DeriveToken.
@@ -335,7 +440,7 @@ export type DeriveTokenResponse = Message<"sigil.v1.DeriveTokenResponse"> & {
  * Use `create(DeriveTokenResponseSchema)` to create a new message.
  */
 export const DeriveTokenResponseSchema: GenMessage<DeriveTokenResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 5);
+  messageDesc(file_sigil_v1_key_service, 7);
 
 /**
  * Request of RevokeKey.
@@ -363,7 +468,7 @@ export type RevokeKeyRequest = Message<"sigil.v1.RevokeKeyRequest"> & {
  * Use `create(RevokeKeyRequestSchema)` to create a new message.
  */
 export const RevokeKeyRequestSchema: GenMessage<RevokeKeyRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 6);
+  messageDesc(file_sigil_v1_key_service, 8);
 
 /**
  * Response of RevokeKey.
@@ -384,7 +489,7 @@ export type RevokeKeyResponse = Message<"sigil.v1.RevokeKeyResponse"> & {
  * Use `create(RevokeKeyResponseSchema)` to create a new message.
  */
 export const RevokeKeyResponseSchema: GenMessage<RevokeKeyResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 7);
+  messageDesc(file_sigil_v1_key_service, 9);
 
 /**
  * Request of GetKey.
@@ -405,7 +510,7 @@ export type GetKeyRequest = Message<"sigil.v1.GetKeyRequest"> & {
  * Use `create(GetKeyRequestSchema)` to create a new message.
  */
 export const GetKeyRequestSchema: GenMessage<GetKeyRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 8);
+  messageDesc(file_sigil_v1_key_service, 10);
 
 /**
  * Response of GetKey.
@@ -426,7 +531,7 @@ export type GetKeyResponse = Message<"sigil.v1.GetKeyResponse"> & {
  * Use `create(GetKeyResponseSchema)` to create a new message.
  */
 export const GetKeyResponseSchema: GenMessage<GetKeyResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 9);
+  messageDesc(file_sigil_v1_key_service, 11);
 
 /**
  * Request of ListKeys.
@@ -468,7 +573,7 @@ export type ListKeysRequest = Message<"sigil.v1.ListKeysRequest"> & {
  * Use `create(ListKeysRequestSchema)` to create a new message.
  */
 export const ListKeysRequestSchema: GenMessage<ListKeysRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 10);
+  messageDesc(file_sigil_v1_key_service, 12);
 
 /**
  * Response of ListKeys.
@@ -496,7 +601,7 @@ export type ListKeysResponse = Message<"sigil.v1.ListKeysResponse"> & {
  * Use `create(ListKeysResponseSchema)` to create a new message.
  */
 export const ListKeysResponseSchema: GenMessage<ListKeysResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 11);
+  messageDesc(file_sigil_v1_key_service, 13);
 
 /**
  * Request of GetJwks.
@@ -511,7 +616,7 @@ export type GetJwksRequest = Message<"sigil.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 12);
+  messageDesc(file_sigil_v1_key_service, 14);
 
 /**
  * A public JSON Web Key (RFC 7517) that verifies derived JWTs.
@@ -567,7 +672,7 @@ export type Jwk = Message<"sigil.v1.Jwk"> & {
  * Use `create(JwkSchema)` to create a new message.
  */
 export const JwkSchema: GenMessage<Jwk> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 13);
+  messageDesc(file_sigil_v1_key_service, 15);
 
 /**
  * Response of GetJwks.
@@ -588,7 +693,7 @@ export type GetJwksResponse = Message<"sigil.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_key_service, 14);
+  messageDesc(file_sigil_v1_key_service, 16);
 
 /**
  * The kinds of credential Sigil mints.
@@ -713,6 +818,34 @@ export enum VerifyReason {
    * @generated from enum value: VERIFY_REASON_UNKNOWN_CAVEAT = 10;
    */
   UNKNOWN_CAVEAT = 10,
+
+  /**
+   * The key was disabled by UpdateKey (it can be enabled again).
+   *
+   * @generated from enum value: VERIFY_REASON_DISABLED = 11;
+   */
+  DISABLED = 11,
+
+  /**
+   * The key's rate limit is used up for now; see `rate_limit.retry_time`.
+   *
+   * @generated from enum value: VERIFY_REASON_RATE_LIMITED = 12;
+   */
+  RATE_LIMITED = 12,
+
+  /**
+   * The key's usage credits are used up (or fewer than the request's cost are left).
+   *
+   * @generated from enum value: VERIFY_REASON_USAGE_EXHAUSTED = 13;
+   */
+  USAGE_EXHAUSTED = 13,
+
+  /**
+   * The key only verifies from its allowed networks, and `client_ip` is not in them (or is empty).
+   *
+   * @generated from enum value: VERIFY_REASON_CLIENT_NETWORK_NOT_ALLOWED = 14;
+   */
+  CLIENT_NETWORK_NOT_ALLOWED = 14,
 }
 
 /**
@@ -758,9 +891,11 @@ export const TokenFormatSchema: GenEnum<TokenFormat> = /*@__PURE__*/
 /**
  * KeyService issues, verifies, derives from and revokes credentials for non-human identities.
  *
- * Admin methods (IssueKey, GetKey, ListKeys, RevokeKey) need the metadata
- * `authorization: Bearer <admin key>`, where the admin key holds the `sigil:admin` scope.
- * VerifyKey and GetJwks need no credential. DeriveToken is authorized by the key it derives from.
+ * Admin methods (IssueKey, GetKey, ListKeys, RevokeKey, UpdateKey, RotateKey, ImportKey,
+ * BatchImportKeys, ListAuditEvents) need the metadata `authorization: Bearer <admin key>`, where
+ * the admin key holds the `sigil:admin` scope. RevokeKey also accepts the key being revoked itself
+ * (self-revocation). VerifyKey, BatchVerifyKeys and GetJwks need no credential. DeriveToken is
+ * authorized by the key it derives from.
  *
  * @generated from service sigil.v1.KeyService
  */
@@ -798,7 +933,9 @@ export const KeyService: GenService<{
   },
   /**
    * Revokes a key. Revocation is final and also invalidates every token derived from the key.
-   * Revoking an already revoked key returns the same answer again.
+   * Revoking an already revoked key returns the same answer again. Besides an admin key, the
+   * holder of the key may revoke it by presenting it as `authorization: Bearer <the key>`
+   * (for a key found leaked).
    *
    * @generated from rpc sigil.v1.KeyService.RevokeKey
    */
@@ -836,6 +973,81 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof GetJwksRequestSchema;
     output: typeof GetJwksResponseSchema;
+  },
+  /**
+   * Changes the fields of a key named in the update mask. A revoked key cannot be changed.
+   *
+   * @generated from rpc sigil.v1.KeyService.UpdateKey
+   */
+  updateKey: {
+    methodKind: "unary";
+    input: typeof UpdateKeyRequestSchema;
+    output: typeof UpdateKeyResponseSchema;
+  },
+  /**
+   * Gives a key a new secret (same id, scopes, metadata and limits); the old secret keeps
+   * verifying for the requested grace period, then stops. The new secret is returned once.
+   *
+   * @generated from rpc sigil.v1.KeyService.RotateKey
+   */
+  rotateKey: {
+    methodKind: "unary";
+    input: typeof RotateKeyRequestSchema;
+    output: typeof RotateKeyResponseSchema;
+  },
+  /**
+   * Verifies up to 100 credentials in one call, each as VerifyKey would, answers in request order.
+   * Needs no credential.
+   *
+   * @generated from rpc sigil.v1.KeyService.BatchVerifyKeys
+   */
+  batchVerifyKeys: {
+    methodKind: "unary";
+    input: typeof BatchVerifyKeysRequestSchema;
+    output: typeof BatchVerifyKeysResponseSchema;
+  },
+  /**
+   * Brings an existing key of another system (its string, or the SHA-256 of it) under Sigil's
+   * management; it then verifies like any other key.
+   *
+   * @generated from rpc sigil.v1.KeyService.ImportKey
+   */
+  importKey: {
+    methodKind: "unary";
+    input: typeof ImportKeyRequestSchema;
+    output: typeof ImportKeyResponseSchema;
+  },
+  /**
+   * Imports up to 1,000 keys, with one result per key: a bad or duplicate key fails alone.
+   *
+   * @generated from rpc sigil.v1.KeyService.BatchImportKeys
+   */
+  batchImportKeys: {
+    methodKind: "unary";
+    input: typeof BatchImportKeysRequestSchema;
+    output: typeof BatchImportKeysResponseSchema;
+  },
+  /**
+   * Lists the audit trail of mutations (who, what, when), newest first, a page at a time.
+   *
+   * @generated from rpc sigil.v1.KeyService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Streams revocations from the change feed, in order, from a cursor, a start time or now; the
+   * first response comes at once and heartbeats follow when nothing happens. For offline
+   * verifiers: needs a key with the `sigil:verify` or `sigil:admin` scope.
+   *
+   * @generated from rpc sigil.v1.KeyService.WatchRevocations
+   */
+  watchRevocations: {
+    methodKind: "server_streaming";
+    input: typeof WatchRevocationsRequestSchema;
+    output: typeof WatchRevocationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_v1_key_service, 0);

@@ -1,6 +1,6 @@
 import type { Generated, Insertable, Selectable } from "kysely";
 
-export const CHANGE_ACTIONS = ["issue", "revoke"] as const;
+export const CHANGE_ACTIONS = ["issue", "revoke", "update", "rotate", "import"] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
 
 /**

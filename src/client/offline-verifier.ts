@@ -1,0 +1,296 @@
+import { createClient, type ConnectError, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { errors, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+import { createSigilClient, type SigilClient, type SigilProtocol } from "./create-client.js";
+import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
+import { RevocationSet } from "./revocation-set.js";
+import { RevocationWatcher } from "./revocation-watcher.js";
+
+/** Why a token did not verify offline. */
+export type OfflineVerifyFailure =
+  /** Not a compact JWT, too long, or missing one of Sigil's claims. */
+  | "MALFORMED"
+  /** The signature does not verify, or no published key has the token's `kid`. */
+  | "BAD_SIGNATURE"
+  /** The token's `alg` is not in the verifier's allow-list. */
+  | "ALGORITHM_NOT_ALLOWED"
+  /** `iss` is not the configured issuer. */
+  | "ISSUER_MISMATCH"
+  | "EXPIRED"
+  /** `nbf` is in the future (beyond the clock tolerance). */
+  | "NOT_YET_VALID"
+  /** The token names audiences and none is the verifier's. */
+  | "AUDIENCE_MISMATCH"
+  /** The token lives longer than `maxTokenTtlMs`: its revocation could be forgotten before it expires. */
+  | "LIFETIME_TOO_LONG"
+  | "INSUFFICIENT_SCOPE"
+  /** The key the token derives from was revoked. */
+  | "REVOKED"
+  /**
+   * Fail-closed: the verifier cannot vouch that it knows every revocation (the feed has been down
+   * longer than `staleAfterMs`, never came up, or more revocations arrived than `maxRevocations`).
+   */
+  | "REVOCATIONS_STALE"
+  /** The JWKS could not be fetched, so no key is known to check the signature with. */
+  | "KEYS_UNAVAILABLE";
+
+export type OfflineVerification =
+  | {
+      readonly valid: true;
+      /** The API key the token was derived from. */
+      readonly keyId: string;
+      /** `sub`: the owner of that key. */
+      readonly subject: string;
+      readonly scopes: readonly string[];
+      /** `jti`. */
+      readonly tokenId: string;
+      readonly audiences: readonly string[];
+      readonly expireTime: Date;
+      /** Every claim, for callers that need more. */
+      readonly claims: JWTPayload;
+    }
+  | { readonly valid: false; readonly reason: OfflineVerifyFailure; readonly keyId?: string };
+
+export interface OfflineVerifierOptions {
+  /** Sigil's address: the gRPC listener for "grpc" (default), the HTTP listener for "connect" and "grpc-web". */
+  readonly baseUrl?: string;
+  readonly protocol?: SigilProtocol;
+  /** A ready transport instead of baseUrl/protocol (interceptors, TLS, ...). */
+  readonly transport?: Transport;
+  /** An API key holding `sigil:verify` (or `sigil:admin`): authorizes WatchRevocations. */
+  readonly credential: string;
+  /** Expected `iss` (Sigil's SIGIL_ISSUER). Default "sigil". */
+  readonly issuer?: string;
+  /** Who this verifier is. A token with an audience verifies only if one of them is listed here. */
+  readonly audience?: string | readonly string[];
+  /** Allowed `alg` values. Default ["EdDSA"], what Sigil signs with. */
+  readonly algorithms?: readonly string[];
+  /** Clock skew allowed on exp and nbf. Default 5 s. */
+  readonly clockToleranceMs?: number;
+  /** Scopes every token must hold (verify() can add more). */
+  readonly requiredScopes?: readonly string[];
+  /** How long the revocation feed may be unreachable before verify() fails closed. Default 30 s. */
+  readonly staleAfterMs?: number;
+  /** Accept tokens while the feed is stale instead of failing closed. Default false. */
+  readonly failOpen?: boolean;
+  /** Sigil's longest token lifetime (SIGIL_TOKEN_MAX_TTL). Default 1 h. Longer-lived tokens are rejected. */
+  readonly maxTokenTtlMs?: number;
+  /** Least time between two JWKS fetches caused by unknown `kid`s. Default 30 s. */
+  readonly jwksRefetchCooldownMs?: number;
+  /** Reconnect back-off of the revocation feed. Default 100 ms doubling to 5 s. */
+  readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Most revoked keys remembered at once. Default 1,000,000. */
+  readonly maxRevocations?: number;
+  /** Called with each revocation-feed failure (it reconnects by itself); for logging. */
+  readonly onFeedError?: (err: ConnectError) => void;
+  /** Clock in ms (tests). */
+  readonly now?: () => number;
+}
+
+export interface OfflineVerifierStatus {
+  /** The feed confirmed this verifier up to date within `staleAfterMs`. */
+  readonly current: boolean;
+  readonly connected: boolean;
+  /** When the feed last confirmed it (undefined: never). */
+  readonly lastCurrentTime: Date | undefined;
+  readonly revokedKeys: number;
+}
+
+const MAX_TOKEN_CHARS = 8192;
+const SIGIL_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "scope", "key_id"];
+const PRUNE_INTERVAL_MS = 60_000;
+
+/**
+ * Verifies Sigil's derived JWTs without calling Sigil: signatures against the cached JWKS, claims
+ * locally, and revocation against a set kept current by WatchRevocations. A token whose parent key
+ * was revoked is rejected as soon as the feed delivers the revocation (about one feed poll
+ * interval). If the feed has been down longer than `staleAfterMs`, verify() fails closed with
+ * REVOCATIONS_STALE unless `failOpen` is set.
+ *
+ *   const verifier = new OfflineVerifier({ baseUrl, credential: verifyKey, audience: "billing-api" });
+ *   await verifier.start();
+ *   const result = await verifier.verify(token, { requiredScopes: ["invoices:read"] });
+ *   ...
+ *   await verifier.close();
+ */
+export class OfflineVerifier {
+  readonly #now: () => number;
+  readonly #issuer: string;
+  readonly #audiences: readonly string[];
+  readonly #algorithms: string[];
+  readonly #toleranceMs: number;
+  readonly #requiredScopes: readonly string[];
+  readonly #staleAfterMs: number;
+  readonly #failOpen: boolean;
+  readonly #maxTokenTtlMs: number;
+  readonly #jwks: JwksCache;
+  readonly #revoked: RevocationSet;
+  readonly #watcher: RevocationWatcher;
+  readonly #sessionManager: Http2SessionManager | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: OfflineVerifierOptions) {
+    const credential = options.credential;
+    if (typeof credential !== "string" || !/^\S{1,8192}$/.test(credential)) {
+      throw new TypeError("OfflineVerifier: credential must be an API key (1 to 8192 characters, no spaces)");
+    }
+    this.#now = options.now ?? Date.now;
+    this.#issuer = options.issuer ?? "sigil";
+    this.#audiences = options.audience === undefined ? [] : typeof options.audience === "string" ? [options.audience] : [...options.audience];
+    this.#algorithms = [...(options.algorithms ?? ["EdDSA"])];
+    if (this.#algorithms.length === 0 || this.#algorithms.some((a) => a === "none" || a.startsWith("HS"))) {
+      throw new TypeError("OfflineVerifier: algorithms must list asymmetric JWS algorithms (Sigil signs with EdDSA)");
+    }
+    this.#toleranceMs = nonNegative(options.clockToleranceMs ?? 5000, "clockToleranceMs");
+    this.#requiredScopes = [...(options.requiredScopes ?? [])];
+    this.#staleAfterMs = positive(options.staleAfterMs ?? 30_000, "staleAfterMs");
+    this.#failOpen = options.failOpen ?? false;
+    this.#maxTokenTtlMs = positive(options.maxTokenTtlMs ?? 3_600_000, "maxTokenTtlMs");
+
+    const { client, sessionManager } = connect(options);
+    this.#sessionManager = sessionManager;
+    this.#jwks = new JwksCache(async () => (await client.getJwks({})).keys.map(toJwk), {
+      cooldownMs: nonNegative(options.jwksRefetchCooldownMs ?? 30_000, "jwksRefetchCooldownMs"),
+      now: this.#now,
+    });
+    // A token of a key revoked at R was minted before R and expires by R + maxTokenTtl (+1 s of
+    // whole-second rounding); tolerance covers the clock difference between Sigil and us.
+    const retainMs = this.#maxTokenTtlMs + this.#toleranceMs + 1000;
+    this.#revoked = new RevocationSet({ retainMs, maxEntries: positive(options.maxRevocations ?? 1_000_000, "maxRevocations") });
+    this.#watcher = new RevocationWatcher({
+      client,
+      authorization: `Bearer ${credential}`,
+      replayMs: retainMs,
+      // Three heartbeats per staleness bound: one lost heartbeat does not make the verifier stale.
+      heartbeatMs: Math.min(15_000, Math.max(200, Math.floor(this.#staleAfterMs / 3))),
+      reconnect: {
+        initialMs: positive(options.reconnect?.initialMs ?? 100, "reconnect.initialMs"),
+        maxMs: positive(options.reconnect?.maxMs ?? 5000, "reconnect.maxMs"),
+      },
+      now: this.#now,
+      onRevocation: (keyId, revokeTimeMs) => this.#revoked.add(keyId, revokeTimeMs, this.#now()),
+      onError: options.onFeedError,
+    });
+  }
+
+  /**
+   * Fetches the JWKS and opens the revocation feed; resolves once the feed has caught up. Rejects
+   * if the JWKS cannot be fetched or the feed has not caught up within `timeoutMs` (Sigil
+   * unreachable, credential refused); the feed keeps retrying in the background until close().
+   */
+  async start(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) throw new Error("OfflineVerifier is closed");
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    this.#watcher.start();
+    this.#pruneTimer ??= setInterval(() => this.#revoked.prune(this.#now()), PRUNE_INTERVAL_MS);
+    this.#pruneTimer.unref();
+    await Promise.all([this.#jwks.refresh(), this.#watcher.ready(timeoutMs)]);
+  }
+
+  async verify(token: string, options: { requiredScopes?: readonly string[]; audience?: string | readonly string[] } = {}): Promise<OfflineVerification> {
+    if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_CHARS) return fail("MALFORMED");
+    const now = this.#now();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#jwks.getKey, {
+        algorithms: this.#algorithms,
+        issuer: this.#issuer,
+        clockTolerance: this.#toleranceMs / 1000,
+        currentDate: new Date(now),
+        requiredClaims: SIGIL_CLAIMS,
+      }));
+    } catch (err) {
+      return fail(classifyJoseError(err));
+    }
+    const { key_id: keyId, scope, sub, jti, exp, iat } = payload;
+    if (typeof keyId !== "string" || typeof scope !== "string" || typeof sub !== "string" || typeof jti !== "string") return fail("MALFORMED");
+    if (typeof exp !== "number" || typeof iat !== "number") return fail("MALFORMED");
+    if ((exp - iat) * 1000 > this.#maxTokenTtlMs + 1000) return fail("LIFETIME_TOO_LONG", keyId);
+
+    const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (audiences.length > 0) {
+      const ours = options.audience === undefined ? this.#audiences : typeof options.audience === "string" ? [options.audience] : options.audience;
+      if (!audiences.some((a) => ours.includes(a))) return fail("AUDIENCE_MISMATCH", keyId);
+    }
+    if (this.#revoked.has(keyId)) return fail("REVOKED", keyId);
+    if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail("REVOCATIONS_STALE", keyId);
+
+    const scopes = scope.split(" ").filter((s) => s.length > 0);
+    for (const required of [...this.#requiredScopes, ...(options.requiredScopes ?? [])]) {
+      if (!scopes.includes(required)) return fail("INSUFFICIENT_SCOPE", keyId);
+    }
+    return { valid: true, keyId, subject: sub, scopes, tokenId: jti, audiences, expireTime: new Date(exp * 1000), claims: payload };
+  }
+
+  status(): OfflineVerifierStatus {
+    const last = this.#watcher.lastCurrentAt;
+    return {
+      current: this.#revocationsCurrent(this.#now()),
+      connected: this.#watcher.connected,
+      lastCurrentTime: last === -Infinity ? undefined : new Date(last),
+      revokedKeys: this.#revoked.size,
+    };
+  }
+
+  /** Stops following the feed and closes the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#pruneTimer);
+    await this.#watcher.close();
+    this.#sessionManager?.abort();
+  }
+
+  #revocationsCurrent(now: number): boolean {
+    return now - this.#watcher.lastCurrentAt <= this.#staleAfterMs && !this.#revoked.overflowed(now);
+  }
+}
+
+function connect(options: OfflineVerifierOptions): { client: SigilClient; sessionManager?: Http2SessionManager } {
+  if (options.transport) return { client: createClient(KeyService, options.transport) };
+  const baseUrl = options.baseUrl;
+  if (!baseUrl) throw new TypeError("OfflineVerifier: baseUrl or transport is required");
+  if ((options.protocol ?? "grpc") === "grpc") {
+    // Our own HTTP/2 session, so close() can end it and the process can exit.
+    const sessionManager = new Http2SessionManager(baseUrl);
+    return { client: createClient(KeyService, createGrpcTransport({ baseUrl, sessionManager })), sessionManager };
+  }
+  return { client: createSigilClient({ baseUrl, protocol: options.protocol }) };
+}
+
+/** The proto Jwk as a plain JWK, without the fields proto3 left empty. */
+function toJwk(k: { kty: string; crv: string; x: string; kid: string; alg: string; use: string }): JWK {
+  const jwk: JWK = { kty: k.kty };
+  for (const field of ["crv", "x", "kid", "alg", "use"] as const) if (k[field]) jwk[field] = k[field];
+  return jwk;
+}
+
+function fail(reason: OfflineVerifyFailure, keyId?: string): OfflineVerification {
+  return keyId === undefined ? { valid: false, reason } : { valid: false, reason, keyId };
+}
+
+function classifyJoseError(err: unknown): OfflineVerifyFailure {
+  if (err instanceof JwksUnavailableError) return "KEYS_UNAVAILABLE";
+  if (err instanceof errors.JWTExpired) return "EXPIRED";
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "nbf" || err.claim === "iat") return "NOT_YET_VALID";
+    if (err.claim === "iss") return "ISSUER_MISMATCH";
+    return "MALFORMED";
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return "ALGORITHM_NOT_ALLOWED";
+  if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
+    return "BAD_SIGNATURE";
+  }
+  return "MALFORMED";
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`OfflineVerifier: ${name} must be a positive number`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`OfflineVerifier: ${name} must be zero or a positive number`);
+  return value;
+}

@@ -1,0 +1,157 @@
+import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { SigilClient } from "./create-client.js";
+
+export interface RevocationWatcherOptions {
+  readonly client: SigilClient;
+  /** `Bearer <key with sigil:verify>`, sent on every WatchRevocations call. */
+  readonly authorization: string;
+  /** Without a cursor (first start, or the cursor fell out of the feed's retention) replay from now minus this. */
+  readonly replayMs: number;
+  /** Heartbeat interval asked of the server. A stream silent for three of them is dropped and reopened. */
+  readonly heartbeatMs: number;
+  /** Reconnect back-off: first delay and cap, doubled per failed attempt, with jitter. */
+  readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  readonly now: () => number;
+  readonly onRevocation: (keyId: string, revokeTimeMs: number) => void;
+  /** Every stream failure (for logging); the watcher reconnects by itself. */
+  readonly onError?: (err: ConnectError) => void;
+}
+
+/**
+ * Follows WatchRevocations for as long as it is open: resumes with its last cursor after a drop, so
+ * it misses nothing, and replays from a start time when it has no usable cursor. `lastCurrentAt`
+ * says when the server last confirmed this watcher was up to date.
+ */
+export class RevocationWatcher {
+  readonly #o: RevocationWatcherOptions;
+  readonly #closed = new AbortController();
+  #cursor: string | undefined;
+  #lastCurrentAt = -Infinity;
+  #connected = false;
+  #loop: Promise<void> | undefined;
+  #lastError: ConnectError | undefined;
+  readonly #readyWaiters = new Set<() => void>();
+
+  constructor(options: RevocationWatcherOptions) {
+    this.#o = options;
+  }
+
+  /** When (local clock) the last response with a cursor arrived; -Infinity before the first. */
+  get lastCurrentAt(): number {
+    return this.#lastCurrentAt;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get cursor(): string | undefined {
+    return this.#cursor;
+  }
+
+  get lastError(): ConnectError | undefined {
+    return this.#lastError;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Resolves once the watcher is current (first cursor received); rejects after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<void> {
+    if (this.#lastCurrentAt > -Infinity) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#readyWaiters.delete(done);
+        const cause = this.#lastError ? `: ${this.#lastError.message}` : "";
+        reject(new Error(`WatchRevocations did not start within ${timeoutMs} ms${cause}`));
+      }, timeoutMs);
+      this.#readyWaiters.add(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { client, heartbeatMs, reconnect, now } = this.#o;
+    let failures = 0;
+    while (!this.#closed.signal.aborted) {
+      const call = new AbortController();
+      const stopCall = () => call.abort();
+      this.#closed.signal.addEventListener("abort", stopCall, { once: true });
+      let watchdog: NodeJS.Timeout | undefined;
+      const rearm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => call.abort(new ConnectError("no response within three heartbeat intervals", Code.DeadlineExceeded)), heartbeatMs * 3);
+        watchdog.unref();
+      };
+      try {
+        rearm();
+        const start = this.#cursor
+          ? { case: "cursor" as const, value: this.#cursor }
+          : { case: "startTime" as const, value: timestampFromMs(now() - this.#o.replayMs) };
+        const stream = client.watchRevocations(
+          { start, heartbeatInterval: durationFromMs(heartbeatMs) },
+          { signal: call.signal, headers: { authorization: this.#o.authorization } },
+        );
+        for await (const res of stream) {
+          rearm();
+          this.#connected = true;
+          for (const r of res.revocations) this.#o.onRevocation(r.keyId, r.revokeTime ? timestampMs(r.revokeTime) : now());
+          // Mid-replay responses have no cursor: the watcher is not current until the replay ends.
+          if (res.cursor) {
+            this.#cursor = res.cursor;
+            this.#lastCurrentAt = now();
+            failures = 0;
+            for (const waiter of [...this.#readyWaiters]) waiter();
+          }
+        }
+      } catch (err) {
+        if (this.#closed.signal.aborted) break;
+        const e = ConnectError.from(err);
+        this.#lastError = e;
+        // The cursor fell out of the feed's retention (or came from another deployment): resync.
+        if (e.code === Code.FailedPrecondition) this.#cursor = undefined;
+        this.#o.onError?.(e);
+      } finally {
+        clearTimeout(watchdog);
+        this.#connected = false;
+        this.#closed.signal.removeEventListener("abort", stopCall);
+      }
+      if (this.#closed.signal.aborted) break;
+      // Also after a clean end, so a server that keeps ending streams cannot cause a busy loop;
+      // `failures` was reset by the last good response, so a healthy stream reconnects quickly.
+      failures++;
+      await this.#sleep(backoffMs(failures, reconnect.initialMs, reconnect.maxMs));
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#closed.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+/** Exponential back-off with "equal jitter": between half and all of min(max, initial * 2^(n-1)). */
+export function backoffMs(failures: number, initialMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 30));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}

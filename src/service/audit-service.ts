@@ -1,0 +1,97 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { listAuditEvents } from "../store/audit-repository.js";
+import type { SigilDb } from "../store/database.js";
+import type { AuditActionName, AuditEventRow } from "../store/tables/audit-events-table.js";
+import {
+  AuditAction,
+  AuditEventSchema,
+  ListAuditEventsResponseSchema,
+  type AuditEvent,
+  type ListAuditEventsRequest,
+  type ListAuditEventsResponse,
+} from "../../gen/sigil/v1/audit_pb.js";
+import type { AdminAuthorizer } from "./admin-auth.js";
+import type { CallContext } from "./call-context.js";
+import { invalid, LIMITS, requireKeyId, timestampMs } from "./request-validation.js";
+
+const ACTION_NAMES: Record<AuditAction, AuditActionName | undefined> = {
+  [AuditAction.UNSPECIFIED]: undefined,
+  [AuditAction.ISSUE_KEY]: "issue",
+  [AuditAction.UPDATE_KEY]: "update",
+  [AuditAction.ROTATE_KEY]: "rotate",
+  [AuditAction.REVOKE_KEY]: "revoke",
+  [AuditAction.IMPORT_KEY]: "import",
+};
+
+const ACTIONS: Record<AuditActionName, AuditAction> = {
+  issue: AuditAction.ISSUE_KEY,
+  update: AuditAction.UPDATE_KEY,
+  rotate: AuditAction.ROTATE_KEY,
+  revoke: AuditAction.REVOKE_KEY,
+  import: AuditAction.IMPORT_KEY,
+};
+
+/** ListAuditEvents: the audit trail of key mutations, for admins. */
+export class AuditService {
+  readonly #db: SigilDb;
+  readonly #admin: AdminAuthorizer;
+
+  constructor(db: SigilDb, admin: AdminAuthorizer) {
+    this.#db = db;
+    this.#admin = admin;
+  }
+
+  async listAuditEvents(req: ListAuditEventsRequest, ctx: CallContext): Promise<ListAuditEventsResponse> {
+    await this.#admin.requireAdmin(ctx);
+    if (req.pageSize < 0) throw invalid("page_size: must not be negative");
+    const limit = req.pageSize === 0 ? LIMITS.defaultPageSize : Math.min(req.pageSize, LIMITS.maxPageSize);
+    const keyId = req.keyId === "" ? undefined : requireKeyId(req.keyId);
+    const actorKeyId = req.actorKeyId === "" ? undefined : requireKeyId(req.actorKeyId, "actor_key_id");
+    if (!(req.action in ACTION_NAMES)) throw invalid(`action: unknown value ${req.action}`);
+    const action = ACTION_NAMES[req.action];
+    const startTime = req.startTime ? timestampMs(req.startTime) : undefined;
+    const endTime = req.endTime ? timestampMs(req.endTime) : undefined;
+    if (startTime !== undefined && endTime !== undefined && endTime <= startTime) throw invalid("end_time: must be after start_time");
+    const filter = JSON.stringify([keyId ?? "", actorKeyId ?? "", action ?? "", startTime ?? "", endTime ?? ""]);
+    const beforeSeq = req.pageToken ? decodeAuditPageToken(req.pageToken, filter) : undefined;
+    const rows = await listAuditEvents(this.#db, { keyId, actorKeyId, action, startTime, endTime, beforeSeq, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return create(ListAuditEventsResponseSchema, {
+      events: page.map(auditEventToProto),
+      nextPageToken: rows.length > limit && last ? encodeAuditPageToken(last.seq, filter) : "",
+    });
+  }
+}
+
+function auditEventToProto(row: AuditEventRow): AuditEvent {
+  return create(AuditEventSchema, {
+    sequence: BigInt(row.seq),
+    time: timestampFromMs(Number(row.time)),
+    action: ACTIONS[row.action] ?? AuditAction.UNSPECIFIED,
+    keyId: row.key_id,
+    actorKeyId: row.actor_key_id ?? "",
+    details: JSON.parse(row.details) as JsonObject,
+  });
+}
+
+/** Page tokens carry the last seq and a hash-free copy of the filters, so they only continue the same listing. */
+function encodeAuditPageToken(seq: number, filter: string): string {
+  return Buffer.from(JSON.stringify([seq, filter])).toString("base64url");
+}
+
+function decodeAuditPageToken(token: string, filter: string): number {
+  const bad = () => invalid("page_token: not a token from a previous ListAuditEvents response with the same filters");
+  if (token.length > LIMITS.pageTokenChars || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
+  const [seq, tokenFilter] = parsed as unknown[];
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || tokenFilter !== filter) throw bad();
+  return seq;
+}

@@ -1,0 +1,37 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { KeyRecord } from "../keys/key-record.js";
+import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { bearerCredential } from "./admin-auth.js";
+import type { CallContext } from "./call-context.js";
+import type { CredentialVerifier } from "./credential-verifier.js";
+import { ADMIN_SCOPE, VERIFY_SCOPE } from "./scopes.js";
+
+/**
+ * Verifier RPCs (WatchRevocations): the caller must present an API key holding the verify scope
+ * or the admin scope. Resource services get a verify key, so they need no admin credential.
+ */
+export class VerifierAuthorizer {
+  readonly #verifier: CredentialVerifier;
+  readonly #now: () => number;
+
+  constructor(verifier: CredentialVerifier, now: () => number) {
+    this.#verifier = verifier;
+    this.#now = now;
+  }
+
+  async requireVerifier(ctx: CallContext): Promise<KeyRecord> {
+    const credential = bearerCredential(ctx.authorization);
+    if (!credential) {
+      throw new ConnectError(`missing credential: send \`authorization: Bearer <key with ${VERIFY_SCOPE}>\``, Code.Unauthenticated);
+    }
+    const v = await this.#verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: this.#now() });
+    if (!v.valid || !v.record) {
+      throw new ConnectError(`verifier credential is not valid (${VerifyReason[v.reason]})`, Code.Unauthenticated);
+    }
+    const scopes = v.record.scopes;
+    if (!scopes.includes(VERIFY_SCOPE) && !scopes.includes(ADMIN_SCOPE)) {
+      throw new ConnectError(`key ${v.record.keyId} lacks the ${VERIFY_SCOPE} (or ${ADMIN_SCOPE}) scope`, Code.PermissionDenied);
+    }
+    return v.record;
+  }
+}

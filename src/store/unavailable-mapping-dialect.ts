@@ -1,0 +1,126 @@
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, Kysely, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
+
+/** Kysely passes an abort signal to some driver calls; it is forwarded untouched. */
+type Abortable = Parameters<Driver["init"]>[0];
+import { classifyUnavailable, databaseUnavailableError } from "./database-unavailable.js";
+
+/** Told about every failure that means the server is out of reach (health goes NOT_SERVING at once, not at the next probe). */
+export type UnavailableListener = (reason: string) => void;
+
+/**
+ * Wraps a Kysely dialect so that every error meaning "database unreachable" (from any query,
+ * transaction step or connection checkout, in any repository) becomes one UNAVAILABLE error,
+ * and every other error passes through untouched.
+ */
+export class UnavailableMappingDialect implements Dialect {
+  readonly #inner: Dialect;
+  readonly #onUnavailable: UnavailableListener;
+
+  constructor(inner: Dialect, onUnavailable: UnavailableListener) {
+    this.#inner = inner;
+    this.#onUnavailable = onUnavailable;
+  }
+
+  createDriver(): Driver {
+    return new UnavailableMappingDriver(this.#inner.createDriver(), this.#onUnavailable);
+  }
+
+  createQueryCompiler(): QueryCompiler {
+    return this.#inner.createQueryCompiler();
+  }
+
+  createAdapter() {
+    return this.#inner.createAdapter();
+  }
+
+  createIntrospector(db: Kysely<any>) {
+    return this.#inner.createIntrospector(db);
+  }
+}
+
+class UnavailableMappingDriver implements Driver {
+  readonly #inner: Driver;
+  readonly #onUnavailable: UnavailableListener;
+  /** Our wrapper of each connection the inner driver handed out, back to the inner one. */
+  readonly #innerOf = new WeakMap<DatabaseConnection, DatabaseConnection>();
+
+  constructor(inner: Driver, onUnavailable: UnavailableListener) {
+    this.#inner = inner;
+    this.#onUnavailable = onUnavailable;
+    // Savepoints are optional in Kysely's Driver interface; offer them only when the inner has them.
+    for (const name of ["savepoint", "rollbackToSavepoint", "releaseSavepoint"] as const) {
+      const method = inner[name];
+      if (method) {
+        this[name] = (connection: DatabaseConnection, savepointName: string, compile: QueryCompiler["compileQuery"]) =>
+          this.#map(() => method.call(inner, this.#unwrap(connection), savepointName, compile));
+      }
+    }
+  }
+
+  savepoint?: Driver["savepoint"];
+  rollbackToSavepoint?: Driver["rollbackToSavepoint"];
+  releaseSavepoint?: Driver["releaseSavepoint"];
+
+  init(options?: Abortable): Promise<void> {
+    return this.#map(() => this.#inner.init(options));
+  }
+
+  async acquireConnection(options?: Abortable): Promise<DatabaseConnection> {
+    const inner = await this.#map(() => this.#inner.acquireConnection(options));
+    const wrapped: DatabaseConnection = {
+      executeQuery: <R>(query: CompiledQuery, opts?: Abortable) => this.#map(() => inner.executeQuery<R>(query, opts)),
+      streamQuery: <R>(query: CompiledQuery, chunkSize: number, opts?: Abortable) => this.#mapStream(inner.streamQuery<R>(query, chunkSize, opts)),
+    };
+    if (inner.cancelQuery) wrapped.cancelQuery = inner.cancelQuery.bind(inner);
+    if (inner.killSession) wrapped.killSession = inner.killSession.bind(inner);
+    this.#innerOf.set(wrapped, inner);
+    return wrapped;
+  }
+
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.#map(() => this.#inner.beginTransaction(this.#unwrap(connection), settings));
+  }
+
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#map(() => this.#inner.commitTransaction(this.#unwrap(connection)));
+  }
+
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#map(() => this.#inner.rollbackTransaction(this.#unwrap(connection)));
+  }
+
+  releaseConnection(connection: DatabaseConnection, options?: Abortable): Promise<void> {
+    return this.#inner.releaseConnection(this.#unwrap(connection), options);
+  }
+
+  destroy(options?: Abortable): Promise<void> {
+    return this.#inner.destroy(options);
+  }
+
+  #unwrap(connection: DatabaseConnection): DatabaseConnection {
+    return this.#innerOf.get(connection) ?? connection;
+  }
+
+  async #map<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      throw this.#translate(err);
+    }
+  }
+
+  async *#mapStream<R>(stream: AsyncIterableIterator<QueryResult<R>>): AsyncIterableIterator<QueryResult<R>> {
+    try {
+      yield* stream;
+    } catch (err) {
+      throw this.#translate(err);
+    }
+  }
+
+  #translate(err: unknown): unknown {
+    const unavailable = classifyUnavailable(err);
+    if (unavailable === undefined) return err;
+    if (unavailable.unreachable) this.#onUnavailable(unavailable.reason);
+    return databaseUnavailableError(unavailable.reason);
+  }
+}

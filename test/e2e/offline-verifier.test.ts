@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { after, before, describe, it } from "node:test";
+import { SignJWT, decodeProtectedHeader } from "jose";
+import { createSigilClient, OfflineVerifier, TokenFormat, type OfflineVerifierOptions, type SigilClient } from "../../src/client/index.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
+
+/** The target of issue #4: on loopback a revoked parent's JWT is rejected within this long. */
+const REVOCATION_WINDOW_MS = 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("OfflineVerifier", () => {
+  let server: TestServer;
+  let admin: SigilClient;
+  let verifyKey: string;
+  const verifiers: OfflineVerifier[] = [];
+  const proxies: TcpProxy[] = [];
+
+  async function startVerifier(options: Partial<OfflineVerifierOptions> = {}): Promise<OfflineVerifier> {
+    const v = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: verifyKey, audience: "billing-api", ...options });
+    verifiers.push(v);
+    await v.start();
+    return v;
+  }
+
+  async function parent(scopes = ["invoices:read", "invoices:write"]) {
+    const r = await admin.issueKey({ name: "agent", owner: "agent:offline", scopes });
+    return { keyId: r.key!.keyId, key: r.secret };
+  }
+
+  async function jwt(key: string, init: { scopes?: string[]; audience?: string } = {}): Promise<string> {
+    return (await admin.deriveToken({ credential: key, format: TokenFormat.JWT, scopes: init.scopes ?? [], audience: init.audience ?? "" })).token;
+  }
+
+  const callsTo = (method: string) => server.logs.filter((l) => l.includes(`KeyService/${method}"`)).length;
+
+  before(async () => {
+    server = await startTestServer();
+    admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
+    verifyKey = (await admin.issueKey({ name: "billing verifier", owner: "svc:billing", scopes: ["sigil:verify"] })).secret;
+  });
+  after(async () => {
+    await Promise.all(verifiers.map((v) => v.close()));
+    await Promise.all(proxies.map((p) => p.close()));
+    await server.close();
+  });
+
+  it("verifies a derived JWT and its claims without calling Sigil", async () => {
+    const verifier = await startVerifier({ requiredScopes: ["invoices:read"] });
+    const { keyId, key } = await parent();
+    const token = await jwt(key, { audience: "billing-api" });
+    const verifyCalls = callsTo("VerifyKey");
+
+    const ok = await verifier.verify(token, { requiredScopes: ["invoices:write"] });
+    assert.equal(ok.valid, true, JSON.stringify(ok));
+    if (!ok.valid) return;
+    assert.equal(ok.keyId, keyId);
+    assert.equal(ok.subject, "agent:offline");
+    assert.deepEqual(ok.scopes, ["invoices:read", "invoices:write"]);
+    assert.deepEqual(ok.audiences, ["billing-api"]);
+    assert.ok(ok.expireTime.getTime() > Date.now());
+
+    const narrow = await jwt(key, { scopes: ["invoices:write"] });
+    assert.deepEqual(await verifier.verify(narrow), { valid: false, reason: "INSUFFICIENT_SCOPE", keyId }, "the verifier's own required scope");
+    assert.equal((await verifier.verify(token, { requiredScopes: ["admin"] })).valid, false);
+    // No audience in the token: valid for any audience, as with VerifyKey.
+    assert.equal((await verifier.verify(await jwt(key))).valid, true);
+    assert.deepEqual(await verifier.verify(await jwt(key, { audience: "other-api" })), { valid: false, reason: "AUDIENCE_MISMATCH", keyId });
+    assert.equal((await verifier.verify(token, { audience: "other-api" })).valid, false, "per-call audience");
+
+    const [h, p, s] = token.split(".");
+    const flipped = `${h}.${p}.${s!.startsWith("A") ? "B" : "A"}${s!.slice(1)}`;
+    assert.deepEqual(await verifier.verify(flipped), { valid: false, reason: "BAD_SIGNATURE" });
+    for (const garbage of ["", "not-a-jwt", "a.b.c", "x".repeat(9000), key]) {
+      assert.deepEqual(await verifier.verify(garbage), { valid: false, reason: "MALFORMED" });
+    }
+    const macaroon = (await admin.deriveToken({ credential: key, format: TokenFormat.MACAROON })).token;
+    assert.deepEqual(await verifier.verify(macaroon), { valid: false, reason: "MALFORMED" });
+    assert.equal(callsTo("VerifyKey"), verifyCalls, "offline: no VerifyKey call was made");
+  });
+
+  it("allows only listed algorithms, Sigil's keys and Sigil's issuer", async () => {
+    const verifier = await startVerifier();
+    const { key } = await parent();
+    const token = await jwt(key);
+    const { kid } = decodeProtectedHeader(token);
+    const claims = { scope: "invoices:read", key_id: "0123456789abcdef" };
+    const stamp = (j: SignJWT) => j.setIssuer("sigil").setSubject("agent:x").setIssuedAt().setNotBefore("0s").setExpirationTime("5m").setJti("j1");
+
+    // A token signed with another Ed25519 key under Sigil's kid, and under an unknown kid.
+    const foreign = generateKeyPairSync("ed25519").privateKey;
+    const forged = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: kid! })).sign(foreign);
+    assert.deepEqual(await verifier.verify(forged), { valid: false, reason: "BAD_SIGNATURE" });
+    const unknownKid = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: "not-sigils" })).sign(foreign);
+    assert.deepEqual(await verifier.verify(unknownKid), { valid: false, reason: "BAD_SIGNATURE" });
+    // HMAC with a guessable secret: the classic algorithm-confusion attack.
+    const hs = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: kid! })).sign(new TextEncoder().encode("public key bytes"));
+    assert.deepEqual(await verifier.verify(hs), { valid: false, reason: "ALGORITHM_NOT_ALLOWED" });
+
+    const otherIssuer = await startVerifier({ issuer: "someone-else" });
+    assert.deepEqual(await otherIssuer.verify(token), { valid: false, reason: "ISSUER_MISMATCH" });
+    const shortLived = await startVerifier({ maxTokenTtlMs: 60_000 });
+    // A 15-minute token outlives what a verifier configured for 1-minute tokens remembers revocations for.
+    assert.equal(((await shortLived.verify(token)) as { reason?: string }).reason, "LIFETIME_TOO_LONG");
+    assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: verifyKey, algorithms: ["HS256"] }), /asymmetric/);
+    assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: "has a space" }), /credential/);
+  });
+
+  it("checks exp and nbf with the configured clock tolerance", async () => {
+    const { key } = await parent();
+    const token = await jwt(key);
+    const future = await startVerifier({ now: () => Date.now() + 16 * 60_000 });
+    assert.equal(((await future.verify(token)) as { reason?: string }).reason, "EXPIRED");
+    const past = await startVerifier({ now: () => Date.now() - 60_000 });
+    assert.equal(((await past.verify(token)) as { reason?: string }).reason, "NOT_YET_VALID");
+    const tolerant = await startVerifier({ now: () => Date.now() - 60_000, clockToleranceMs: 120_000 });
+    assert.equal((await tolerant.verify(token)).valid, true);
+  });
+
+  it(`rejects a JWT within ${REVOCATION_WINDOW_MS} ms of its parent's revocation (measured)`, async (t) => {
+    const verifier = await startVerifier();
+    const windows: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const { keyId, key } = await parent();
+      const token = await jwt(key);
+      assert.equal((await verifier.verify(token)).valid, true);
+      await admin.revokeKey({ keyId, reason: `round ${round}` });
+      const revokedAt = performance.now();
+      let result = await verifier.verify(token);
+      while (result.valid && performance.now() - revokedAt < 5000) {
+        await sleep(5);
+        result = await verifier.verify(token);
+      }
+      windows.push(performance.now() - revokedAt);
+      assert.deepEqual(result, { valid: false, reason: "REVOKED", keyId });
+    }
+    t.diagnostic(`revocation window after RevokeKey returned, ms: ${windows.map((w) => w.toFixed(0)).join(" ")}`);
+    assert.ok(Math.max(...windows) <= REVOCATION_WINDOW_MS, `windows ${windows.join(", ")} ms exceed ${REVOCATION_WINDOW_MS} ms`);
+
+    // A verifier that starts after the revocation learns of it from the start-time replay.
+    const running = await startVerifier({ protocol: "connect", baseUrl: server.httpUrl });
+    const { keyId, key } = await parent();
+    const token = await jwt(key);
+    await admin.revokeKey({ keyId, reason: "before the verifier started" });
+    await sleep(400); // past one feed poll, so the revocation is in the past for the new verifier
+    const fresh = await startVerifier({ protocol: "connect", baseUrl: server.httpUrl });
+    assert.deepEqual(await fresh.verify(token), { valid: false, reason: "REVOKED", keyId });
+    assert.deepEqual(await running.verify(token), { valid: false, reason: "REVOKED", keyId });
+  });
+
+  it("fails closed when the feed is down past its bound, and catches up on reconnect", async () => {
+    const proxy = await TcpProxy.start(server.app.grpcPort);
+    proxies.push(proxy);
+    const staleAfterMs = 1500;
+    const feedErrors: string[] = [];
+    const closed = await startVerifier({ baseUrl: proxy.url, staleAfterMs, reconnect: { initialMs: 50, maxMs: 200 }, onFeedError: (e) => feedErrors.push(e.message) });
+    const open = await startVerifier({ baseUrl: proxy.url, staleAfterMs, failOpen: true, reconnect: { initialMs: 50, maxMs: 200 } });
+    const { keyId, key } = await parent();
+    const token = await jwt(key);
+    const kept = await parent();
+    const keptToken = await jwt(kept.key);
+    assert.equal((await closed.verify(token)).valid, true);
+
+    proxy.cut();
+    const cutAt = performance.now();
+    await admin.revokeKey({ keyId, reason: "revoked while the verifier is cut off" });
+    // Within the bound the verifier still answers from what it knows.
+    assert.equal((await closed.verify(keptToken)).valid, true);
+    while (performance.now() - cutAt < staleAfterMs + 500) await sleep(50);
+    assert.equal(closed.status().current, false);
+    assert.deepEqual(await closed.verify(keptToken), { valid: false, reason: "REVOCATIONS_STALE", keyId: kept.keyId });
+    assert.equal((await open.verify(keptToken)).valid, true, "failOpen keeps accepting");
+    assert.equal((await open.verify(token)).valid, true, "failOpen cannot know of the revocation it missed");
+    assert.ok(feedErrors.length > 0, "the feed's failures were reported");
+
+    proxy.restore();
+    const restoredAt = performance.now();
+    while (closed.status().current === false && performance.now() - restoredAt < 10_000) await sleep(20);
+    assert.equal(closed.status().current, true, "reconnected");
+    // The revocation made during the outage arrives on reconnect: nothing was missed.
+    for (const v of [closed, open]) {
+      let result = await v.verify(token);
+      while (result.valid && performance.now() - restoredAt < 10_000) {
+        await sleep(20);
+        result = await v.verify(token);
+      }
+      assert.deepEqual(result, { valid: false, reason: "REVOKED", keyId });
+    }
+    assert.equal((await closed.verify(keptToken)).valid, true);
+    assert.ok(feedErrors.every((m) => !m.includes(verifyKey)), "no credential in feed errors");
+  });
+
+  it("fails closed until it has heard from the feed at all", async () => {
+    const { key } = await parent();
+    const token = await jwt(key);
+    const refused = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: `${verifyKey.slice(0, -1)}x` });
+    verifiers.push(refused);
+    await assert.rejects(refused.start({ timeoutMs: 1000 }), /did not start.*UNAUTHENTICATED|did not start.*not valid/i);
+    assert.equal(((await refused.verify(token)) as { reason?: string }).reason, "REVOCATIONS_STALE");
+  });
+});

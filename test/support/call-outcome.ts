@@ -1,0 +1,21 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** The gRPC code a call failed with, or "ok". */
+export async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+}
+
+/** The error a call failed with; fails the test if it succeeded. */
+export async function errorOf(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
