@@ -15,6 +15,7 @@ import { CredentialVerifier } from "../service/credential-verifier.js";
 import { ImportService } from "../service/import-service.js";
 import { KeyLifecycleService } from "../service/key-lifecycle-service.js";
 import { KeyService } from "../service/key-service.js";
+import { KeyIssueWriter } from "../store/key-issue-writer.js";
 import { RevocationFeedService } from "../service/revocation-feed-service.js";
 import { VerifierAuthorizer } from "../service/verifier-auth.js";
 import { updateLookupHash } from "../store/key-lifecycle-repository.js";
@@ -123,6 +124,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const admin = new AdminAuthorizer(verifier, now);
     const service = new KeyService({
       db,
+      issueWriter: new KeyIssueWriter(db),
       directory,
       verifier,
       admin,

@@ -9,8 +9,9 @@ import type { Sealer } from "../keys/sealer.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
-import { findIssueRequest, insertIssueRequest } from "../store/issue-request-repository.js";
-import { findKey, insertKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
+import type { KeyIssueWriter } from "../store/key-issue-writer.js";
+import { findIssueRequest } from "../store/issue-request-repository.js";
+import { findKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
 import { looksLikeJwt, mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
 import type { ClientNetworks } from "../usage/client-networks.js";
@@ -81,6 +82,8 @@ import {
 
 export interface KeyServiceDeps {
   readonly db: SigilDb;
+  /** Group-commits IssueKey writes. */
+  readonly issueWriter: KeyIssueWriter;
   readonly directory: KeyDirectory;
   readonly verifier: CredentialVerifier;
   readonly admin: AdminAuthorizer;
@@ -234,19 +237,19 @@ export class KeyService {
       allowedNetworks: spec.allowedNetworks ?? null,
       lastUseTime: null,
     };
-    await this.#d.db.transaction().execute(async (tx) => {
-      await insertKey(tx, rowFromRecord(record));
-      await appendChange(tx, { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now });
-      await appendAuditEvent(tx, { time: now, action: "issue", keyId, actorKeyId: opts.actorKeyId, details: auditKeySettings(spec) });
-      if (opts.requestId) {
-        await insertIssueRequest(tx, {
-          request_id: opts.requestId,
-          fingerprint: opts.fingerprint ?? "",
-          key_id: keyId,
-          sealed_secret: this.#d.issueSealer.seal(Buffer.from(key), `${opts.requestId}:${keyId}`),
-          expire_time: now + IDEMPOTENCY_WINDOW_MS,
-        });
-      }
+    await this.#d.issueWriter.write({
+      key: rowFromRecord(record),
+      change: { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now },
+      audit: { time: now, action: "issue", keyId, actorKeyId: opts.actorKeyId, details: auditKeySettings(spec) },
+      issueRequest: opts.requestId
+        ? {
+            request_id: opts.requestId,
+            fingerprint: opts.fingerprint ?? "",
+            key_id: keyId,
+            sealed_secret: this.#d.issueSealer.seal(Buffer.from(key), `${opts.requestId}:${keyId}`),
+            expire_time: now + IDEMPOTENCY_WINDOW_MS,
+          }
+        : undefined,
     });
     this.#d.directory.put(record);
     return { record, key };

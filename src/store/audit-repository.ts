@@ -15,9 +15,15 @@ export interface AuditEntry {
 
 /** Records one mutation; call it inside the mutation's transaction. */
 export async function appendAuditEvent(db: Db, e: AuditEntry): Promise<void> {
+  await appendAuditEvents(db, [e]);
+}
+
+/** Records several mutations in one statement. */
+export async function appendAuditEvents(db: Db, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
   await db
     .insertInto("audit_events")
-    .values({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details) })
+    .values(entries.map((e) => ({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details) })))
     .execute();
 }
 

@@ -20,6 +20,11 @@ export async function appendChange(db: Db, change: NewChangeRow): Promise<number
   return Number(row.seq);
 }
 
+/** Appends several changes in one statement (same ordering guarantee); inside the mutations' transaction. */
+export async function appendChanges(db: Db, changes: readonly NewChangeRow[]): Promise<void> {
+  if (changes.length > 0) await db.insertInto("change_feed").values([...changes]).execute();
+}
+
 export async function readChangesAfter(db: Db, seq: number, limit: number): Promise<ChangeRow[]> {
   const rows = await db.selectFrom("change_feed").selectAll().where("seq", ">", seq).orderBy("seq", "asc").limit(limit).execute();
   return rows.map((r) => ({ ...r, seq: Number(r.seq), time: Number(r.time) }));

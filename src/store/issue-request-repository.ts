@@ -12,6 +12,10 @@ export async function insertIssueRequest(db: Db, row: NewIssueRequestRow): Promi
   await db.insertInto("issue_requests").values(row).execute();
 }
 
+export async function insertIssueRequests(db: Db, rows: readonly NewIssueRequestRow[]): Promise<void> {
+  if (rows.length > 0) await db.insertInto("issue_requests").values([...rows]).execute();
+}
+
 /** Drops records whose retry window has passed (their sealed secrets with them). */
 export async function deleteExpiredIssueRequests(db: Db, now: number): Promise<number> {
   const r = await db.deleteFrom("issue_requests").where("expire_time", "<=", now).executeTakeFirst();

@@ -8,6 +8,11 @@ export async function insertKey(db: Db, row: NewKeyRow): Promise<void> {
   await db.insertInto("keys").values(row).execute();
 }
 
+/** One multi-row INSERT (group commit of IssueKey). */
+export async function insertKeys(db: Db, rows: readonly NewKeyRow[]): Promise<void> {
+  if (rows.length > 0) await db.insertInto("keys").values([...rows]).execute();
+}
+
 export async function findKey(db: Db, keyId: string): Promise<KeyRow | undefined> {
   return db.selectFrom("keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();
 }

@@ -50,7 +50,27 @@ function openSqlite(file: string, options: OpenDatabaseOptions): { dialect: Dial
   // the wait blocks this process's event loop: keep it short next to the call deadlines.
   sqlite.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
   sqlite.pragma("foreign_keys = ON");
-  return { dialect: new SqliteDialect({ database: sqlite }), name: "sqlite" };
+  return { dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), name: "sqlite" };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing costs about as much as running a
+ * small statement. Statements are reused by SQL text (bounded: multi-row inserts of many sizes
+ * would otherwise grow the map). Safe because the driver runs one statement at a time to completion.
+ */
+function withStatementCache(sqlite: BetterSqlite3.Database, capacity = 512) {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): BetterSqlite3.Statement {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = sqlite.prepare(sql);
+        if (statements.size < capacity) statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 function openPostgres(url: string, options: OpenDatabaseOptions): { dialect: Dialect; name: DialectName } {
