@@ -5,8 +5,9 @@ MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 BUF := node_modules/.bin/buf
 TSC := node_modules/.bin/tsc
-# Node 20's test runner takes no globs, so the files are listed here.
-TEST_FILES = $(shell find dist/test -name '*.test.js' | sort)
+# Node 20's test runner takes no globs, so the files are listed here (from the sources, so a
+# deleted test's stale output in dist/ never runs).
+TEST_FILES = $(patsubst %.ts,dist/%.js,$(shell find test -name '*.test.ts' | sort))
 
 .PHONY: all build gen gen-check lint typecheck serve test bench clean
 
