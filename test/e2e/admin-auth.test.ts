@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { codeOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 describe("admin authentication", () => {
   let server: TestServer;

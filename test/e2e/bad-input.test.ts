@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../src/client/index.js";
 import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { grpcJsCall, grpcJsClient, grpcJsRawCall } from "../support/grpc-js-call.js";
+import { errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
-
-async function errorOf(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("bad input: clear INVALID_ARGUMENT, no crash, no half-written row", () => {
   let server: TestServer;
