@@ -1,5 +1,5 @@
 import { sql, type Kysely } from "kysely";
-import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
+import { Migrator, type Migration, type MigrationProvider } from "kysely";
 import type { DialectName } from "./database.js";
 
 /** Advisory lock id that serializes change-feed appends on PostgreSQL (any constant no one else uses). */

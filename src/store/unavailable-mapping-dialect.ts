@@ -1,7 +1,4 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, Kysely, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
-
-/** Kysely passes an abort signal to some driver calls; it is forwarded untouched. */
-type Abortable = Parameters<Driver["init"]>[0];
 import { classifyUnavailable, databaseUnavailableError } from "./database-unavailable.js";
 
 /** Told about every failure that means the server is out of reach (health goes NOT_SERVING at once, not at the next probe). */
@@ -61,18 +58,16 @@ class UnavailableMappingDriver implements Driver {
   rollbackToSavepoint?: Driver["rollbackToSavepoint"];
   releaseSavepoint?: Driver["releaseSavepoint"];
 
-  init(options?: Abortable): Promise<void> {
-    return this.#map(() => this.#inner.init(options));
+  init(): Promise<void> {
+    return this.#map(() => this.#inner.init());
   }
 
-  async acquireConnection(options?: Abortable): Promise<DatabaseConnection> {
-    const inner = await this.#map(() => this.#inner.acquireConnection(options));
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const inner = await this.#map(() => this.#inner.acquireConnection());
     const wrapped: DatabaseConnection = {
-      executeQuery: <R>(query: CompiledQuery, opts?: Abortable) => this.#map(() => inner.executeQuery<R>(query, opts)),
-      streamQuery: <R>(query: CompiledQuery, chunkSize: number, opts?: Abortable) => this.#mapStream(inner.streamQuery<R>(query, chunkSize, opts)),
+      executeQuery: <R>(query: CompiledQuery) => this.#map(() => inner.executeQuery<R>(query)),
+      streamQuery: <R>(query: CompiledQuery, chunkSize?: number) => this.#mapStream(inner.streamQuery<R>(query, chunkSize)),
     };
-    if (inner.cancelQuery) wrapped.cancelQuery = inner.cancelQuery.bind(inner);
-    if (inner.killSession) wrapped.killSession = inner.killSession.bind(inner);
     this.#innerOf.set(wrapped, inner);
     return wrapped;
   }
@@ -89,12 +84,12 @@ class UnavailableMappingDriver implements Driver {
     return this.#map(() => this.#inner.rollbackTransaction(this.#unwrap(connection)));
   }
 
-  releaseConnection(connection: DatabaseConnection, options?: Abortable): Promise<void> {
-    return this.#inner.releaseConnection(this.#unwrap(connection), options);
+  releaseConnection(connection: DatabaseConnection): Promise<void> {
+    return this.#inner.releaseConnection(this.#unwrap(connection));
   }
 
-  destroy(options?: Abortable): Promise<void> {
-    return this.#inner.destroy(options);
+  destroy(): Promise<void> {
+    return this.#inner.destroy();
   }
 
   #unwrap(connection: DatabaseConnection): DatabaseConnection {
