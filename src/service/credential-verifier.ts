@@ -1,3 +1,4 @@
+import { hash, timingSafeEqual } from "node:crypto";
 import type { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import { parseApiKey } from "../keys/api-key-format.js";
@@ -9,6 +10,7 @@ import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
 import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
 import { looksLikeJwt, verifyDerivedJwt } from "../tokens/derived-jwt.js";
+import { checkVerifiedClaims, VerifiedJwtCache } from "../tokens/verified-jwt-cache.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import {
@@ -100,6 +102,8 @@ const STATE_FAILURE: Record<Exclude<KeyState, "active">, VerifyReason> = {
 /** Verifies every credential kind Sigil mints. Malformed input is rejected before storage. */
 export class CredentialVerifier {
   readonly #d: CredentialVerifierDeps;
+  readonly #verifiedSecretDigests = new WeakMap<KeyRecord, Buffer>();
+  readonly #verifiedJwts = new VerifiedJwtCache(10_000);
 
   constructor(deps: CredentialVerifierDeps) {
     this.#d = deps;
@@ -127,7 +131,7 @@ export class CredentialVerifier {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
-    if (!record.secretImported && this.#d.hasher.matches(keyId, secret, record.secretHash, record.hashVersion)) {
+    if (!record.secretImported && this.#matchesCurrentSecret(record, keyId, secret)) {
       if (record.hashVersion !== this.#d.hasher.currentVersion) this.#d.onStaleHash?.(record, secret);
     } else {
       // The old secret of a rotation verifies until its grace period ends.
@@ -137,6 +141,21 @@ export class CredentialVerifier {
       }
     }
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
+  }
+
+  /**
+   * The keyed-hash check, with a memo for the hot path: once a secret has matched a record's HMAC,
+   * the SHA-256 of that secret is kept beside the (immutable) record, and later presentations are
+   * compared with a one-shot hash in constant time instead of a new HMAC object per call. A changed
+   * record (revoke, update, rotate) is a new object, so its memo starts empty.
+   */
+  #matchesCurrentSecret(record: KeyRecord, keyId: string, secret: string): boolean {
+    const digest = hash("sha256", secret, "buffer");
+    const memo = this.#verifiedSecretDigests.get(record);
+    if (memo) return timingSafeEqual(memo, digest);
+    if (!this.#d.hasher.matches(keyId, secret, record.secretHash, record.hashVersion)) return false;
+    this.#verifiedSecretDigests.set(record, digest);
+    return true;
   }
 
   /**
@@ -218,13 +237,23 @@ export class CredentialVerifier {
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
     const kind = CredentialKind.JWT;
-    const verdict = await verifyDerivedJwt(token, (kid) => this.#d.signingKeys.publicKey(kid, options.nowMs), {
-      issuer: this.#d.issuer,
-      audience: options.audience,
-      nowMs: options.nowMs,
-    });
-    if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind);
-    const { claims } = verdict;
+    let claims = this.#verifiedJwts.get(token);
+    if (claims) {
+      const failure = checkVerifiedClaims(claims, options.audience, options.nowMs);
+      if (failure) {
+        if (failure === "EXPIRED") this.#verifiedJwts.delete(token);
+        return fail(VerifyReason[failure], kind);
+      }
+    } else {
+      const verdict = await verifyDerivedJwt(token, (kid) => this.#d.signingKeys.publicKey(kid, options.nowMs), {
+        issuer: this.#d.issuer,
+        audience: options.audience,
+        nowMs: options.nowMs,
+      });
+      if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind);
+      claims = verdict.claims;
+      this.#verifiedJwts.set(token, claims);
+    }
     const record = await this.#d.directory.get(claims.key_id, options.nowMs);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, claims.key_id);
     // The token never grants more than its parent holds now.

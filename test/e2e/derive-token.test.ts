@@ -80,6 +80,8 @@ describe("DeriveToken (JWT)", () => {
   it("expires derived JWTs, and refuses to derive from bad parents", async () => {
     const parent = await issue(["read"]);
     const d = await anon.deriveToken({ credential: parent.secret, ttl: { seconds: 60n, nanos: 0 } });
+    // Verified once (its signature is then cached), and again after expiry: time is checked every time.
+    assert.equal((await anon.verifyKey({ credential: d.token })).valid, true);
     server.advance(61_000);
     try {
       assert.equal((await anon.verifyKey({ credential: d.token })).reason, VerifyReason.EXPIRED);
@@ -103,6 +105,9 @@ describe("DeriveToken (JWT)", () => {
     assert.equal((await anon.verifyKey({ credential: d.token, audience: "x" })).valid, true, "tokens without aud verify for any audience");
     const aud = await anon.deriveToken({ credential: parent.secret, audience: "api-a" });
     assert.equal((await anon.verifyKey({ credential: aud.token, audience: "api-b" })).reason, VerifyReason.AUDIENCE_MISMATCH);
+    assert.equal((await anon.verifyKey({ credential: aud.token, audience: "api-a" })).valid, true);
+    assert.equal((await anon.verifyKey({ credential: aud.token, audience: "api-b" })).reason, VerifyReason.AUDIENCE_MISMATCH, "also once verified");
+    assert.equal((await anon.verifyKey({ credential: aud.token })).reason, VerifyReason.AUDIENCE_MISMATCH);
   });
 
   it("derives macaroons with the same caps", async () => {
