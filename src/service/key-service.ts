@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyDirectory } from "../cache/key-directory.js";
-import { formatApiKey, newKeyId } from "../keys/api-key-format.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
+import { newKeyRecord, type NewKeySpec } from "../keys/new-key-record.js";
 import { recordFromRow, rowFromRecord, type KeyRecord } from "../keys/key-record.js";
 import type { Sealer } from "../keys/sealer.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
@@ -14,10 +14,7 @@ import { findIssueRequest } from "../store/issue-request-repository.js";
 import { findKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
 import { looksLikeJwt, mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
-import type { ClientNetworks } from "../usage/client-networks.js";
-import type { CreditsConfig } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
-import type { RateLimitConfig } from "../usage/rate-limiter.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import {
   audCaveat,
@@ -114,17 +111,7 @@ const STATUS_FILTER: Record<KeyStatus, KeyStatusFilter> = {
   [KeyStatus.DISABLED]: "disabled",
 };
 
-/** Parameters of a new key, validated. */
-export interface NewKeySpec {
-  readonly name: string;
-  readonly owner: string;
-  readonly scopes: readonly string[];
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly expireTime: number | null;
-  readonly rateLimit?: RateLimitConfig | null;
-  readonly credits?: CreditsConfig | null;
-  readonly allowedNetworks?: ClientNetworks | null;
-}
+export type { NewKeySpec } from "../keys/new-key-record.js";
 
 /** Answers of the verifier that mean the presented secret matched the key (self-revocation). */
 const SECRET_MATCHED = new Set([VerifyReason.VALID, VerifyReason.REVOKED, VerifyReason.EXPIRED, VerifyReason.DISABLED]);
@@ -209,34 +196,8 @@ export class KeyService {
     opts: { actorKeyId: string | null; requestId?: string; fingerprint?: string; now?: number },
   ): Promise<{ record: KeyRecord; key: string }> {
     const now = opts.now ?? this.#d.now();
-    const keyId = newKeyId();
-    const { key, secret } = formatApiKey(this.#d.settings.keyPrefix, keyId);
-    const record: KeyRecord = {
-      keyId,
-      prefix: this.#d.settings.keyPrefix,
-      name: spec.name,
-      owner: spec.owner,
-      scopes: spec.scopes,
-      metadata: spec.metadata,
-      secretHash: this.#d.hasher.hash(keyId, secret),
-      hashVersion: this.#d.hasher.currentVersion,
-      createTime: now,
-      updateTime: now,
-      expireTime: spec.expireTime,
-      revokeTime: null,
-      revokeReason: null,
-      enabled: true,
-      imported: false,
-      secretImported: false,
-      secretCreateTime: now,
-      // The last characters are checksum, not secret: they tell secrets apart without revealing one.
-      secretHint: key.slice(-4),
-      previousSecret: null,
-      rateLimit: spec.rateLimit ?? null,
-      credits: spec.credits ?? null,
-      allowedNetworks: spec.allowedNetworks ?? null,
-      lastUseTime: null,
-    };
+    const { record, key } = newKeyRecord(spec, { prefix: this.#d.settings.keyPrefix, hasher: this.#d.hasher, now });
+    const keyId = record.keyId;
     await this.#d.issueWriter.write({
       key: rowFromRecord(record),
       change: { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now },
@@ -255,10 +216,14 @@ export class KeyService {
     return { record, key };
   }
 
-  async verifyKey(req: VerifyKeyRequest, ctx: CallContext): Promise<VerifyKeyResponse> {
-    const v = await this.#d.verifier.verify(req.credential, verifyRequestOptions(req, this.#d.now()));
-    ctx.keyId = v.keyId;
-    return verificationToProto(v);
+  /** Synchronous when the answer is (cache hits, malformed input): the hot path takes no extra turn. */
+  verifyKey(req: VerifyKeyRequest, ctx: CallContext): VerifyKeyResponse | Promise<VerifyKeyResponse> {
+    const v = this.#d.verifier.verify(req.credential, verifyRequestOptions(req, this.#d.now()));
+    const answer = (verification: Verification) => {
+      ctx.keyId = verification.keyId;
+      return verificationToProto(verification);
+    };
+    return v instanceof Promise ? v.then(answer) : answer(v);
   }
 
   async deriveToken(req: DeriveTokenRequest, ctx: CallContext): Promise<DeriveTokenResponse> {

@@ -65,24 +65,31 @@ type ServerCall = grpc.ServerUnaryCall<Buffer, unknown> | grpc.ServerWritableStr
  * most unary calls never do, and an AbortController per call (with the DOMException that aborting
  * it creates) was a tenth of the server's time on the VerifyKey hot path.
  */
-function callContext(call: ServerCall): CallContext {
-  const auth = call.metadata.get("authorization")[0];
-  let signal: AbortSignal | undefined;
-  return {
-    authorization: typeof auth === "string" ? auth : undefined,
-    get peerAddress() {
-      return call.getPeer();
-    },
-    get signal() {
-      if (!signal) {
-        const controller = new AbortController();
-        if (call.cancelled) controller.abort();
-        else call.once("cancelled", () => controller.abort());
-        signal = controller.signal;
-      }
-      return signal;
-    },
-  };
+class GrpcCallContext implements CallContext {
+  readonly authorization: string | undefined;
+  keyId?: string;
+  readonly #call: ServerCall;
+  #signal: AbortSignal | undefined;
+
+  constructor(call: ServerCall) {
+    this.#call = call;
+    const auth = call.metadata.get("authorization")[0];
+    this.authorization = typeof auth === "string" ? auth : undefined;
+  }
+
+  get peerAddress(): string {
+    return this.#call.getPeer();
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#signal) {
+      const controller = new AbortController();
+      if (this.#call.cancelled) controller.abort();
+      else this.#call.once("cancelled", () => controller.abort());
+      this.#signal = controller.signal;
+    }
+    return this.#signal;
+  }
 }
 
 function decode(method: DescMethod, bytes: Buffer) {
@@ -101,24 +108,25 @@ function unaryHandler(method: DescMethod, handler: ServiceHandlers[string], log:
   const name = `${method.parent.typeName}/${method.name}`;
   return (call, callback) => {
     const startNs = process.hrtime.bigint();
-    const ctx = callContext(call);
-    let result: Promise<unknown>;
+    const ctx = new GrpcCallContext(call);
+    const succeed = (response: unknown) => {
+      logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
+      callback(null, response);
+    };
+    const failWith = (err: unknown) => {
+      const e = toPublicError(err, log, name);
+      logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
+      callback(grpcError(e));
+    };
+    let result: unknown;
     try {
-      result = handler(decode(method, call.request), ctx) as Promise<unknown>;
+      result = handler(decode(method, call.request), ctx);
     } catch (err) {
-      result = Promise.reject(err);
+      return failWith(err);
     }
-    result.then(
-      (response) => {
-        logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
-        callback(null, response);
-      },
-      (err: unknown) => {
-        const e = toPublicError(err, log, name);
-        logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
-        callback(grpcError(e));
-      },
-    );
+    // Handlers answer synchronously when they can (VerifyKey on a cache hit): no promise, no extra turn.
+    if (result instanceof Promise) result.then(succeed, failWith);
+    else succeed(result);
   };
 }
 
@@ -126,7 +134,7 @@ function streamingHandler(method: DescMethod, handler: ServiceHandlers[string], 
   const name = `${method.parent.typeName}/${method.name}`;
   return async (call) => {
     const startNs = process.hrtime.bigint();
-    const ctx = callContext(call);
+    const ctx = new GrpcCallContext(call);
     try {
       const stream = handler(decode(method, call.request), ctx) as AsyncIterable<unknown>;
       for await (const message of stream) {

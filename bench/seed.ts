@@ -1,0 +1,59 @@
+// Bulk seeder for the cache-miss scenarios: N keys written straight into a data directory's
+// database (the server must be stopped), their key strings one per line in --out.
+// Keys are made exactly as IssueKey makes them (src/keys/new-key-record.ts) and stored in
+// transactions of multi-row inserts; the change feed and audit trail are not written, since no
+// process is running to follow them and nothing is being audited.
+import { createWriteStream } from "node:fs";
+import { parseArgs } from "node:util";
+import { ensureDataDir, loadServerSecrets } from "../src/app/data-dir.js";
+import { loadConfig } from "../src/config/config.js";
+import { KeyHasher } from "../src/keys/key-hasher.js";
+import { rowFromRecord } from "../src/keys/key-record.js";
+import { newKeyRecord } from "../src/keys/new-key-record.js";
+import { insertKeys } from "../src/store/key-repository.js";
+import { migrateToLatest } from "../src/store/migrations.js";
+import { openDatabase } from "../src/store/open-database.js";
+
+const { values } = parseArgs({
+  options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" } },
+  strict: true,
+});
+const count = Number(values.count);
+if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 || count > 10_000_000) {
+  process.stderr.write("usage: seed.js --data-dir DIR --count N (1..10,000,000) --out FILE\n");
+  process.exit(2);
+}
+
+const config = loadConfig([], { ...process.env, SIGIL_DATA_DIR: values["data-dir"] });
+ensureDataDir(config.dataDir);
+const hasher = new KeyHasher(loadServerSecrets(config.serverSecret, config.dataDir));
+const { db, dialect } = openDatabase(config.databaseUrl);
+await migrateToLatest(db, dialect);
+
+const out = createWriteStream(values.out, { mode: 0o600 });
+const ROWS_PER_STATEMENT = 200;
+const STATEMENTS_PER_TRANSACTION = 50;
+const started = performance.now();
+let written = 0;
+while (written < count) {
+  const lines: string[] = [];
+  await db.transaction().execute(async (tx) => {
+    for (let s = 0; s < STATEMENTS_PER_TRANSACTION && written < count; s++) {
+      const rows = [];
+      for (let r = 0; r < ROWS_PER_STATEMENT && written < count; r++, written++) {
+        const { record, key } = newKeyRecord(
+          { name: `seed ${written}`, owner: `svc:seed-${written % 100}`, scopes: ["read", "write"], metadata: {}, expireTime: null },
+          { prefix: config.keyPrefix, hasher, now: Date.now() },
+        );
+        rows.push(rowFromRecord(record));
+        lines.push(key);
+      }
+      await insertKeys(tx, rows);
+    }
+  });
+  if (!out.write(lines.join("\n") + "\n")) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
+  if (written % 100_000 < ROWS_PER_STATEMENT * STATEMENTS_PER_TRANSACTION) process.stderr.write(`seeded ${written}/${count}\n`);
+}
+await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+await db.destroy();
+process.stderr.write(`seeded ${count} keys in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
