@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import type { CompiledQuery, Kysely, Transaction } from "kysely";
 import type { Database } from "./database.js";
 import type { KeyRow, NewKeyRow } from "./tables/keys-table.js";
 
@@ -13,8 +13,18 @@ export async function insertKeys(db: Db, rows: readonly NewKeyRow[]): Promise<vo
   if (rows.length > 0) await db.insertInto("keys").values([...rows]).execute();
 }
 
+/** findKey's query, compiled once per Kysely instance: building and compiling it cost more than running it. */
+const compiledFindKey = new WeakMap<Db, CompiledQuery<KeyRow>>();
+
+/** The hot path of a cache miss (VerifyKey of a key this process has not cached). */
 export async function findKey(db: Db, keyId: string): Promise<KeyRow | undefined> {
-  return db.selectFrom("keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();
+  let compiled = compiledFindKey.get(db);
+  if (!compiled) {
+    compiled = db.selectFrom("keys").selectAll().where("key_id", "=", "").compile();
+    compiledFindKey.set(db, compiled);
+  }
+  const result = await db.executeQuery<KeyRow>({ ...compiled, parameters: [keyId] });
+  return result.rows[0];
 }
 
 /** Marks a key revoked unless it already is; returns whether this call revoked it. */
