@@ -1,0 +1,83 @@
+// Run settings of the two modes. Quick is a smoke run (under a minute); full is the measurement
+// (about ten minutes: 36 runs of 2 s warm-up + 7 s, seeding a million keys, re-measuring noisy runs).
+
+export interface Concurrency {
+  connections: number;
+  streamsPerConnection: number;
+}
+
+export interface BenchConfig {
+  mode: "quick" | "full";
+  /** Unmeasured load on each freshly started server, so the JIT has compiled the hot paths. */
+  serverWarmupMs: number;
+  /** Unmeasured load at the start of every run, on the run's own connections. */
+  warmupMs: number;
+  durationMs: number;
+  /** Keys stored for the scenarios that need a large database (the 1M-key cache-miss run). */
+  mainKeyCount: number;
+  /** Keys stored for the small end of the key-count comparison. */
+  scalingKeyCount: number;
+  /** Limits are measured before and, in full runs, again after Sigil: their mean is used, the spread shown. */
+  limitRounds: number;
+  latency: Concurrency;
+  /** HTTP/2 multiplexes: a few connections with many streams each. */
+  throughputHttp2: Concurrency;
+  /** HTTP/1.1 has one call in flight per connection, so the same in-flight count needs more connections. */
+  throughputHttp1: Concurrency;
+  /** Load worker threads for a throughput run (all on the load core). */
+  loadThreads: number;
+  /** Upper bound on the rate a run may reach, turned into a per-run request cap. */
+  maxRequestsPerSecond: number;
+  /** A run during which other processes took more than this (% of one core) counts as noisy. */
+  noiseThresholdPercent: number;
+  /** A noisy run is measured again up to this many times; the quietest attempt is kept. */
+  noisyRetries: number;
+  /** Retries allowed over the whole run, so a busy machine cannot stretch it without bound. */
+  noisyRetryBudget: number;
+  /** Pause before a retry, to let a burst of other work pass. */
+  noisyRetryPauseMs: number;
+}
+
+const shared = {
+  latency: { connections: 1, streamsPerConnection: 1 },
+  throughputHttp2: { connections: 4, streamsPerConnection: 32 },
+  throughputHttp1: { connections: 32, streamsPerConnection: 1 },
+  loadThreads: 2,
+  maxRequestsPerSecond: 200_000,
+  noiseThresholdPercent: 25,
+} as const;
+
+export const QUICK: BenchConfig = {
+  mode: "quick",
+  serverWarmupMs: 750,
+  warmupMs: 200,
+  durationMs: 700,
+  mainKeyCount: 10_000,
+  scalingKeyCount: 1_000,
+  limitRounds: 1,
+  noisyRetries: 1,
+  noisyRetryBudget: 3,
+  noisyRetryPauseMs: 500,
+  ...shared,
+};
+
+export const FULL: BenchConfig = {
+  mode: "full",
+  serverWarmupMs: 3_000,
+  warmupMs: 2_000,
+  durationMs: 7_000,
+  mainKeyCount: 1_000_000,
+  scalingKeyCount: 10_000,
+  limitRounds: 2,
+  noisyRetries: 2,
+  noisyRetryBudget: 12,
+  noisyRetryPauseMs: 2_000,
+  ...shared,
+};
+
+/** The core the servers run on and the core the load generator runs on. */
+export const SERVER_CPUS = "0";
+export const LOAD_CPUS = "1";
+
+export const requestCap = (config: BenchConfig): number =>
+  Math.ceil(((config.warmupMs + config.durationMs) / 1000) * config.maxRequestsPerSecond);

@@ -1,0 +1,63 @@
+// What the main thread asks a load worker to do, and what the worker reports back. Everything here
+// must survive structured cloning (postMessage / workerData).
+
+/** Which protocol the generator speaks. */
+export type LoadProtocol =
+  /** gRPC over HTTP/2 (h2c). */
+  | "grpc"
+  /** Connect unary JSON POST over HTTP/1.1 (what curl and fetch send). */
+  | "connect-json";
+
+/** Where request bodies come from. Bodies are encoded once up front wherever possible. */
+export type RequestSourceSpec =
+  /** Cycle through these pre-encoded bodies (protobuf for gRPC, JSON for Connect). */
+  | { kind: "fixed"; bodies: Uint8Array[] }
+  /**
+   * VerifyKey for a key drawn at random from a key list per request (cache-miss load). The list is
+   * one key per line in a SharedArrayBuffer, with line start offsets, shared by all workers.
+   */
+  | { kind: "random-key"; keyText: SharedArrayBuffer; lineStarts: SharedArrayBuffer; lineCount: number; seed: number };
+
+/** Which client speaks gRPC: frame-level HTTP/2 (the default, cheap; see grpc-wire-connection.ts) or grpc-js. */
+export type GrpcClientKind = "wire" | "grpc-js";
+
+export interface LoadSpec {
+  protocol: LoadProtocol;
+  grpcClient: GrpcClientKind;
+  /** Always 127.0.0.1: the generator refuses any other host. */
+  host: "127.0.0.1";
+  port: number;
+  /** gRPC method path, also the Connect URL path. */
+  path: string;
+  /** Extra request headers / gRPC metadata (e.g. authorization for admin RPCs). */
+  headers: Record<string, string>;
+  requests: RequestSourceSpec;
+  /** Connections this worker opens. */
+  connections: number;
+  /** Concurrent in-flight calls per connection (HTTP/1.1 allows only 1). */
+  streamsPerConnection: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Hard cap on calls this worker starts, warm-up included, whatever the duration. */
+  maxRequests: number;
+}
+
+export interface WorkerResult {
+  /** Calls that completed inside the measured window. */
+  completed: number;
+  /** Length of the measured window, from the worker's own clock. */
+  windowMs: number;
+  /** Completed calls by gRPC status name. OK means status 0 (an HTTP 200 with grpc-status≠0 is not OK). */
+  statusCounts: Record<string, number>;
+  /** HDR histogram of latencies in microseconds, encoded with encodeIntoCompressedBase64. */
+  histogram: string;
+  /** Calls still in flight when the drain grace period ran out. */
+  abandoned: number;
+  /** True when maxRequests stopped the run before its duration ended. */
+  hitRequestCap: boolean;
+}
+
+/** main → worker */
+export type ControlMessage = { type: "go" };
+/** worker → main */
+export type WorkerMessage = { type: "ready" } | { type: "done"; result: WorkerResult } | { type: "failed"; error: string };

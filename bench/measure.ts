@@ -1,0 +1,148 @@
+// Runs one scenario at one concurrency level against a running server and records the load result
+// together with what the server used meanwhile: CPU over the measured window, peak RSS.
+import { LOAD_CPUS, requestCap, SERVER_CPUS, type BenchConfig } from "./config.js";
+import type { Fixtures } from "./fixtures.js";
+import { generateLoad, type LoadResult } from "./load/generator.js";
+import type { GrpcClientKind } from "./load/spec.js";
+import { concurrencyLabel, concurrencyOf, type Level, type Scenario } from "./scenarios.js";
+import { readCoreTicks, readCpuSeconds, readPeakRssKb, resetPeakRss, RssSampler } from "./servers/proc-stats.js";
+import { METHOD_PATHS } from "./sigil-rpc.js";
+
+export interface RunRecord {
+  scenarioId: string;
+  title: string;
+  label: string;
+  target: Scenario["target"];
+  protocol: Scenario["protocol"];
+  path: string;
+  level: Level;
+  concurrency: string;
+  limitId?: string;
+  /** 1-based round for limits measured more than once. */
+  round: number;
+  result?: LoadResult;
+  /** Successful calls per second: what targets are judged on. */
+  okPerSecond?: number;
+  skipped?: string;
+  problems: string[];
+  serverCpuPercent?: number;
+  loadCpuPercent?: number;
+  /**
+   * CPU taken on the two cores by anything but the server and the generator (other processes,
+   * steal), in percent of one core: the noise this run was measured under.
+   */
+  otherCpuPercent?: number;
+  /** How many times the run was measured (more than 1 when earlier attempts were noisy). */
+  attempts?: number;
+  peakRssMb?: number;
+  rssSource?: "VmHWM" | "VmRSS samples";
+}
+
+export interface MeasureTarget {
+  pid: number;
+  port: number;
+}
+
+const cpuNow = (): number => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
+export async function measure(
+  scenario: Scenario,
+  level: Level,
+  server: MeasureTarget,
+  fixtures: Fixtures,
+  config: BenchConfig,
+  grpcClient: GrpcClientKind,
+  round = 1,
+): Promise<RunRecord> {
+  const concurrency = concurrencyOf(config, level, scenario.protocol);
+  const record: RunRecord = {
+    scenarioId: scenario.id,
+    title: scenario.title,
+    label: scenario.label,
+    target: scenario.target,
+    protocol: scenario.protocol,
+    path: METHOD_PATHS[scenario.method],
+    level,
+    concurrency: concurrencyLabel(concurrency),
+    ...(scenario.limitId === undefined ? {} : { limitId: scenario.limitId }),
+    round,
+    problems: [],
+  };
+  const requests = scenario.requests(fixtures);
+  if (requests === undefined) return { ...record, skipped: "no stored keys to draw from (seeding unavailable)" };
+
+  const hwmReset = resetPeakRss(server.pid);
+  const rssSampler = new RssSampler(server.pid);
+  const cores = [Number(SERVER_CPUS), Number(LOAD_CPUS)];
+  const window = { serverCpu: [0, 0], loadCpu: [0, 0], wall: [0, 0], coreBusy: [0, 0], coreTotal: [0, 0] };
+  const timers: NodeJS.Timeout[] = [];
+  const sample = (i: 0 | 1): void => {
+    window.serverCpu[i] = readCpuSeconds(server.pid) ?? NaN;
+    window.loadCpu[i] = cpuNow();
+    window.wall[i] = performance.now() / 1000;
+    const ticks = cores.map(readCoreTicks);
+    window.coreBusy[i] = ticks.reduce((sum, t) => sum + (t?.busy ?? NaN), 0);
+    window.coreTotal[i] = ticks.reduce((sum, t) => sum + (t?.total ?? NaN), 0);
+  };
+  const onGo = (): void => {
+    timers.push(setTimeout(() => sample(0), config.warmupMs));
+    timers.push(setTimeout(() => sample(1), config.warmupMs + config.durationMs));
+  };
+
+  try {
+    const result = await generateLoad(
+      {
+        protocol: scenario.protocol,
+        grpcClient,
+        host: "127.0.0.1",
+        port: server.port,
+        path: record.path,
+        headers: scenario.headers?.(fixtures) ?? {},
+        requests,
+        connections: concurrency.connections,
+        streamsPerConnection: concurrency.streamsPerConnection,
+        warmupMs: config.warmupMs,
+        durationMs: config.durationMs,
+        maxRequests: requestCap(config),
+      },
+      level === "latency" ? 1 : config.loadThreads,
+      onGo,
+    );
+    record.result = result;
+    record.okPerSecond = Math.round(result.windowMs > 0 ? ((result.statusCounts.OK ?? 0) * 1000) / result.windowMs : 0);
+    if (result.errors > 0) record.problems.push(`${result.errors} calls failed: ${JSON.stringify(result.statusCounts)}`);
+    if (result.hitRequestCap) record.problems.push("stopped by the request cap before the window ended");
+    if (result.abandoned > 0) record.problems.push(`${result.abandoned} calls still unanswered 5 s after the window`);
+  } catch (err) {
+    record.problems.push(`load failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    timers.forEach(clearTimeout);
+  }
+  const rssSamplesKb = rssSampler.stop();
+  const hwmKb = hwmReset ? readPeakRssKb(server.pid) : undefined;
+  record.peakRssMb = Math.round((hwmKb ?? rssSamplesKb) / 1024);
+  record.rssSource = hwmKb === undefined ? "VmRSS samples" : "VmHWM";
+  const wall = window.wall[1]! - window.wall[0]!;
+  if (wall > 0) {
+    record.serverCpuPercent = Math.round((100 * (window.serverCpu[1]! - window.serverCpu[0]!)) / wall);
+    record.loadCpuPercent = Math.round((100 * (window.loadCpu[1]! - window.loadCpu[0]!)) / wall);
+    const coresBusyPercent = (200 * (window.coreBusy[1]! - window.coreBusy[0]!)) / (window.coreTotal[1]! - window.coreTotal[0]!);
+    const other = Math.round(coresBusyPercent - record.serverCpuPercent - record.loadCpuPercent);
+    if (Number.isFinite(other)) record.otherCpuPercent = Math.max(0, other);
+  }
+  return record;
+}
+
+/** Loads a freshly started server, unmeasured, with a scenario's saturating load. */
+export async function warmUpServer(
+  scenario: Scenario,
+  server: MeasureTarget,
+  fixtures: Fixtures,
+  config: BenchConfig,
+  grpcClient: GrpcClientKind,
+): Promise<void> {
+  await measure(scenario, "throughput", server, fixtures, { ...config, warmupMs: 0, durationMs: config.serverWarmupMs }, grpcClient);
+}

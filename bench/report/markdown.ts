@@ -1,0 +1,188 @@
+// bench/results/latest.md: the run's context, the targets, every Sigil figure beside its limit.
+import path from "node:path";
+import type { RunRecord } from "../measure.js";
+import type { BenchResults, Comparison } from "../results.js";
+import { int, ms, percent, statusSummary } from "./format.js";
+
+const cpu = (value: number | undefined): string => (value === undefined ? "–" : `${value}%`);
+/** Marks a run that other processes disturbed. */
+const noisyMark = (r: RunRecord, threshold: number): string => ((r.otherCpuPercent ?? 0) > threshold ? " ⚠" : "");
+const row = (cells: Array<string | number>): string => `| ${cells.join(" | ")} |`;
+const header = (cells: string[]): string => [row(cells), row(cells.map(() => "---"))].join("\n");
+
+function comparisonTable(comparisons: readonly Comparison[], threshold: number): string {
+  const lines = [
+    header(["Scenario", "Conc.", "req/s (OK)", "limit req/s", "ratio", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "limit p50 / p99 ms", "errors", "server CPU", "other CPU", "peak RSS"]),
+  ];
+  for (const c of comparisons) {
+    const r = c.run;
+    const l = r.result?.latencyMs;
+    if (r.skipped) {
+      lines.push(row([r.title, r.concurrency, `skipped: ${r.skipped}`, ...new Array<string>(11).fill("")]));
+      continue;
+    }
+    lines.push(
+      row([
+        r.title,
+        r.concurrency,
+        int(r.okPerSecond),
+        int(c.limitRequestsPerSecond) + (c.limitSpreadPercent === undefined ? "" : ` (±${Math.ceil(c.limitSpreadPercent / 2)}%)`),
+        percent(c.ratio),
+        ms(l?.p50),
+        ms(l?.p90),
+        ms(l?.p99),
+        ms(l?.p999),
+        `${ms(c.limitLatencyMs?.p50)} / ${ms(c.limitLatencyMs?.p99)}`,
+        statusSummary(r.result?.statusCounts),
+        cpu(r.serverCpuPercent),
+        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+        r.peakRssMb === undefined ? "–" : `${int(r.peakRssMb)} MB`,
+      ]),
+    );
+  }
+  return lines.join("\n");
+}
+
+function limitTable(runs: readonly RunRecord[], threshold: number): string {
+  const lines = [header(["Limit", "Conc.", "round", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "server CPU", "generator CPU", "other CPU"])];
+  for (const r of runs.filter((run) => run.target === "bare-grpc" || run.target === "bare-connect")) {
+    const l = r.result?.latencyMs;
+    lines.push(
+      row([
+        r.title,
+        r.concurrency,
+        r.round,
+        int(r.result?.requestsPerSecond),
+        ms(l?.p50),
+        ms(l?.p90),
+        ms(l?.p99),
+        ms(l?.p999),
+        statusSummary(r.result?.statusCounts),
+        cpu(r.serverCpuPercent),
+        cpu(r.loadCpuPercent),
+        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+      ]),
+    );
+  }
+  return lines.join("\n");
+}
+
+function keyCountTable(results: BenchResults): string {
+  const ids = ["verify-uncached-small", "verify-uncached-large", "verify-cache-miss"];
+  const lines = [header(["Scenario", "1×1 p50 ms", "1×1 p99 ms", "1×1 p99.9 ms", "saturated req/s", "saturated p99 ms", "peak RSS"])];
+  for (const id of ids) {
+    const latency = results.runs.find((r) => r.scenarioId === id && r.level === "latency");
+    const throughput = results.runs.find((r) => r.scenarioId === id && r.level === "throughput");
+    if (!latency && !throughput) continue;
+    const l = latency?.result?.latencyMs;
+    const rss = Math.max(latency?.peakRssMb ?? 0, throughput?.peakRssMb ?? 0);
+    lines.push(
+      row([
+        (latency ?? throughput)!.title,
+        ms(l?.p50),
+        ms(l?.p99),
+        ms(l?.p999),
+        int(throughput?.okPerSecond),
+        ms(throughput?.result?.latencyMs.p99),
+        rss > 0 ? `${int(rss)} MB` : "–",
+      ]),
+    );
+  }
+  return lines.length > 1 ? lines.join("\n") : "Not measured in this run.";
+}
+
+function generatorTable(results: BenchResults): string {
+  const lines = [header(["Server", "Conc.", "Load generator", "req/s", "server CPU", "generator CPU", "note"])];
+  for (const limit of results.runs.filter((r) => (r.scenarioId === "limit-grpc-verify" || r.scenarioId === "limit-connect-verify") && r.level === "throughput" && r.round === 1)) {
+    const tool = limit.protocol === "grpc" ? "harness, frame-level HTTP/2 client" : "harness, byte-level HTTP/1.1 client";
+    lines.push(row([limit.target, limit.concurrency, tool, int(limit.result?.requestsPerSecond), cpu(limit.serverCpuPercent), cpu(limit.loadCpuPercent), "the limit run itself"]));
+  }
+  for (const check of results.generatorChecks) {
+    lines.push(
+      row([
+        check.server,
+        check.concurrency,
+        check.tool,
+        int(check.requestsPerSecond),
+        cpu(check.serverCpuPercent),
+        cpu(check.loadCpuPercent),
+        check.note ?? "",
+      ]),
+    );
+  }
+  return lines.join("\n");
+}
+
+function profileSection(results: BenchResults): string {
+  if (results.profiles.length === 0) return "";
+  const sections = results.profiles.map(({ target, scenarios, summary }) => {
+    const fns = summary.topFunctions.map((f) => row([`${f.percent}%`, int(f.selfMs), `\`${f.name}\``])).join("\n");
+    const mods = summary.topModules.map((m) => row([`${m.percent}%`, int(m.selfMs), `\`${m.name}\``])).join("\n");
+    return `### ${target} (${scenarios.join(", ")}): ${int(summary.busyMs)} ms busy, ${int(summary.idleMs)} ms idle
+${header(["self", "ms", "function"])}
+${fns}
+
+${header(["self", "ms", "module"])}
+${mods}
+`;
+  });
+  return `## Server CPU profile (--cpu-prof)
+Self time in percent of the server's busy time over its whole life (start-up, fixtures, every scenario it
+served: profile one scenario with \`--only <id> --cpu-prof\`). Profiles: ${results.profiles.map((p) => `\`${path.relative(process.cwd(), p.summary.file)}\``).join(", ")}
+
+${sections.join("\n")}
+`;
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const threshold = results.config.noiseThresholdPercent;
+  const m = results.machine;
+  const sigil = results.comparisons;
+  const problems = results.runs.filter((r) => r.problems.length > 0).map((r) => `- ${r.title} (${r.concurrency}): ${r.problems.join("; ")}`);
+  return `# Sigil benchmark
+
+| | |
+|---|---|
+| date | ${results.date} |
+| commit | ${results.commit} |
+| mode | ${results.config.mode}: ${results.config.serverWarmupMs / 1000} s warm-up per server start; per run ${results.config.warmupMs / 1000} s warm-up + ${results.config.durationMs / 1000} s measured |
+| machine | ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.kernel}, load average at start ${m.loadAverageAtStart.join(" / ")} |
+| node | ${m.node} |
+| run time | ${int(results.durationSeconds)} s |
+
+## Setup
+${results.setup.map((line) => `- ${line}`).join("\n")}
+${results.datasets.map((d) => `- Database "${d.name}": ${int(d.keyCount)} keys, seeded with ${d.seededWith} in ${d.seedSeconds} s.`).join("\n")}
+
+## Targets
+${header(["Target", "Goal", "Measured", "Result"])}
+${results.targets.map((t) => row([t.description, t.goal, t.measured + (t.note ? ` (${t.note})` : ""), t.status === "pass" ? "✅ pass" : t.status === "miss" ? "❌ miss" : "n/a"])).join("\n")}
+
+## Sigil beside its limit, saturated
+${comparisonTable(sigil.filter((c) => c.run.level === "throughput"), threshold)}
+
+## Sigil beside its limit, one call at a time (1×1)
+${comparisonTable(sigil.filter((c) => c.run.level === "latency"), threshold)}
+
+Latencies in ms. "ratio" is Sigil's successful calls per second over the limit's calls per second at the same
+concurrency; the limit of gRPC scenarios is the bare grpc-js server, that of Connect JSON the bare connect-node
+server (HTTP/1.1). Errors are counted by gRPC status (an HTTP 200 with grpc-status ≠ 0 is an error). Peak RSS is
+the server's VmHWM over the run (reset before each run). CPU is in percent of one core over the measured window;
+"other CPU" is what anything else (other processes, steal) took on the two cores meanwhile: the noise of that run.
+
+## Limits
+${limitTable(results.runs, threshold)}
+
+## Verify latency against the number of stored keys
+${keyCountTable(results)}
+
+## Load generator check
+${generatorTable(results)}
+
+The generator is not the bottleneck when the server's core is busy (server CPU near 100%) while the generator's
+core is not, and when an independent generator (h2load) gets no more out of the same bare server.
+
+${profileSection(results)}## Notes
+${[...results.notes.map((n) => `- ${n}`), ...problems].join("\n") || "- none"}
+`;
+}

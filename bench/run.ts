@@ -1,0 +1,335 @@
+// `make bench` entry point. Seeds the databases, measures the limits on the bare reference servers,
+// then Sigil's scenarios, with every server pinned to core 0 and the load generator to core 1, and
+// writes bench/results/latest.{json,md,svg}. `--quick` is a smoke run of under a minute.
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { FULL, LOAD_CPUS, QUICK, SERVER_CPUS, type BenchConfig } from "./config.js";
+import { hasSeedTool, loadKeyList, RPC_SEED_LIMIT, seedWithRpc, seedWithTool, type KeyList } from "./datasets.js";
+import { prepareSigilFixtures, referenceFixtures, type Fixtures } from "./fixtures.js";
+import { checkGenerator, type GeneratorCheck } from "./generator-check.js";
+import type { GrpcClientKind } from "./load/spec.js";
+import { measure, warmUpServer, type RunRecord } from "./measure.js";
+import { pinThisProcess, threadCpuLists } from "./pinning.js";
+import { machineInfo, gitCommit } from "./report/machine.js";
+import { renderMarkdown } from "./report/markdown.js";
+import { int, percent } from "./report/format.js";
+import { renderSvg } from "./report/svg.js";
+import { summarizeCpuProfile } from "./report/cpu-profile.js";
+import { describeSetup } from "./report/setup.js";
+import { compareWithLimits, type BenchResults } from "./results.js";
+import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Scenario, type ScenarioTarget } from "./scenarios.js";
+import { startReferenceServer, type ReferenceServerKind } from "./servers/reference-servers.js";
+import { startSigil, stopSigil } from "./servers/sigil-server.js";
+import { judgeTargets } from "./targets.js";
+
+const RESULTS_DIR = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+
+interface Options {
+  config: BenchConfig;
+  only: string[];
+  keepData: boolean;
+  grpcClient: GrpcClientKind;
+  /** Run Sigil under `node --cpu-prof` and summarize where its time went. */
+  cpuProfile: boolean;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const value = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const grpcClient = value("--grpc-client") ?? "wire";
+  if (grpcClient !== "wire" && grpcClient !== "grpc-js") throw new Error("--grpc-client is wire or grpc-js");
+  const seconds = (flag: string): number | undefined => {
+    const text = value(flag);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!(n > 0 && n <= 600)) throw new Error(`${flag} takes seconds, 0 < s <= 600`);
+    return Math.round(n * 1000);
+  };
+  const base = argv.includes("--quick") ? QUICK : FULL;
+  return {
+    config: { ...base, warmupMs: seconds("--warmup") ?? base.warmupMs, durationMs: seconds("--duration") ?? base.durationMs },
+    only: value("--only")?.split(",").filter(Boolean) ?? [],
+    keepData: argv.includes("--keep-data"),
+    grpcClient,
+    cpuProfile: argv.includes("--cpu-prof"),
+  };
+}
+
+interface Dataset {
+  name: "main" | "small";
+  keyCount: number;
+  dataDir: string;
+  keysFile: string;
+  seededWith?: string;
+  seedSeconds?: number;
+  keyList?: KeyList;
+}
+
+/** Shared state of one run. */
+class BenchRun {
+  readonly runs: RunRecord[] = [];
+  readonly generatorChecks: GeneratorCheck[] = [];
+  readonly profiles: BenchResults["profiles"] = [];
+  readonly notes: string[] = [];
+  private done = 0;
+  private retriesLeft: number;
+
+  constructor(
+    readonly options: Options,
+    readonly selected: Scenario[],
+    readonly dir: string,
+    private readonly totalRuns: number,
+  ) {
+    this.retriesLeft = options.config.noisyRetryBudget;
+  }
+
+  isNoisy(run: RunRecord): boolean {
+    return (run.otherCpuPercent ?? 0) > this.config.noiseThresholdPercent;
+  }
+
+  /** Measures, and measures again while other processes disturbed the run; keeps the quietest attempt. */
+  async measureQuietly(attempt: () => Promise<RunRecord>): Promise<RunRecord> {
+    let best = await attempt();
+    let attempts = 1;
+    while (this.isNoisy(best) && attempts <= this.config.noisyRetries && this.retriesLeft > 0) {
+      this.retriesLeft--;
+      attempts++;
+      console.log(`  noisy (other CPU ${best.otherCpuPercent}%): measuring ${best.scenarioId} ${best.concurrency} again`);
+      await new Promise((resolve) => setTimeout(resolve, this.config.noisyRetryPauseMs));
+      const next = await attempt();
+      if ((next.otherCpuPercent ?? Infinity) < (best.otherCpuPercent ?? Infinity)) best = next;
+    }
+    return { ...best, attempts };
+  }
+
+  get config(): BenchConfig {
+    return this.options.config;
+  }
+
+  log(file: string): string {
+    return path.join(this.dir, "logs", file);
+  }
+
+  scenariosOn(target: ScenarioTarget): Scenario[] {
+    return this.selected.filter((s) => s.target === target);
+  }
+
+  record(run: RunRecord): void {
+    this.runs.push(run);
+    this.done++;
+    const r = run.result;
+    const limit = run.limitId ? this.runs.find((l) => l.scenarioId === run.limitId && l.level === run.level)?.result : undefined;
+    const noisy = this.isNoisy(run) ? " [noisy]" : "";
+    const summary = run.skipped
+      ? `skipped: ${run.skipped}`
+      : r
+        ? `${int(run.okPerSecond)} req/s${limit ? ` (${percent(run.okPerSecond! / limit.requestsPerSecond)} of limit)` : ""}, ` +
+          `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, ` +
+          `CPU server ${run.serverCpuPercent ?? "?"}% / generator ${run.loadCpuPercent ?? "?"}% / other ${run.otherCpuPercent ?? "?"}%, RSS ${run.peakRssMb ?? "?"} MB`
+        : run.problems.join("; ");
+    console.log(`[${this.done}/${this.totalRuns}] ${run.scenarioId} ${run.concurrency}${run.round > 1 ? ` round ${run.round}` : ""}: ${summary}${noisy}`);
+  }
+}
+
+/** Earlier runs' logs and profiles are kept (the last few); their databases, which can be large, are not. */
+const KEPT_RUN_DIRS = 5;
+
+function prepareRunDir(): string {
+  const tmp = path.join(RESULTS_DIR, "tmp");
+  const earlier = existsSync(tmp) ? readdirSync(tmp).filter((entry) => entry.startsWith("run-")).sort() : [];
+  earlier.forEach((entry, i) => {
+    const dir = path.join(tmp, entry);
+    if (i < earlier.length - (KEPT_RUN_DIRS - 1)) return rmSync(dir, { recursive: true, force: true });
+    for (const file of readdirSync(dir)) {
+      if (file.startsWith("data-") || file.startsWith("keys-")) rmSync(path.join(dir, file), { recursive: true, force: true });
+    }
+  });
+  const dir = path.join(tmp, `run-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  mkdirSync(path.join(dir, "logs"), { recursive: true });
+  return dir;
+}
+
+/** Seeds each database with the server stopped: through seed.js, or else (small sets only) through IssueKey on a server started just for that. */
+async function seedDatasets(bench: BenchRun, datasets: Dataset[]): Promise<void> {
+  for (const dataset of datasets) {
+    mkdirSync(dataset.dataDir, { recursive: true, mode: 0o700 });
+    const started = Date.now();
+    if (hasSeedTool()) {
+      console.log(`seeding ${int(dataset.keyCount)} keys into the ${dataset.name} database with seed.js…`);
+      await seedWithTool(dataset.dataDir, dataset.keyCount, dataset.keysFile, bench.log(`seed-${dataset.name}.log`));
+      dataset.seededWith = "dist/bench/seed.js";
+    } else if (dataset.keyCount <= RPC_SEED_LIMIT) {
+      console.log(`seed.js not found: issuing ${int(dataset.keyCount)} keys through IssueKey into the ${dataset.name} database…`);
+      const seeder = await startSigil({ dataDir: dataset.dataDir, cpus: undefined, logFile: bench.log(`seed-${dataset.name}.log`) });
+      try {
+        await seedWithRpc(seeder.rpc, seeder.adminKey, dataset.keyCount, dataset.keysFile);
+      } finally {
+        await stopSigil(seeder);
+      }
+      dataset.seededWith = "IssueKey calls (seed.js missing)";
+    } else {
+      bench.notes.push(`dist/bench/seed.js not found: the ${dataset.name} database (${int(dataset.keyCount)} keys) could not be seeded; its scenarios are skipped.`);
+      continue;
+    }
+    dataset.seedSeconds = Math.round((Date.now() - started) / 100) / 10;
+  }
+}
+
+async function runLimits(bench: BenchRun, round: number): Promise<void> {
+  const fixtures = referenceFixtures();
+  for (const kind of ["bare-grpc", "bare-connect"] as ReferenceServerKind[]) {
+    const list = bench.scenariosOn(kind);
+    if (list.length === 0) continue;
+    const server = await startReferenceServer(kind, SERVER_CPUS, bench.log(`${kind}.log`));
+    try {
+      await warmUpServer(list[0]!, { pid: server.process.pid, port: server.port }, fixtures, bench.config, bench.options.grpcClient);
+      for (const scenario of list) {
+        for (const level of LEVELS) {
+          const target = { pid: server.process.pid, port: server.port };
+          bench.record(await bench.measureQuietly(() => measure(scenario, level, target, fixtures, bench.config, bench.options.grpcClient, round)));
+        }
+      }
+      const verify = list.find((s) => s.method === "VerifyKey");
+      if (round === 1 && verify) {
+        console.log(`checking the load generator against ${kind}…`);
+        bench.generatorChecks.push(...(await checkGenerator(verify, server, fixtures, bench.config, path.join(bench.dir, "h2load-body.bin"))));
+      }
+    } finally {
+      await server.process.stop();
+    }
+  }
+}
+
+async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, cacheSize?: number): Promise<void> {
+  const list = bench.scenariosOn(target);
+  if (list.length === 0) return;
+  const profileDir = path.join(bench.dir, "profiles", target);
+  const sigil = await startSigil({
+    dataDir: dataset.dataDir,
+    cpus: SERVER_CPUS,
+    logFile: bench.log(`sigil-${target}.log`),
+    ...(cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(cacheSize) } }),
+    ...(bench.options.cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
+  });
+  try {
+    if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
+    const fixtures: Fixtures = await prepareSigilFixtures(sigil, dataset.keyList);
+    const first = list[0]!;
+    await warmUpServer(first, { pid: sigil.process.pid, port: first.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort }, fixtures, bench.config, bench.options.grpcClient);
+    for (const scenario of list) {
+      const preflight = await scenario.preflight?.(sigil, fixtures).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
+      for (const level of LEVELS) {
+        const target = { pid: sigil.process.pid, port: scenario.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort };
+        const run = await bench.measureQuietly(() => measure(scenario, level, target, fixtures, bench.config, bench.options.grpcClient));
+        if (preflight) run.problems.unshift(`wrong answer before the load: ${preflight}`);
+        bench.record(run);
+      }
+    }
+  } finally {
+    await stopSigil(sigil);
+  }
+  if (bench.options.cpuProfile) {
+    // Node writes the profile when the server exits.
+    for (const file of existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile")) : []) {
+      const summary = summarizeCpuProfile(path.join(profileDir, file));
+      bench.profiles.push({ target, scenarios: list.map((s) => s.id), summary });
+      console.log(`CPU profile of ${target} (${summary.busyMs} ms busy): ${summary.file}\n${summary.topFunctions.slice(0, 10).map((f) => `  ${f.percent}%  ${f.name}`).join("\n")}`);
+    }
+  }
+}
+
+function countRuns(config: BenchConfig, selected: Scenario[]): number {
+  const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-connect").length;
+  return LEVELS.length * (selected.length + limits * (config.limitRounds - 1));
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const { config } = options;
+  const started = Date.now();
+  const date = new Date().toISOString();
+  const pinProblem = pinThisProcess(LOAD_CPUS);
+  const all = scenarios(config);
+  // --only keeps the named scenarios and the limits they are compared with.
+  const wanted = options.only.length === 0 ? all : all.filter((s) => options.only.some((id) => s.id.includes(id)));
+  const limitIds = new Set(wanted.map((s) => s.limitId).filter(Boolean));
+  const selected = all.filter((s) => wanted.includes(s) || limitIds.has(s.id));
+  const dir = prepareRunDir();
+  const bench = new BenchRun(options, selected, dir, countRuns(config, selected));
+  if (pinProblem) bench.notes.push(pinProblem);
+  console.log(`sigil bench (${config.mode}): ${selected.length} scenarios × ${LEVELS.length} concurrency levels; logs in ${dir}`);
+
+  const datasets: Record<Dataset["name"], Dataset> = {
+    main: { name: "main", keyCount: config.mainKeyCount, dataDir: path.join(dir, "data-main"), keysFile: path.join(dir, "keys-main.txt") },
+    small: { name: "small", keyCount: config.scalingKeyCount, dataDir: path.join(dir, "data-small"), keysFile: path.join(dir, "keys-small.txt") },
+  };
+  const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
+  const needsMain = selected.some((s) => s.target === "sigil-main" || s.target === "sigil-main-uncached");
+  // A phase that fails is reported and the run goes on with the next one.
+  const phase = async (name: string, body: () => Promise<void>): Promise<void> => {
+    try {
+      await body();
+    } catch (err) {
+      bench.notes.push(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`${name} failed:`, err);
+      process.exitCode = 1;
+    }
+  };
+  try {
+    await phase("seeding", () => seedDatasets(bench, [...(needsSmall ? [datasets.small] : []), ...(needsMain ? [datasets.main] : [])]));
+    await phase("limits", () => runLimits(bench, 1));
+    await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, UNCACHED_CACHE_SIZE));
+    await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
+    await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, UNCACHED_CACHE_SIZE));
+    for (let round = 2; round <= config.limitRounds; round++) await phase(`limits, round ${round}`, () => runLimits(bench, round));
+  } finally {
+    const noisy = bench.runs.filter((r) => bench.isNoisy(r));
+    if (noisy.length > 0) {
+      bench.notes.push(
+        `${noisy.length} of ${bench.runs.length} runs were measured while other processes took more than ${config.noiseThresholdPercent}% of a core ` +
+          `(marked ⚠; their figures, and ratios built on them, are unreliable): ${noisy.map((r) => `${r.scenarioId} ${r.concurrency}`).join(", ")}.`,
+      );
+    }
+    if (!options.keepData) {
+      for (const d of Object.values(datasets)) {
+        rmSync(d.dataDir, { recursive: true, force: true });
+        rmSync(d.keysFile, { force: true });
+      }
+    }
+  }
+
+  // Tables and chart follow the scenario list, not the order the servers happened to run in.
+  const order = (id: string): number => all.findIndex((s) => s.id === id);
+  const comparisons = compareWithLimits(bench.runs).sort((a, b) => order(a.run.scenarioId) - order(b.run.scenarioId));
+  const results: BenchResults = {
+    date,
+    commit: gitCommit(),
+    machine: machineInfo(),
+    config,
+    setup: describeSetup(config, options.grpcClient, threadCpuLists()),
+    datasets: Object.values(datasets)
+      .filter((d) => d.seededWith !== undefined)
+      .map((d) => ({ name: d.name, keyCount: d.keyCount, seededWith: d.seededWith!, seedSeconds: d.seedSeconds ?? 0 })),
+    runs: bench.runs,
+    comparisons,
+    targets: judgeTargets(config, comparisons, bench.runs),
+    generatorChecks: bench.generatorChecks,
+    profiles: bench.profiles,
+    notes: bench.notes,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path.join(RESULTS_DIR, "latest.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(path.join(RESULTS_DIR, "latest.md"), renderMarkdown(results));
+  writeFileSync(path.join(RESULTS_DIR, "latest.svg"), renderSvg(results));
+  console.log(`\n${results.targets.map((t) => `${t.status.padEnd(4)}  ${t.description}: ${t.measured} (goal ${t.goal})`).join("\n")}`);
+  console.log(`\nwrote bench/results/latest.{json,md,svg} in ${results.durationSeconds} s`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,237 @@
+// The scenarios: what is sent, to which server, and what a correct answer looks like. Every Sigil
+// scenario names its limit: the reference scenario with the same method path and protocol.
+import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
+import type { BenchConfig, Concurrency } from "./config.js";
+import { keyAt } from "./datasets.js";
+import type { Fixtures } from "./fixtures.js";
+import type { LoadProtocol, RequestSourceSpec } from "./load/spec.js";
+import { deriveBodies, deriveJwtRequest, issueBodies, verifyBodies } from "./request-bodies.js";
+import type { SigilInstance } from "./servers/sigil-server.js";
+import { bearer, METHOD_PATHS, type MethodName } from "./sigil-rpc.js";
+
+/**
+ * Which server a scenario runs against. Sigil runs on the large database with its default cache,
+ * and, for the key-count comparison, with a one-entry cache (every verify reads the database) on
+ * the large and on the small database.
+ */
+export type ScenarioTarget = "bare-grpc" | "bare-connect" | "sigil-main" | "sigil-main-uncached" | "sigil-small-uncached";
+
+/** SIGIL_CACHE_SIZE of the uncached instances: the smallest the server accepts. */
+export const UNCACHED_CACHE_SIZE = 1;
+export type Level = "latency" | "throughput";
+export const LEVELS: readonly Level[] = ["latency", "throughput"];
+
+export interface Scenario {
+  id: string;
+  title: string;
+  /** A few words for the chart. */
+  label: string;
+  target: ScenarioTarget;
+  protocol: LoadProtocol;
+  method: MethodName;
+  /** Id of the reference scenario whose figures are this one's limit (Sigil scenarios only). */
+  limitId?: string;
+  requests(fixtures: Fixtures): RequestSourceSpec | undefined;
+  headers?(fixtures: Fixtures): Record<string, string>;
+  /** One call through a real client before the load: returns a problem, or undefined if the answer is right. */
+  preflight?(sigil: SigilInstance, fixtures: Fixtures): Promise<string | undefined>;
+}
+
+export function concurrencyOf(config: BenchConfig, level: Level, protocol: LoadProtocol): Concurrency {
+  if (level === "latency") return config.latency;
+  return protocol === "grpc" ? config.throughputHttp2 : config.throughputHttp1;
+}
+
+export const concurrencyLabel = (c: Concurrency): string => `${c.connections}×${c.streamsPerConnection}`;
+
+const fixed = (bodies: Uint8Array[]): RequestSourceSpec => ({ kind: "fixed", bodies });
+
+function randomStoredKey(fixtures: Fixtures, seed: number): RequestSourceSpec | undefined {
+  const list = fixtures.storedKeys;
+  return list && { kind: "random-key", keyText: list.keyText, lineStarts: list.lineStarts, lineCount: list.lineCount, seed };
+}
+
+const reasonName = (reason: VerifyReason): string => VerifyReason[reason] ?? String(reason);
+
+function expectVerify(credential: (f: Fixtures) => string | undefined, valid: boolean, reason: VerifyReason) {
+  return async (sigil: SigilInstance, fixtures: Fixtures): Promise<string | undefined> => {
+    const value = credential(fixtures);
+    if (value === undefined) return "no credential to check";
+    const answer = await sigil.rpc.verifyKey({ credential: value });
+    if (answer.valid === valid && answer.reason === reason) return undefined;
+    return `expected valid=${valid} ${reasonName(reason)}, got valid=${answer.valid} ${reasonName(answer.reason)}`;
+  };
+}
+
+async function expectConnectJsonValid(sigil: SigilInstance, fixtures: Fixtures): Promise<string | undefined> {
+  const response = await fetch(`http://127.0.0.1:${sigil.httpPort}${METHOD_PATHS.VerifyKey}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ credential: fixtures.validKeys[0] }),
+  });
+  const text = await response.text();
+  if (response.status === 200 && (JSON.parse(text) as { valid?: boolean }).valid === true) return undefined;
+  return `expected HTTP 200 with valid=true, got HTTP ${response.status}: ${text.slice(0, 200)}`;
+}
+
+export function scenarios(config: BenchConfig): Scenario[] {
+  const keys = (n: number): string => n.toLocaleString("en-US");
+  const short = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
+  return [
+    // Limits: the bare servers, same paths, same request shapes.
+    {
+      id: "limit-grpc-verify",
+      label: "bare grpc-js VerifyKey",
+      title: "bare grpc-js: VerifyKey path",
+      target: "bare-grpc",
+      protocol: "grpc",
+      method: "VerifyKey",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
+    },
+    {
+      id: "limit-grpc-issue",
+      label: "bare grpc-js IssueKey",
+      title: "bare grpc-js: IssueKey path",
+      target: "bare-grpc",
+      protocol: "grpc",
+      method: "IssueKey",
+      requests: () => fixed(issueBodies(64, "grpc")),
+      headers: (f) => bearer(f.adminKey),
+    },
+    {
+      id: "limit-grpc-derive",
+      label: "bare grpc-js DeriveToken",
+      title: "bare grpc-js: DeriveToken path",
+      target: "bare-grpc",
+      protocol: "grpc",
+      method: "DeriveToken",
+      requests: (f) => fixed(deriveBodies(f.validKeys[0]!, "grpc")),
+    },
+    {
+      id: "limit-connect-verify",
+      label: "bare connect-node VerifyKey",
+      title: "bare connect-node (HTTP/1.1): VerifyKey, Connect JSON",
+      target: "bare-connect",
+      protocol: "connect-json",
+      method: "VerifyKey",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "connect-json")),
+    },
+    // Sigil on the large database.
+    {
+      id: "verify-cache-hit",
+      label: "verify, cache hit",
+      title: "VerifyKey, valid key, cache hit",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
+      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
+    },
+    {
+      id: "verify-malformed",
+      label: "verify, malformed key",
+      title: "VerifyKey, malformed key",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies(f.malformedKeys, "grpc")),
+      preflight: async (sigil, f) => {
+        for (const key of f.malformedKeys) {
+          const problem = await expectVerify(() => key, false, VerifyReason.MALFORMED)(sigil, f);
+          if (problem) return problem;
+        }
+        return undefined;
+      },
+    },
+    {
+      id: "verify-unknown",
+      label: "verify, unknown key",
+      title: "VerifyKey, unknown key (well-formed, valid checksum)",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies(f.unknownKeys, "grpc")),
+      preflight: expectVerify((f) => f.unknownKeys[0], false, VerifyReason.NOT_FOUND),
+    },
+    {
+      id: "verify-jwt",
+      label: "verify, derived JWT",
+      title: "VerifyKey, derived JWT",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies([f.derivedJwt], "grpc")),
+      preflight: expectVerify((f) => f.derivedJwt, true, VerifyReason.VALID),
+    },
+    {
+      id: "verify-connect-json",
+      label: "verify, Connect JSON",
+      title: "VerifyKey, cache hit, Connect JSON on the HTTP listener (HTTP/1.1)",
+      target: "sigil-main",
+      protocol: "connect-json",
+      method: "VerifyKey",
+      limitId: "limit-connect-verify",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "connect-json")),
+      preflight: expectConnectJsonValid,
+    },
+    {
+      id: "verify-cache-miss",
+      label: `verify, cache miss, ${short(config.mainKeyCount)} keys`,
+      title: `VerifyKey, cache miss, random key of ${keys(config.mainKeyCount)} stored`,
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => randomStoredKey(f, 0x5eed),
+      preflight: expectVerify((f) => f.storedKeys && keyAt(f.storedKeys, 0), true, VerifyReason.VALID),
+    },
+    {
+      id: "issue-key",
+      label: "IssueKey",
+      title: "IssueKey",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "IssueKey",
+      limitId: "limit-grpc-issue",
+      requests: () => fixed(issueBodies(64, "grpc")),
+      headers: (f) => bearer(f.adminKey),
+      preflight: async (sigil, f) => {
+        const issued = await sigil.rpc.issueKey(f.adminKey, { name: "bench preflight", owner: "svc:bench", scopes: ["read"] });
+        return issued.secret.length > 0 ? undefined : "IssueKey returned no secret";
+      },
+    },
+    {
+      id: "derive-jwt",
+      label: "DeriveToken (JWT)",
+      title: "DeriveToken (JWT)",
+      target: "sigil-main",
+      protocol: "grpc",
+      method: "DeriveToken",
+      limitId: "limit-grpc-derive",
+      requests: (f) => fixed(deriveBodies(f.validKeys[0]!, "grpc")),
+      preflight: async (sigil, f) => {
+        const derived = await sigil.rpc.deriveToken(deriveJwtRequest(f.validKeys[0]!));
+        return derived.token.length > 0 ? undefined : "DeriveToken returned no token";
+      },
+    },
+    // Key-count comparison: the same random draws with the cache out of the way.
+    ...[
+      { target: "sigil-small-uncached" as const, count: config.scalingKeyCount, suffix: "small" },
+      { target: "sigil-main-uncached" as const, count: config.mainKeyCount, suffix: "large" },
+    ].map(({ target, count, suffix }): Scenario => ({
+      id: `verify-uncached-${suffix}`,
+      label: `verify, no cache, ${short(count)} keys`,
+      title: `VerifyKey, random key of ${keys(count)} stored, cache size ${UNCACHED_CACHE_SIZE} (every call reads the database)`,
+      target,
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => randomStoredKey(f, 0x5eed),
+      preflight: expectVerify((f) => f.storedKeys && keyAt(f.storedKeys, 0), true, VerifyReason.VALID),
+    })),
+  ];
+}

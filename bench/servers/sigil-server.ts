@@ -1,0 +1,81 @@
+// Starts `sigil serve` on a data directory, pinned to the server core, and waits until gRPC health
+// says SERVING. The bench runs the server at log level warn: at info it writes one line per call.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { SigilRpc } from "../sigil-rpc.js";
+import { findFreePort } from "./free-port.js";
+import { PinnedProcess } from "./pinned-process.js";
+
+export const SIGIL_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+export const SIGIL_LOG_LEVEL = "warn";
+const READY_TIMEOUT_MS = 180_000;
+const READY_POLL_MS = 200;
+
+export interface SigilInstance {
+  process: PinnedProcess;
+  grpcPort: number;
+  httpPort: number;
+  adminKey: string;
+  rpc: SigilRpc;
+  dataDir: string;
+}
+
+export interface SigilOptions {
+  dataDir: string;
+  cpus: string | undefined;
+  logFile: string;
+  /** Extra SIGIL_* settings, e.g. SIGIL_CACHE_SIZE. */
+  env?: Record<string, string>;
+  /** Options for node itself, e.g. --cpu-prof. */
+  nodeArgs?: string[];
+}
+
+export async function startSigil(options: SigilOptions): Promise<SigilInstance> {
+  if (!existsSync(SIGIL_MAIN)) throw new Error(`${SIGIL_MAIN} does not exist: build the server first (npx tsc -p .)`);
+  const [grpcPort, httpPort] = [await findFreePort(), await findFreePort()];
+  const server = new PinnedProcess({
+    name: "sigil",
+    cpus: options.cpus,
+    command: process.execPath,
+    args: [...(options.nodeArgs ?? []), SIGIL_MAIN, "serve"],
+    env: {
+      ...process.env,
+      SIGIL_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
+      SIGIL_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      SIGIL_DATA_DIR: options.dataDir,
+      SIGIL_LOG_LEVEL: SIGIL_LOG_LEVEL,
+      ...options.env,
+    },
+    logFile: options.logFile,
+  });
+  const rpc = new SigilRpc(grpcPort);
+  try {
+    await waitUntilServing(server, rpc);
+    const adminKeyFile = path.join(options.dataDir, "admin.key");
+    if (!existsSync(adminKeyFile)) {
+      throw new Error(`${adminKeyFile} does not exist: a fresh server writes it, and so must seed.js when it creates the admin key`);
+    }
+    const adminKey = readFileSync(adminKeyFile, "utf8").trim();
+    return { process: server, grpcPort, httpPort, adminKey, rpc, dataDir: options.dataDir };
+  } catch (err) {
+    rpc.close();
+    await server.stop();
+    throw err;
+  }
+}
+
+async function waitUntilServing(server: PinnedProcess, rpc: SigilRpc): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!server.running) throw new Error(`sigil exited with code ${await server.exited} during start-up`);
+    if (await rpc.isServing()) return;
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+  throw new Error(`sigil was not SERVING within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+export async function stopSigil(instance: SigilInstance): Promise<void> {
+  instance.rpc.close();
+  await instance.process.stop();
+}

@@ -1,0 +1,120 @@
+// The goals of issue #3, judged on a run's figures: ratios to the limit, absolute rates, p99, RSS.
+import type { BenchConfig } from "./config.js";
+import type { RunRecord } from "./measure.js";
+import { findComparison, type Comparison } from "./results.js";
+
+export interface TargetResult {
+  description: string;
+  goal: string;
+  measured: string;
+  status: "pass" | "miss" | "n/a";
+  note?: string;
+}
+
+type Check =
+  | { kind: "ratio"; scenarioId: string; atLeast: number; limitName: string }
+  | { kind: "rate"; scenarioId: string; atLeast: number }
+  | { kind: "p99"; scenarioId: string; atMostMs: number }
+  | { kind: "rss"; atMostMb: number };
+
+interface Target {
+  description: string;
+  check: Check;
+  /** True when the goal is stated for the full-size database (1M keys). */
+  needsFullDataset?: boolean;
+}
+
+const TARGETS: Target[] = [
+  { description: "VerifyKey cache hit, saturated", check: { kind: "ratio", scenarioId: "verify-cache-hit", atLeast: 0.7, limitName: "bare grpc-js" } },
+  { description: "VerifyKey cache hit, 1×1 p99", check: { kind: "p99", scenarioId: "verify-cache-hit", atMostMs: 1 } },
+  { description: "VerifyKey cache miss over the large database, saturated", check: { kind: "ratio", scenarioId: "verify-cache-miss", atLeast: 0.5, limitName: "bare grpc-js" }, needsFullDataset: true },
+  { description: "VerifyKey malformed key, saturated", check: { kind: "ratio", scenarioId: "verify-malformed", atLeast: 0.7, limitName: "bare grpc-js" } },
+  { description: "VerifyKey unknown key, saturated", check: { kind: "ratio", scenarioId: "verify-unknown", atLeast: 0.7, limitName: "bare grpc-js" } },
+  { description: "VerifyKey derived JWT, saturated", check: { kind: "ratio", scenarioId: "verify-jwt", atLeast: 0.35, limitName: "bare grpc-js" } },
+  { description: "IssueKey, saturated", check: { kind: "rate", scenarioId: "issue-key", atLeast: 3000 } },
+  { description: "DeriveToken (JWT), saturated", check: { kind: "rate", scenarioId: "derive-jwt", atLeast: 3000 } },
+  { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
+  { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
+];
+
+const FULL_DATASET_KEYS = 1_000_000;
+const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const pct = (x: number): string => `${Math.round(x * 100)}%`;
+
+function runProblem(run: RecordLike | undefined): string | undefined {
+  if (run === undefined) return "not measured";
+  if (run.skipped) return `skipped: ${run.skipped}`;
+  if (run.result === undefined) return run.problems.join("; ") || "no result";
+  if (run.result.errors > 0) return `${fmt(run.result.errors)} failed calls`;
+  return undefined;
+}
+type RecordLike = Pick<RunRecord, "skipped" | "result" | "problems">;
+
+/** The runs a target's verdict rests on, to tell whether any of them was noisy. */
+function runsBehind(target: Target, comparisons: readonly Comparison[], runs: readonly RunRecord[]): RunRecord[] {
+  const check = target.check;
+  if (check.kind === "rss") return runs.filter((r) => r.target === "sigil-main");
+  const level = check.kind === "p99" ? "latency" : "throughput";
+  const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === level);
+  if (run === undefined) return [];
+  if (check.kind !== "ratio") return [run];
+  const limits = runs.filter((r) => r.scenarioId === findComparison(comparisons, check.scenarioId, level)?.run.limitId && r.level === level);
+  return [run, ...limits];
+}
+
+function judge(target: Target, comparisons: readonly Comparison[], runs: readonly RunRecord[]): Omit<TargetResult, "description" | "note"> {
+  const check = target.check;
+  switch (check.kind) {
+    case "ratio": {
+      const c = findComparison(comparisons, check.scenarioId, "throughput");
+      const goal = `≥ ${pct(check.atLeast)} of ${check.limitName}`;
+      const problem = runProblem(c?.run);
+      if (problem || c?.ratio === undefined) return { goal, measured: problem ?? "no limit measured", status: "n/a" };
+      const measured = `${pct(c.ratio)} (${fmt(c.run.okPerSecond!)} / ${fmt(c.limitRequestsPerSecond!)} req/s)`;
+      return { goal, measured, status: c.ratio >= check.atLeast ? "pass" : "miss" };
+    }
+    case "rate": {
+      const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === "throughput");
+      const goal = `≥ ${fmt(check.atLeast)} req/s`;
+      const problem = runProblem(run);
+      if (problem) return { goal, measured: problem, status: "n/a" };
+      return { goal, measured: `${fmt(run!.okPerSecond!)} req/s`, status: run!.okPerSecond! >= check.atLeast ? "pass" : "miss" };
+    }
+    case "p99": {
+      const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === "latency");
+      const goal = `≤ ${check.atMostMs} ms`;
+      const problem = runProblem(run);
+      if (problem) return { goal, measured: problem, status: "n/a" };
+      const p99 = run!.result!.latencyMs.p99;
+      return { goal, measured: `${p99} ms`, status: p99 <= check.atMostMs ? "pass" : "miss" };
+    }
+    case "rss": {
+      const peaks = runs.filter((r) => r.target === "sigil-main" && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);
+      const goal = `≤ ${check.atMostMb} MB`;
+      if (peaks.length === 0) return { goal, measured: "not measured", status: "n/a" };
+      const peak = Math.max(...peaks);
+      return { goal, measured: `${fmt(peak)} MB`, status: peak <= check.atMostMb ? "pass" : "miss" };
+    }
+  }
+}
+
+/** The throughput a saturated run must reach for its target, in req/s (for the chart). */
+export function throughputGoal(comparison: Comparison): number | undefined {
+  const check = TARGETS.find((t) => "scenarioId" in t.check && t.check.scenarioId === comparison.run.scenarioId && t.check.kind !== "p99")?.check;
+  if (check?.kind === "rate") return check.atLeast;
+  if (check?.kind === "ratio" && comparison.limitRequestsPerSecond !== undefined) return check.atLeast * comparison.limitRequestsPerSecond;
+  return undefined;
+}
+
+export function judgeTargets(config: BenchConfig, comparisons: readonly Comparison[], runs: readonly RunRecord[]): TargetResult[] {
+  return TARGETS.map((target) => {
+    const verdict = judge(target, comparisons, runs);
+    const notes: string[] = [];
+    if (target.needsFullDataset && config.mainKeyCount < FULL_DATASET_KEYS) {
+      notes.push(`measured on ${fmt(config.mainKeyCount)} keys; the goal is for ${fmt(FULL_DATASET_KEYS)}`);
+    }
+    const noisiest = Math.max(0, ...runsBehind(target, comparisons, runs).map((r) => r.otherCpuPercent ?? 0));
+    if (noisiest > config.noiseThresholdPercent) notes.push(`⚠ other processes took up to ${noisiest}% of a core meanwhile`);
+    return { description: target.description, ...verdict, ...(notes.length ? { note: notes.join("; ") } : {}) };
+  });
+}
