@@ -1,5 +1,31 @@
 import type { Logger } from "pino";
-import type { SigilDb } from "../store/database.js";
+import type { CompiledQuery, Kysely, Transaction } from "kysely";
+import type { Database, SigilDb } from "../store/database.js";
+
+/** Keys written per transaction; the event loop gets a turn between transactions. */
+const CHUNK = 100;
+
+type Db = Kysely<Database> | Transaction<Database>;
+const compiledUpdates = new WeakMap<Db, CompiledQuery>();
+
+/**
+ * Sets a key's last use unless a later one is stored (another process may have written it).
+ * Compiled once per Kysely instance: building the query cost more than running it.
+ */
+async function updateLastUse(db: Db, keyId: string, time: number): Promise<void> {
+  let compiled = compiledUpdates.get(db);
+  if (!compiled) {
+    compiled = db
+      .updateTable("keys")
+      .set({ last_use_time: -1 })
+      .where("key_id", "=", "")
+      .where((eb) => eb.or([eb("last_use_time", "is", null), eb("last_use_time", "<", -1)]))
+      .compile();
+    if (compiled.parameters.length !== 3) throw new Error("unexpected shape of the last-use UPDATE");
+    compiledUpdates.set(db, compiled);
+  }
+  await db.executeQuery({ ...compiled, parameters: [time, keyId, time] });
+}
 
 /**
  * Coalesces "key X was used at time T" in memory and writes it in batches: at most one UPDATE per
@@ -60,20 +86,14 @@ export class LastUseRecorder {
     this.#pending = new Map();
     try {
       const entries = [...batch];
-      for (let i = 0; i < entries.length; i += 500) {
-        const chunk = entries.slice(i, i + 500);
+      for (let i = 0; i < entries.length; i += CHUNK) {
+        const chunk = entries.slice(i, i + CHUNK);
         await this.#db.transaction().execute(async (tx) => {
-          for (const [keyId, seconds] of chunk) {
-            const time = seconds * 1000;
-            // Never move it backwards: another process may have written a later use.
-            await tx
-              .updateTable("keys")
-              .set({ last_use_time: time })
-              .where("key_id", "=", keyId)
-              .where((eb) => eb.or([eb("last_use_time", "is", null), eb("last_use_time", "<", time)]))
-              .execute();
-          }
+          for (const [keyId, seconds] of chunk) await updateLastUse(tx, keyId, seconds * 1000);
         });
+        // better-sqlite3 runs each statement synchronously: without this a flush of tens of
+        // thousands of keys held the event loop (and every call waiting on it) for most of a second.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       // Put the batch back (newer uses noted meanwhile win) and try again at the next tick.
