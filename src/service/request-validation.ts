@@ -48,12 +48,16 @@ export function requireOwner(owner: string): string {
 /** Checks each scope and drops duplicates (keeping the first order). */
 export function requireScopes(scopes: readonly string[], field = "scopes"): string[] {
   if (scopes.length > LIMITS.scopes) throw invalid(`${field}: at most ${LIMITS.scopes} scopes, got ${scopes.length}`);
-  scopes.forEach((scope, i) => {
+  let duplicates = false;
+  for (let i = 0; i < scopes.length; i++) {
+    const scope = scopes[i]!;
     if (scope.length === 0 || scope.length > LIMITS.scopeChars || !SCOPE_PATTERN.test(scope)) {
       throw invalid(`${field}[${i}]: must be 1 to ${LIMITS.scopeChars} characters of A-Z a-z 0-9 : . _ / * -`);
     }
-  });
-  return [...new Set(scopes)];
+    if (!duplicates && scopes.indexOf(scope) !== i) duplicates = true;
+  }
+  // VerifyKey checks this on every call: no copy unless there is something to drop.
+  return duplicates ? [...new Set(scopes)] : (scopes as string[]);
 }
 
 export function requireMetadata(metadata: Record<string, string>): Record<string, string> {
