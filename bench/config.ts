@@ -1,5 +1,6 @@
-// Run settings of the two modes. Quick is a smoke run (under a minute); full is the measurement
-// (about ten minutes: 36 runs of 2 s warm-up + 7 s, seeding a million keys, re-measuring noisy runs).
+// Run settings of the two modes. Quick is a smoke run (about a minute); full is the measurement
+// (about fifteen minutes: 36 runs of 2 s warm-up + 7 s, seeding a million keys twice (SQLite, PostgreSQL),
+// the workers and PostgreSQL comparisons, 2 × 100 revocations, re-measuring noisy runs).
 
 export interface Concurrency {
   connections: number;
@@ -36,6 +37,12 @@ export interface BenchConfig {
   noisyRetryBudget: number;
   /** Pause before a retry, to let a burst of other work pass. */
   noisyRetryPauseMs: number;
+  /** Concurrency levels of the workers and PostgreSQL comparisons (quick: saturated only, to stay short). */
+  comparisonLevels: ReadonlyArray<"latency" | "throughput">;
+  /** Revocations timed per revocation-window setup. */
+  revocationRounds: number;
+  /** Whether the PostgreSQL scenarios run without being named in --only (they add a cluster start and a seeding). */
+  postgresByDefault: boolean;
 }
 
 const shared = {
@@ -58,6 +65,9 @@ export const QUICK: BenchConfig = {
   noisyRetries: 1,
   noisyRetryBudget: 3,
   noisyRetryPauseMs: 500,
+  comparisonLevels: ["throughput"],
+  revocationRounds: 15,
+  postgresByDefault: false,
   ...shared,
 };
 
@@ -72,12 +82,22 @@ export const FULL: BenchConfig = {
   noisyRetries: 2,
   noisyRetryBudget: 12,
   noisyRetryPauseMs: 2_000,
+  comparisonLevels: ["latency", "throughput"],
+  revocationRounds: 100,
+  postgresByDefault: true,
   ...shared,
 };
 
 /** The core the servers run on and the core the load generator runs on. */
 export const SERVER_CPUS = "0";
 export const LOAD_CPUS = "1";
+/**
+ * `--workers 2` needs both cores, so the workers comparison runs the server (1 and 2 workers alike,
+ * for a fair ratio) on both, sharing core 1 with the load generator.
+ */
+export const WORKERS_SERVER_CPUS = "0,1";
+/** PostgreSQL shares the server core with Sigil: the whole service on one core, as with in-process SQLite. */
+export const POSTGRES_CPUS = "0";
 
 export const requestCap = (config: BenchConfig): number =>
   Math.ceil(((config.warmupMs + config.durationMs) / 1000) * config.maxRequestsPerSecond);

@@ -5,7 +5,7 @@ import type { Fixtures } from "./fixtures.js";
 import { generateLoad, type LoadResult } from "./load/generator.js";
 import type { GrpcClientKind } from "./load/spec.js";
 import { concurrencyLabel, concurrencyOf, type Level, type Scenario } from "./scenarios.js";
-import { readCoreTicks, readCpuSeconds, readPeakRssKb, resetPeakRss, RssSampler } from "./servers/proc-stats.js";
+import { processTree, readCoreTicks, readPeakRssKb, readTreeCpuSeconds, resetPeakRss, RssSampler } from "./servers/proc-stats.js";
 import { METHOD_PATHS } from "./sigil-rpc.js";
 
 export interface RunRecord {
@@ -25,6 +25,7 @@ export interface RunRecord {
   okPerSecond?: number;
   skipped?: string;
   problems: string[];
+  /** Server processes (all workers) plus, on PostgreSQL, the database's; percent of one core. */
   serverCpuPercent?: number;
   loadCpuPercent?: number;
   /**
@@ -39,8 +40,11 @@ export interface RunRecord {
 }
 
 export interface MeasureTarget {
+  /** The server process; its descendants (the workers of a supervisor) count as the server too. */
   pid: number;
   port: number;
+  /** Processes, with their descendants, whose CPU counts as the server's but not their RSS: a PostgreSQL postmaster. */
+  databasePids?: number[];
 }
 
 const cpuNow = (): number => {
@@ -74,13 +78,16 @@ export async function measure(
   const requests = scenario.requests(fixtures);
   if (requests === undefined) return { ...record, skipped: "no stored keys to draw from (seeding unavailable)" };
 
-  const hwmReset = resetPeakRss(server.pid);
-  const rssSampler = new RssSampler(server.pid);
+  // RSS is summed over the server's processes (supervisor and workers), CPU also over its database's.
+  const serverPids = processTree([server.pid]);
+  const cpuRoots = [server.pid, ...(server.databasePids ?? [])];
+  const hwmReset = serverPids.map(resetPeakRss).every(Boolean);
+  const rssSamplers = serverPids.map((pid) => new RssSampler(pid));
   const cores = [Number(SERVER_CPUS), Number(LOAD_CPUS)];
   const window = { serverCpu: [0, 0], loadCpu: [0, 0], wall: [0, 0], coreBusy: [0, 0], coreTotal: [0, 0] };
   const timers: NodeJS.Timeout[] = [];
   const sample = (i: 0 | 1): void => {
-    window.serverCpu[i] = readCpuSeconds(server.pid) ?? NaN;
+    window.serverCpu[i] = readTreeCpuSeconds(cpuRoots) ?? NaN;
     window.loadCpu[i] = cpuNow();
     window.wall[i] = performance.now() / 1000;
     const ticks = cores.map(readCoreTicks);
@@ -121,8 +128,8 @@ export async function measure(
   } finally {
     timers.forEach(clearTimeout);
   }
-  const rssSamplesKb = rssSampler.stop();
-  const hwmKb = hwmReset ? readPeakRssKb(server.pid) : undefined;
+  const rssSamplesKb = rssSamplers.reduce((sum, sampler) => sum + sampler.stop(), 0);
+  const hwmKb = hwmReset ? serverPids.reduce((sum, pid) => sum + (readPeakRssKb(pid) ?? 0), 0) : undefined;
   record.peakRssMb = Math.round((hwmKb ?? rssSamplesKb) / 1024);
   record.rssSource = hwmKb === undefined ? "VmRSS samples" : "VmHWM";
   const wall = window.wall[1]! - window.wall[0]!;

@@ -6,6 +6,7 @@ import type { LatencySummaryMs } from "./histogram.js";
 import type { RunRecord } from "./measure.js";
 import type { ProfileSummary } from "./report/cpu-profile.js";
 import type { MachineInfo } from "./report/machine.js";
+import type { RevocationWindow } from "./revocation-window.js";
 import type { TargetResult } from "./targets.js";
 
 export interface BenchResults {
@@ -20,6 +21,10 @@ export interface BenchResults {
   comparisons: Comparison[];
   targets: TargetResult[];
   generatorChecks: GeneratorCheck[];
+  /** Issue #5: time from RevokeKey returning on one process to another process rejecting the key. */
+  revocationWindows: RevocationWindow[];
+  /** The PostgreSQL server of the PostgreSQL scenarios, when they ran. */
+  postgres?: { version: string; binDir: string };
   /** Sigil's CPU profiles, one per server instance, when run with --cpu-prof. */
   profiles: Array<{ target: string; scenarios: string[]; summary: ProfileSummary }>;
   notes: string[];

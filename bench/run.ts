@@ -1,10 +1,12 @@
 // `make bench` entry point. Seeds the databases, measures the limits on the bare reference servers,
-// then Sigil's scenarios, with every server pinned to core 0 and the load generator to core 1, and
-// writes bench/results/latest.{json,md,svg}. `--quick` is a smoke run of under a minute.
+// then Sigil's scenarios, with every server pinned to core 0 and the load generator to core 1; then
+// the comparisons of issue #5 (1 against 2 workers on both cores, PostgreSQL against SQLite) and the
+// revocation window; and writes bench/results/latest.{json,md,svg}. `--quick` is a smoke run of
+// about a minute.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { FULL, LOAD_CPUS, QUICK, SERVER_CPUS, type BenchConfig } from "./config.js";
+import { FULL, LOAD_CPUS, POSTGRES_CPUS, QUICK, SERVER_CPUS, WORKERS_SERVER_CPUS, type BenchConfig } from "./config.js";
 import { hasSeedTool, loadKeyList, RPC_SEED_LIMIT, seedWithRpc, seedWithTool, type KeyList } from "./datasets.js";
 import { prepareSigilFixtures, referenceFixtures, type Fixtures } from "./fixtures.js";
 import { checkGenerator, type GeneratorCheck } from "./generator-check.js";
@@ -18,9 +20,13 @@ import { renderSvg } from "./report/svg.js";
 import { summarizeCpuProfile } from "./report/cpu-profile.js";
 import { describeSetup } from "./report/setup.js";
 import { compareWithLimits, type BenchResults } from "./results.js";
-import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Scenario, type ScenarioTarget } from "./scenarios.js";
+import { measureRevocationWindow, type RevocationWindow } from "./revocation-window.js";
+import { COMPARISON_TARGETS } from "./comparison-scenarios.js";
+import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Level, type Scenario, type ScenarioTarget } from "./scenarios.js";
+import { pinPostgres, postgresUnavailable, startPostgres, type BenchPostgres } from "./servers/postgres-server.js";
 import { startReferenceServer, type ReferenceServerKind } from "./servers/reference-servers.js";
-import { startSigil, stopSigil } from "./servers/sigil-server.js";
+import { startSigil, stopSigil, type SigilOptions } from "./servers/sigil-server.js";
+import { loadConfig } from "../src/config/config.js";
 import { judgeTargets } from "./targets.js";
 
 const RESULTS_DIR = fileURLToPath(new URL("../../bench/results/", import.meta.url));
@@ -59,10 +65,12 @@ function parseOptions(argv: readonly string[]): Options {
 }
 
 interface Dataset {
-  name: "main" | "small";
+  name: "main" | "small" | "postgres" | "revocation";
   keyCount: number;
   dataDir: string;
   keysFile: string;
+  /** SIGIL_DATABASE_URL; default: SQLite in dataDir. */
+  databaseUrl?: string;
   seededWith?: string;
   seedSeconds?: number;
   keyList?: KeyList;
@@ -74,12 +82,16 @@ class BenchRun {
   readonly generatorChecks: GeneratorCheck[] = [];
   readonly profiles: BenchResults["profiles"] = [];
   readonly notes: string[] = [];
+  readonly revocationWindows: RevocationWindow[] = [];
+  postgres?: { version: string; binDir: string };
   private done = 0;
   private retriesLeft: number;
 
   constructor(
     readonly options: Options,
     readonly selected: Scenario[],
+    /** Revocation-window setups to measure: ids of REVOCATION_SETUPS. */
+    readonly revocationSetups: string[],
     readonly dir: string,
     private readonly totalRuns: number,
   ) {
@@ -107,6 +119,17 @@ class BenchRun {
 
   get config(): BenchConfig {
     return this.options.config;
+  }
+
+  /** Runs one phase; a phase that fails is reported and the run goes on with the next one. */
+  async phase(name: string, body: () => Promise<void>): Promise<void> {
+    try {
+      await body();
+    } catch (err) {
+      this.notes.push(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`${name} failed:`, err);
+      process.exitCode = 1;
+    }
   }
 
   log(file: string): string {
@@ -159,11 +182,16 @@ async function seedDatasets(bench: BenchRun, datasets: Dataset[]): Promise<void>
     const started = Date.now();
     if (hasSeedTool()) {
       console.log(`seeding ${int(dataset.keyCount)} keys into the ${dataset.name} database with seed.js…`);
-      await seedWithTool(dataset.dataDir, dataset.keyCount, dataset.keysFile, bench.log(`seed-${dataset.name}.log`));
+      await seedWithTool(dataset.dataDir, dataset.keyCount, dataset.keysFile, bench.log(`seed-${dataset.name}.log`), dataset.databaseUrl);
       dataset.seededWith = "dist/bench/seed.js";
     } else if (dataset.keyCount <= RPC_SEED_LIMIT) {
       console.log(`seed.js not found: issuing ${int(dataset.keyCount)} keys through IssueKey into the ${dataset.name} database…`);
-      const seeder = await startSigil({ dataDir: dataset.dataDir, cpus: undefined, logFile: bench.log(`seed-${dataset.name}.log`) });
+      const seeder = await startSigil({
+        dataDir: dataset.dataDir,
+        cpus: undefined,
+        logFile: bench.log(`seed-${dataset.name}.log`),
+        ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
+      });
       try {
         await seedWithRpc(seeder.rpc, seeder.adminKey, dataset.keyCount, dataset.keysFile);
       } finally {
@@ -203,27 +231,44 @@ async function runLimits(bench: BenchRun, round: number): Promise<void> {
   }
 }
 
-async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, cacheSize?: number): Promise<void> {
+/** How a Sigil server of one phase runs, where it differs from the core scenarios' (1 worker, core 0, SQLite, both levels). */
+interface SigilSetup {
+  cacheSize?: number;
+  cpus?: string;
+  workers?: number;
+  databaseUrl?: string;
+  /** Database processes whose CPU counts as the server's (the PostgreSQL postmaster). */
+  databasePids?: number[];
+  levels?: readonly Level[];
+  /** Load worker threads for saturated runs, when the generator must be lighter than usual. */
+  loadThreads?: number;
+}
+
+async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
   const list = bench.scenariosOn(target);
   if (list.length === 0) return;
   const profileDir = path.join(bench.dir, "profiles", target);
+  const config = setup.loadThreads === undefined ? bench.config : { ...bench.config, loadThreads: setup.loadThreads };
   const sigil = await startSigil({
     dataDir: dataset.dataDir,
-    cpus: SERVER_CPUS,
+    cpus: setup.cpus ?? SERVER_CPUS,
     logFile: bench.log(`sigil-${target}.log`),
-    ...(cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(cacheSize) } }),
+    ...(setup.workers === undefined ? {} : { workers: setup.workers }),
+    ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
+    ...(setup.cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(setup.cacheSize) } }),
     ...(bench.options.cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
   });
+  const measureTarget = (port: number) => ({ pid: sigil.process.pid, port, ...(setup.databasePids ? { databasePids: setup.databasePids } : {}) });
   try {
     if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
     const fixtures: Fixtures = await prepareSigilFixtures(sigil, dataset.keyList);
     const first = list[0]!;
-    await warmUpServer(first, { pid: sigil.process.pid, port: first.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort }, fixtures, bench.config, bench.options.grpcClient);
+    await warmUpServer(first, measureTarget(first.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort), fixtures, config, bench.options.grpcClient);
     for (const scenario of list) {
       const preflight = await scenario.preflight?.(sigil, fixtures).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
-      for (const level of LEVELS) {
-        const target = { pid: sigil.process.pid, port: scenario.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort };
-        const run = await bench.measureQuietly(() => measure(scenario, level, target, fixtures, bench.config, bench.options.grpcClient));
+      for (const level of setup.levels ?? LEVELS) {
+        const target = measureTarget(scenario.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort);
+        const run = await bench.measureQuietly(() => measure(scenario, level, target, fixtures, config, bench.options.grpcClient));
         if (preflight) run.problems.unshift(`wrong answer before the load: ${preflight}`);
         bench.record(run);
       }
@@ -243,7 +288,80 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
 
 function countRuns(config: BenchConfig, selected: Scenario[]): number {
   const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-connect").length;
-  return LEVELS.length * (selected.length + limits * (config.limitRounds - 1));
+  const compared = selected.filter((s) => COMPARISON_TARGETS.includes(s.target)).length;
+  return LEVELS.length * (selected.length - compared + limits * (config.limitRounds - 1)) + config.comparisonLevels.length * compared;
+}
+
+/** The revocation-window setups: two `sigil serve` processes (1 worker each, both on core 0) on one database. */
+const REVOCATION_SETUPS = {
+  "revocation-sqlite": { title: "two instances on one SQLite file", database: "SQLite (WAL) file in a shared data directory" },
+  "revocation-postgres": { title: "two instances on one PostgreSQL database", database: `PostgreSQL, pinned to core ${POSTGRES_CPUS}` },
+} as const;
+type RevocationSetupId = keyof typeof REVOCATION_SETUPS;
+
+/** Starts a revoker and a verifier on one data directory (and so one database, server secret and admin key) and times revocations. */
+async function runRevocationWindow(bench: BenchRun, id: RevocationSetupId, dataset: Dataset): Promise<void> {
+  if (!bench.revocationSetups.includes(id)) return;
+  const setup = REVOCATION_SETUPS[id];
+  mkdirSync(dataset.dataDir, { recursive: true, mode: 0o700 });
+  // The same settings the servers read (the harness's environment passes on to them).
+  const feedPollIntervalMs = loadConfig([], { ...process.env, SIGIL_DATA_DIR: dataset.dataDir }).feedPollIntervalMs;
+  const options = (name: string): SigilOptions => ({
+    dataDir: dataset.dataDir,
+    cpus: SERVER_CPUS,
+    logFile: bench.log(`sigil-${id}-${name}.log`),
+    ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
+  });
+  // The first start migrates and creates the server secret and admin key; the second shares them.
+  const revoker = await startSigil(options("revoker"));
+  try {
+    const verifier = await startSigil(options("verifier"));
+    try {
+      const rounds = bench.config.revocationRounds;
+      console.log(`revocation window, ${setup.title}: ${rounds} revocations…`);
+      const result = await measureRevocationWindow(
+        {
+          id,
+          title: setup.title,
+          setup: `${setup.database}; both processes SIGIL_WORKERS=1 on core ${SERVER_CPUS}, SIGIL_FEED_POLL_INTERVAL ${feedPollIntervalMs} ms`,
+          feedPollIntervalMs,
+        },
+        revoker,
+        verifier,
+        rounds,
+      );
+      bench.revocationWindows.push(result);
+      console.log(
+        `  median ${result.medianMs ?? "–"} ms, p90 ${result.p90Ms ?? "–"} ms, max ${result.maxMs ?? "–"} ms` +
+          `${result.problems.length > 0 ? `; ${result.problems.join("; ")}` : ""}`,
+      );
+    } finally {
+      await stopSigil(verifier);
+    }
+  } finally {
+    await stopSigil(revoker);
+  }
+}
+
+/** The PostgreSQL phase: a throwaway cluster pinned to POSTGRES_CPUS, seeded like the main database, then the scenarios and the revocation window on it. */
+async function runPostgres(bench: BenchRun, dataset: Dataset): Promise<void> {
+  const scenariosOnPostgres = bench.scenariosOn("sigil-postgres").length > 0;
+  if (!scenariosOnPostgres && !bench.revocationSetups.includes("revocation-postgres")) return;
+  console.log("starting a PostgreSQL cluster…");
+  const postgres: BenchPostgres = await startPostgres();
+  try {
+    bench.postgres = { version: postgres.version, binDir: postgres.binDir };
+    dataset.databaseUrl = postgres.databaseUrl;
+    if (scenariosOnPostgres) await bench.phase("seeding PostgreSQL", () => seedDatasets(bench, [dataset]));
+    // Pinned after seeding, which is not measured and may use both cores.
+    pinPostgres(postgres.postmasterPid, POSTGRES_CPUS);
+    await bench.phase("Sigil on PostgreSQL", () =>
+      runSigil(bench, "sigil-postgres", dataset, { databasePids: [postgres.postmasterPid], levels: bench.config.comparisonLevels }),
+    );
+    await bench.phase("revocation window, PostgreSQL", () => runRevocationWindow(bench, "revocation-postgres", dataset));
+  } finally {
+    postgres.destroy();
+  }
 }
 
 async function main(): Promise<void> {
@@ -256,34 +374,60 @@ async function main(): Promise<void> {
   // --only keeps the named scenarios and the limits they are compared with.
   const wanted = options.only.length === 0 ? all : all.filter((s) => options.only.some((id) => s.id.includes(id)));
   const limitIds = new Set(wanted.map((s) => s.limitId).filter(Boolean));
-  const selected = all.filter((s) => wanted.includes(s) || limitIds.has(s.id));
+  const named = (id: string): boolean => options.only.length === 0 || options.only.some((part) => id.includes(part));
+  // PostgreSQL needs an installed server; quick runs leave it out (a cluster start and a seeding) unless --only names it.
+  const postgresMissing = postgresUnavailable();
+  const postgresWanted = all.some((s) => s.target === "sigil-postgres" && named(s.id)) || named("revocation-postgres");
+  const postgresSkipped =
+    !postgresWanted ? undefined
+    : postgresMissing ? `${postgresMissing}: the PostgreSQL scenarios and revocation window were skipped.`
+    : !config.postgresByDefault && options.only.length === 0
+      ? `Quick mode leaves out PostgreSQL (cluster start, seeding, its scenarios and revocation window: about 20 s more); ` +
+        `\`node dist/bench/run.js --quick --only postgres\` runs them.`
+      : undefined;
+  const selected = all.filter((s) => (wanted.includes(s) || limitIds.has(s.id)) && !(s.target === "sigil-postgres" && postgresSkipped));
+  const revocationSetups = (Object.keys(REVOCATION_SETUPS) as RevocationSetupId[]).filter(
+    (id) => named(id) && !(id === "revocation-postgres" && postgresSkipped),
+  );
   const dir = prepareRunDir();
-  const bench = new BenchRun(options, selected, dir, countRuns(config, selected));
+  const bench = new BenchRun(options, selected, revocationSetups, dir, countRuns(config, selected));
   if (pinProblem) bench.notes.push(pinProblem);
-  console.log(`sigil bench (${config.mode}): ${selected.length} scenarios × ${LEVELS.length} concurrency levels; logs in ${dir}`);
+  if (postgresSkipped) bench.notes.push(postgresSkipped);
+  console.log(
+    `sigil bench (${config.mode}): ${selected.length} scenarios, ${revocationSetups.length} revocation-window setups; logs in ${dir}` +
+      (postgresSkipped ? `\n${postgresSkipped}` : ""),
+  );
 
   const datasets: Record<Dataset["name"], Dataset> = {
     main: { name: "main", keyCount: config.mainKeyCount, dataDir: path.join(dir, "data-main"), keysFile: path.join(dir, "keys-main.txt") },
     small: { name: "small", keyCount: config.scalingKeyCount, dataDir: path.join(dir, "data-small"), keysFile: path.join(dir, "keys-small.txt") },
+    // Same key count as main, so that cache misses compare across databases.
+    postgres: { name: "postgres", keyCount: config.mainKeyCount, dataDir: path.join(dir, "data-postgres"), keysFile: path.join(dir, "keys-postgres.txt") },
+    revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => s.target === "sigil-main" || s.target === "sigil-main-uncached");
+  const needsMain = selected.some((s) => ["sigil-main", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
-  const phase = async (name: string, body: () => Promise<void>): Promise<void> => {
-    try {
-      await body();
-    } catch (err) {
-      bench.notes.push(`${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-      console.error(`${name} failed:`, err);
-      process.exitCode = 1;
-    }
-  };
+  const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
     await phase("seeding", () => seedDatasets(bench, [...(needsSmall ? [datasets.small] : []), ...(needsMain ? [datasets.main] : [])]));
     await phase("limits", () => runLimits(bench, 1));
-    await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, UNCACHED_CACHE_SIZE));
+    await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
-    await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, UNCACHED_CACHE_SIZE));
+    await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
+    // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
+    for (const workers of [1, 2]) {
+      await phase(`Sigil, main database, ${workers} worker(s) on cores ${WORKERS_SERVER_CPUS}`, () =>
+        runSigil(bench, workers === 1 ? "sigil-workers-1" : "sigil-workers-2", datasets.main, {
+          cpus: WORKERS_SERVER_CPUS,
+          workers,
+          levels: config.comparisonLevels,
+          loadThreads: 1,
+        }),
+      );
+    }
+    await phase("revocation window, SQLite", () => runRevocationWindow(bench, "revocation-sqlite", datasets.revocation));
+    await phase("PostgreSQL", () => runPostgres(bench, datasets.postgres));
     for (let round = 2; round <= config.limitRounds; round++) await phase(`limits, round ${round}`, () => runLimits(bench, round));
   } finally {
     const noisy = bench.runs.filter((r) => bench.isNoisy(r));
@@ -317,6 +461,8 @@ async function main(): Promise<void> {
     comparisons,
     targets: judgeTargets(config, comparisons, bench.runs),
     generatorChecks: bench.generatorChecks,
+    revocationWindows: bench.revocationWindows,
+    ...(bench.postgres ? { postgres: bench.postgres } : {}),
     profiles: bench.profiles,
     notes: bench.notes,
     durationSeconds: Math.round((Date.now() - started) / 1000),

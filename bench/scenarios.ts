@@ -1,6 +1,7 @@
 // The scenarios: what is sent, to which server, and what a correct answer looks like. Every Sigil
 // scenario names its limit: the reference scenario with the same method path and protocol.
 import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
+import { comparisonScenarios } from "./comparison-scenarios.js";
 import type { BenchConfig, Concurrency } from "./config.js";
 import { keyAt } from "./datasets.js";
 import type { Fixtures } from "./fixtures.js";
@@ -12,9 +13,18 @@ import { bearer, METHOD_PATHS, type MethodName } from "./sigil-rpc.js";
 /**
  * Which server a scenario runs against. Sigil runs on the large database with its default cache,
  * and, for the key-count comparison, with a one-entry cache (every verify reads the database) on
- * the large and on the small database.
+ * the large and on the small database. The comparisons of comparison-scenarios.ts run on the large
+ * database with 1 and 2 workers, and on PostgreSQL.
  */
-export type ScenarioTarget = "bare-grpc" | "bare-connect" | "sigil-main" | "sigil-main-uncached" | "sigil-small-uncached";
+export type ScenarioTarget =
+  | "bare-grpc"
+  | "bare-connect"
+  | "sigil-main"
+  | "sigil-main-uncached"
+  | "sigil-small-uncached"
+  | "sigil-workers-1"
+  | "sigil-workers-2"
+  | "sigil-postgres";
 
 /** SIGIL_CACHE_SIZE of the uncached instances: the smallest the server accepts. */
 export const UNCACHED_CACHE_SIZE = 1;
@@ -77,7 +87,7 @@ async function expectConnectJsonValid(sigil: SigilInstance, fixtures: Fixtures):
 export function scenarios(config: BenchConfig): Scenario[] {
   const keys = (n: number): string => n.toLocaleString("en-US");
   const short = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
-  return [
+  const core: Scenario[] = [
     // Limits: the bare servers, same paths, same request shapes.
     {
       id: "limit-grpc-verify",
@@ -234,4 +244,5 @@ export function scenarios(config: BenchConfig): Scenario[] {
       preflight: expectVerify((f) => f.storedKeys && keyAt(f.storedKeys, 0), true, VerifyReason.VALID),
     })),
   ];
+  return [...core, ...comparisonScenarios(core)];
 }

@@ -8,10 +8,13 @@ import {
   DeriveTokenResponseSchema,
   IssueKeyRequestSchema,
   IssueKeyResponseSchema,
+  RevokeKeyRequestSchema,
+  RevokeKeyResponseSchema,
   VerifyKeyRequestSchema,
   VerifyKeyResponseSchema,
   type DeriveTokenResponse,
   type IssueKeyResponse,
+  type RevokeKeyResponse,
   type VerifyKeyResponse,
 } from "../gen/sigil/v1/key_service_pb.js";
 
@@ -20,6 +23,7 @@ export const METHOD_PATHS = {
   IssueKey: "/sigil.v1.KeyService/IssueKey",
   DeriveToken: "/sigil.v1.KeyService/DeriveToken",
 } as const;
+const REVOKE_KEY_PATH = "/sigil.v1.KeyService/RevokeKey";
 export type MethodName = keyof typeof METHOD_PATHS;
 
 const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
@@ -71,6 +75,10 @@ export class SigilRpc {
 
   issueKey(adminKey: string, message: MessageInitShape<typeof IssueKeyRequestSchema>): Promise<IssueKeyResponse> {
     return this.call(METHOD_PATHS.IssueKey, IssueKeyRequestSchema, IssueKeyResponseSchema, message, bearer(adminKey));
+  }
+
+  revokeKey(adminKey: string, message: MessageInitShape<typeof RevokeKeyRequestSchema>): Promise<RevokeKeyResponse> {
+    return this.call(REVOKE_KEY_PATH, RevokeKeyRequestSchema, RevokeKeyResponseSchema, message, bearer(adminKey));
   }
 
   deriveToken(message: MessageInitShape<typeof DeriveTokenRequestSchema>): Promise<DeriveTokenResponse> {

@@ -1,5 +1,7 @@
 // bench/results/latest.md: the run's context, the targets, every Sigil figure beside its limit.
 import path from "node:path";
+import { COMPARED_SCENARIO_IDS, comparedId, POSTGRES, WORKERS_1, WORKERS_2, type ComparedSetup } from "../comparison-scenarios.js";
+import { LOAD_CPUS, POSTGRES_CPUS, WORKERS_SERVER_CPUS } from "../config.js";
 import type { RunRecord } from "../measure.js";
 import type { BenchResults, Comparison } from "../results.js";
 import { int, ms, percent, statusSummary } from "./format.js";
@@ -91,6 +93,118 @@ function keyCountTable(results: BenchResults): string {
   return lines.length > 1 ? lines.join("\n") : "Not measured in this run.";
 }
 
+/** A run's figures in a pairwise comparison, or why there are none. */
+function pairCells(r: RunRecord | undefined): { rate: string; latency: string; cpu: string; errors: string } {
+  if (r === undefined) return { rate: "not run", latency: "–", cpu: "–", errors: "–" };
+  if (r.skipped || r.result === undefined) return { rate: r.skipped ? `skipped: ${r.skipped}` : "failed", latency: "–", cpu: "–", errors: "–" };
+  return {
+    rate: int(r.okPerSecond),
+    latency: `${ms(r.result.latencyMs.p50)} / ${ms(r.result.latencyMs.p99)}`,
+    cpu: cpu(r.serverCpuPercent),
+    errors: statusSummary(r.result.statusCounts),
+  };
+}
+
+/**
+ * One row per compared scenario and level: `base` (a comparison setup, or the core scenarios on
+ * core 0 when undefined) beside `other`, with other's rate over base's.
+ */
+function pairTable(results: BenchResults, base: ComparedSetup | undefined, other: ComparedSetup, names: [string, string]): string | undefined {
+  const threshold = results.config.noiseThresholdPercent;
+  const lines = [
+    header([
+      "Scenario",
+      "Conc.",
+      `${names[0]} req/s`,
+      `${names[1]} req/s`,
+      `${names[1]} / ${names[0]}`,
+      `${names[0]} p50 / p99 ms`,
+      `${names[1]} p50 / p99 ms`,
+      `server CPU ${names[0]} / ${names[1]}`,
+      "generator CPU",
+      "other CPU",
+      "errors",
+    ]),
+  ];
+  for (const id of COMPARED_SCENARIO_IDS) {
+    for (const level of ["latency", "throughput"] as const) {
+      const find = (setup: ComparedSetup | undefined) =>
+        results.runs.find((r) => r.scenarioId === (setup ? comparedId(setup, id) : id) && r.level === level);
+      const [a, b] = [find(base), find(other)];
+      if (b === undefined) continue;
+      const [ca, cb] = [pairCells(a), pairCells(b)];
+      const ratio = a?.okPerSecond && b.okPerSecond !== undefined ? b.okPerSecond / a.okPerSecond : undefined;
+      const noisy = [a, b].some((r) => r && (r.otherCpuPercent ?? 0) > threshold) ? " ⚠" : "";
+      lines.push(
+        row([
+          b.title.replace(/ \([^)]*\)$/, ""),
+          b.concurrency,
+          ca.rate,
+          cb.rate,
+          ratio === undefined ? "–" : `${ratio.toFixed(2)}×`,
+          ca.latency,
+          cb.latency,
+          `${ca.cpu} / ${cb.cpu}`,
+          `${cpu(a?.loadCpuPercent)} / ${cpu(b.loadCpuPercent)}`,
+          `${cpu(a?.otherCpuPercent)} / ${cpu(b.otherCpuPercent)}${noisy}`,
+          `${ca.errors} / ${cb.errors}`,
+        ]),
+      );
+    }
+  }
+  return lines.length > 2 ? lines.join("\n") : undefined;
+}
+
+function workersSection(results: BenchResults): string {
+  const table = pairTable(results, WORKERS_1, WORKERS_2, ["1 worker", "2 workers"]);
+  if (table === undefined) return "## Workers: `--workers 2` against 1 worker\nNot measured in this run.";
+  return `## Workers: \`--workers 2\` against 1 worker
+${table}
+
+Both servers run on the large SQLite database pinned to cores ${WORKERS_SERVER_CPUS} (two workers need both cores), so
+**the load generator has no core to itself**: it shares core ${LOAD_CPUS} with the server, runs in one worker thread to stay
+light, and its CPU (column "generator CPU") is CPU the server did not get. The 1-worker figures are measured under the same
+pinning, so the ratio compares like with like; they differ from the core scenarios above, where the server has core 0 alone.
+The supervisor hands each new connection to the next worker, so the 4 connections of a saturated run are split 2 + 2; a 1×1
+run uses one connection and so one worker. Server CPU and peak RSS cover the supervisor and every worker. Each worker has its
+own verified-key cache.`;
+}
+
+function postgresSection(results: BenchResults): string {
+  const pg = results.postgres;
+  const table = pairTable(results, undefined, POSTGRES, ["SQLite", "PostgreSQL"]);
+  if (table === undefined) return "## PostgreSQL against SQLite\nNot measured in this run (see the notes).";
+  return `## PostgreSQL against SQLite
+${table}
+
+Sigil with one worker on core 0 in both columns; the SQLite column is the core scenarios' run above. PostgreSQL${pg ? ` ${pg.version} (${pg.binDir})` : ""}
+is a throwaway cluster (test/support/postgres.ts: local TCP, trust authentication, \`fsync=off\`) pinned to core ${POSTGRES_CPUS}
+with Sigil: the whole service gets one core, as with SQLite, whose work runs inside the Sigil process. Its CPU is part of
+"server CPU". It holds as many seeded keys as the SQLite database. \`fsync=off\` is close to Sigil's SQLite setting
+(WAL, \`synchronous=NORMAL\`: no sync per commit either); a production PostgreSQL would sync each commit, which lowers IssueKey.`;
+}
+
+function revocationSection(results: BenchResults): string {
+  const windows = results.revocationWindows ?? [];
+  if (windows.length === 0) return "## Revocation window\nNot measured in this run.";
+  const lines = [header(["Setup", "revocations", "median ms", "p90 ms", "max ms", "min ms", "timeouts", "how"])];
+  for (const w of windows) {
+    lines.push(row([w.title, `${w.windowsMs.length} of ${w.rounds}`, ms(w.medianMs), ms(w.p90Ms), ms(w.maxMs), ms(w.minMs), w.timeouts, w.setup]));
+  }
+  const poll = windows[0]!.feedPollIntervalMs;
+  return `## Revocation window
+${lines.join("\n")}
+
+Time from \`RevokeKey\` returning on one process to the first \`REVOKED\` answer from the other process, which had the key
+cached (it verified the key just before). Each round waits a random part of the feed poll interval (${poll} ms) before revoking,
+so revocations fall at every phase of the other process's poll timer; the other process is then asked every
+${windows[0]!.probeIntervalMs} ms (after each answer), so each figure is late by up to that plus one call (~0.3 ms). The harness
+(core ${LOAD_CPUS}) is the client of both. On SQLite the other process learns of the revocation at its next poll of the change
+feed: expect about half the poll interval on median and at most the interval plus one feed query. On PostgreSQL the change-feed
+insert also sends a NOTIFY (migration trigger, src/store/postgres-feed-listener.ts) that wakes the other process's follower at
+once, so the window is a few round trips, not a poll; the poll remains the bound when the notification is lost.`;
+}
+
 function generatorTable(results: BenchResults): string {
   const lines = [header(["Server", "Conc.", "Load generator", "req/s", "server CPU", "generator CPU", "note"])];
   for (const limit of results.runs.filter((r) => (r.scenarioId === "limit-grpc-verify" || r.scenarioId === "limit-connect-verify") && r.level === "throughput" && r.round === 1)) {
@@ -175,6 +289,12 @@ ${limitTable(results.runs, threshold)}
 
 ## Verify latency against the number of stored keys
 ${keyCountTable(results)}
+
+${workersSection(results)}
+
+${postgresSection(results)}
+
+${revocationSection(results)}
 
 ## Load generator check
 ${generatorTable(results)}

@@ -1,5 +1,5 @@
 // Resource figures of a process from /proc: peak and current RSS, CPU time.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
 function statusFieldKb(pid: number, field: "VmHWM" | "VmRSS"): number | undefined {
@@ -82,4 +82,59 @@ export function readCoreTicks(cpu: number): { busy: number; total: number } | un
   } catch {
     return undefined;
   }
+}
+
+/** Parent pid of every process, from /proc/<pid>/stat. */
+function parentPids(): Map<number, number> {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return parents;
+}
+
+/** `roots` and all their live descendants (a supervisor's workers, a postmaster's backends). */
+export function processTree(roots: readonly number[]): number[] {
+  const parents = parentPids();
+  const tree = new Set(roots);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, parent] of parents) {
+      if (tree.has(parent) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...tree];
+}
+
+/** Direct children of `pid`. */
+export const childPids = (pid: number): number[] => [...parentPids()].filter(([, parent]) => parent === pid).map(([child]) => child);
+
+/**
+ * CPU seconds of `roots` and their descendants: each live process's own time plus that of the
+ * children it has reaped, so a process that exits between two readings still counts once.
+ */
+export function readTreeCpuSeconds(roots: readonly number[]): number | undefined {
+  let total = 0;
+  let found = false;
+  for (const pid of processTree(roots)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      found = true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found ? total / clockTicks() : undefined;
 }

@@ -1,11 +1,14 @@
 // Starts `sigil serve` on a data directory, pinned to the server core, and waits until gRPC health
-// says SERVING. The bench runs the server at log level warn: at info it writes one line per call.
+// says SERVING (and, with workers, until every worker serves). The bench runs the server at log level
+// warn (at info it writes one line per call) and with one worker unless told otherwise: Sigil's
+// default is one worker per core it may use.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SigilRpc } from "../sigil-rpc.js";
 import { findFreePort } from "./free-port.js";
 import { PinnedProcess } from "./pinned-process.js";
+import { waitForEveryWorker } from "./worker-readiness.js";
 
 export const SIGIL_MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 export const SIGIL_LOG_LEVEL = "warn";
@@ -19,6 +22,7 @@ export interface SigilInstance {
   adminKey: string;
   rpc: SigilRpc;
   dataDir: string;
+  workers: number;
 }
 
 export interface SigilOptions {
@@ -27,6 +31,10 @@ export interface SigilOptions {
   logFile: string;
   /** Extra SIGIL_* settings, e.g. SIGIL_CACHE_SIZE. */
   env?: Record<string, string>;
+  /** Processes of `serve --workers N` (default 1: one process, no supervisor). */
+  workers?: number;
+  /** SIGIL_DATABASE_URL; default: SQLite in the data directory. */
+  databaseUrl?: string;
   /** Options for node itself, e.g. --cpu-prof. */
   nodeArgs?: string[];
 }
@@ -34,6 +42,7 @@ export interface SigilOptions {
 export async function startSigil(options: SigilOptions): Promise<SigilInstance> {
   if (!existsSync(SIGIL_MAIN)) throw new Error(`${SIGIL_MAIN} does not exist: build the server first (npx tsc -p .)`);
   const [grpcPort, httpPort] = [await findFreePort(), await findFreePort()];
+  const workers = options.workers ?? 1;
   const server = new PinnedProcess({
     name: "sigil",
     cpus: options.cpus,
@@ -45,6 +54,8 @@ export async function startSigil(options: SigilOptions): Promise<SigilInstance> 
       SIGIL_HTTP_ADDR: `127.0.0.1:${httpPort}`,
       SIGIL_DATA_DIR: options.dataDir,
       SIGIL_LOG_LEVEL: SIGIL_LOG_LEVEL,
+      SIGIL_WORKERS: String(workers),
+      ...(options.databaseUrl === undefined ? {} : { SIGIL_DATABASE_URL: options.databaseUrl }),
       ...options.env,
     },
     logFile: options.logFile,
@@ -52,12 +63,13 @@ export async function startSigil(options: SigilOptions): Promise<SigilInstance> 
   const rpc = new SigilRpc(grpcPort);
   try {
     await waitUntilServing(server, rpc);
+    if (workers > 1) await waitForEveryWorker(server.pid, workers, grpcPort, READY_TIMEOUT_MS);
     const adminKeyFile = path.join(options.dataDir, "admin.key");
     if (!existsSync(adminKeyFile)) {
       throw new Error(`${adminKeyFile} does not exist: a fresh server writes it, and so must seed.js when it creates the admin key`);
     }
     const adminKey = readFileSync(adminKeyFile, "utf8").trim();
-    return { process: server, grpcPort, httpPort, adminKey, rpc, dataDir: options.dataDir };
+    return { process: server, grpcPort, httpPort, adminKey, rpc, dataDir: options.dataDir, workers };
   } catch (err) {
     rpc.close();
     await server.stop();
