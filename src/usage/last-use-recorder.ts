@@ -1,30 +1,23 @@
 import type { Logger } from "pino";
-import type { CompiledQuery, Kysely, Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, SigilDb } from "../store/database.js";
 
-/** Keys written per transaction; the event loop gets a turn between transactions. */
+/** Keys written per statement; the event loop gets a turn between statements. */
 const CHUNK = 100;
 
 type Db = Kysely<Database> | Transaction<Database>;
-const compiledUpdates = new WeakMap<Db, CompiledQuery>();
 
 /**
- * Sets a key's last use unless a later one is stored (another process may have written it).
- * Compiled once per Kysely instance: building the query cost more than running it.
+ * Sets each key's last use unless a later one is stored (another process may have written it), in
+ * one statement per chunk: a verification of a random key among millions leaves one key per write,
+ * so per-row statements made the flush cost as much as the lookups themselves.
  */
-async function updateLastUse(db: Db, keyId: string, time: number): Promise<void> {
-  let compiled = compiledUpdates.get(db);
-  if (!compiled) {
-    compiled = db
-      .updateTable("keys")
-      .set({ last_use_time: -1 })
-      .where("key_id", "=", "")
-      .where((eb) => eb.or([eb("last_use_time", "is", null), eb("last_use_time", "<", -1)]))
-      .compile();
-    if (compiled.parameters.length !== 3) throw new Error("unexpected shape of the last-use UPDATE");
-    compiledUpdates.set(db, compiled);
-  }
-  await db.executeQuery({ ...compiled, parameters: [time, keyId, time] });
+async function updateLastUses(db: Db, entries: ReadonlyArray<readonly [string, number]>): Promise<void> {
+  const rows = sql.join(entries.map(([keyId, time]) => sql`(${keyId}, CAST(${time} AS BIGINT))`));
+  await sql`WITH used(key_id, time) AS (VALUES ${rows})
+    UPDATE keys SET last_use_time = (SELECT used.time FROM used WHERE used.key_id = keys.key_id)
+    WHERE key_id IN (SELECT key_id FROM used)
+      AND (last_use_time IS NULL OR last_use_time < (SELECT used.time FROM used WHERE used.key_id = keys.key_id))`.execute(db);
 }
 
 /**
@@ -88,9 +81,7 @@ export class LastUseRecorder {
       const entries = [...batch];
       for (let i = 0; i < entries.length; i += CHUNK) {
         const chunk = entries.slice(i, i + CHUNK);
-        await this.#db.transaction().execute(async (tx) => {
-          for (const [keyId, seconds] of chunk) await updateLastUse(tx, keyId, seconds * 1000);
-        });
+        await updateLastUses(this.#db, chunk.map(([keyId, seconds]) => [keyId, seconds * 1000] as const));
         // better-sqlite3 runs each statement synchronously: without this a flush of tens of
         // thousands of keys held the event loop (and every call waiting on it) for most of a second.
         await new Promise<void>((resolve) => setImmediate(resolve));
