@@ -13,6 +13,7 @@ import {
 } from "../../gen/sigil/v1/audit_pb.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
+import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";
 import { invalid, LIMITS, requireKeyId, timestampMs } from "./request-validation.js";
 
 const ACTION_NAMES: Record<AuditAction, AuditActionName | undefined> = {
@@ -54,13 +55,15 @@ export class AuditService {
     const endTime = req.endTime ? timestampMs(req.endTime) : undefined;
     if (startTime !== undefined && endTime !== undefined && endTime <= startTime) throw invalid("end_time: must be after start_time");
     const filter = JSON.stringify([keyId ?? "", actorKeyId ?? "", action ?? "", startTime ?? "", endTime ?? ""]);
-    const beforeSeq = req.pageToken ? decodeAuditPageToken(req.pageToken, filter) : undefined;
+    const beforeSeq = req.pageToken
+      ? decodePageToken(req.pageToken, filter, "ListAuditEvents", ([seq, ...rest]) => (isSafeInteger(seq) && rest.length === 0 ? seq : undefined))
+      : undefined;
     const rows = await listAuditEvents(this.#db, { keyId, actorKeyId, action, startTime, endTime, beforeSeq, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return create(ListAuditEventsResponseSchema, {
       events: page.map(auditEventToProto),
-      nextPageToken: rows.length > limit && last ? encodeAuditPageToken(last.seq, filter) : "",
+      nextPageToken: rows.length > limit && last ? encodePageToken([last.seq], filter) : "",
     });
   }
 }
@@ -77,21 +80,3 @@ function auditEventToProto(row: AuditEventRow): AuditEvent {
 }
 
 /** Page tokens carry the last seq and a hash-free copy of the filters, so they only continue the same listing. */
-function encodeAuditPageToken(seq: number, filter: string): string {
-  return Buffer.from(JSON.stringify([seq, filter])).toString("base64url");
-}
-
-function decodeAuditPageToken(token: string, filter: string): number {
-  const bad = () => invalid("page_token: not a token from a previous ListAuditEvents response with the same filters");
-  if (token.length > LIMITS.pageTokenChars || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    throw bad();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
-  const [seq, tokenFilter] = parsed as unknown[];
-  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || tokenFilter !== filter) throw bad();
-  return seq;
-}

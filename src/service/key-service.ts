@@ -62,7 +62,7 @@ import type { CredentialVerifier, Verification } from "./credential-verifier.js"
 import { keyToProto, optionalTimestamp } from "./key-mapper.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 import { verifyRequestOptions } from "./verify-request.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
+import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";
 import {
   durationMs,
   invalid,
@@ -343,14 +343,18 @@ export class KeyService {
     const status = STATUS_FILTER[req.status];
     if (status === undefined) throw invalid(`status: unknown value ${req.status}`);
     const filter = `${owner ?? ""}|${status}`;
-    const after = req.pageToken ? decodePageToken(req.pageToken, filter) : undefined;
+    const after = req.pageToken
+      ? decodePageToken(req.pageToken, filter, "ListKeys", ([createTime, keyId, ...rest]) =>
+          isSafeInteger(createTime) && typeof keyId === "string" && rest.length === 0 ? { createTime, keyId } : undefined,
+        )
+      : undefined;
     const now = this.#d.now();
     const rows = await listKeys(this.#d.db, { owner, status, now, after, limit: limit + 1 });
     const page = rows.slice(0, limit).map(recordFromRow);
     const last = page[page.length - 1];
     return create(ListKeysResponseSchema, {
       keys: page.map((r) => keyToProto(r, now, this.#d.lastUse?.pending(r.keyId))),
-      nextPageToken: rows.length > limit && last ? encodePageToken({ createTime: last.createTime, keyId: last.keyId, filter }) : "",
+      nextPageToken: rows.length > limit && last ? encodePageToken([last.createTime, last.keyId], filter) : "",
     });
   }
 
