@@ -17,20 +17,22 @@ node_modules: package-lock.json
 	npm ci
 	@touch node_modules
 
-# gen/ is committed; `make gen` rewrites it from proto/ (never edit it by hand).
+# gen/ (protobuf-es code) and descriptors/sigil.binpb (descriptors with comments, served by
+# reflection) are committed; `make gen` rewrites both from proto/ (never edit them by hand). The
+# descriptor set lives outside gen/ because `buf generate` empties gen/ (clean: true).
 gen: node_modules
 	$(BUF) lint
 	$(BUF) generate
-	$(BUF) build --as-file-descriptor-set -o gen/sigil.binpb
+	$(BUF) build --as-file-descriptor-set -o descriptors/sigil.binpb
 
-# Fails when gen/ differs from what proto/ generates.
+# Fails when gen/ or the descriptor set differs from what proto/ generates.
 gen-check: node_modules
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
-	$(BUF) build --as-file-descriptor-set -o "$$tmp/gen/sigil.binpb"; \
-	if ! diff -r gen "$$tmp/gen" >/dev/null; then \
-		echo "gen/ is stale: run 'make gen' and commit the result" >&2; diff -r gen "$$tmp/gen" | head -20 >&2; exit 1; \
-	fi; echo "gen/ is up to date"
+	$(BUF) build --as-file-descriptor-set -o "$$tmp/sigil.binpb"; \
+	if ! diff -r gen "$$tmp/gen" >/dev/null || ! cmp -s descriptors/sigil.binpb "$$tmp/sigil.binpb"; then \
+		echo "gen/ or descriptors/ is stale: run 'make gen' and commit the result" >&2; diff -r gen "$$tmp/gen" | head -20 >&2; exit 1; \
+	fi; echo "gen/ and descriptors/ are up to date"
 
 lint: node_modules
 	$(BUF) lint

@@ -12,7 +12,7 @@ import type { ServiceHandlers } from "./service-methods.js";
 export interface GrpcListenerOptions {
   readonly services: ReadonlyArray<{ readonly service: DescService; readonly handlers: ServiceHandlers }>;
   readonly health: HealthImplementation;
-  /** Serialized FileDescriptorProtos for server reflection (with comments, from gen/sigil.binpb). */
+  /** Serialized FileDescriptorProtos for server reflection (with comments, from descriptors/sigil.binpb). */
   readonly reflectionFiles: readonly Uint8Array[];
   readonly log: Logger;
   readonly maxMessageBytes: number;

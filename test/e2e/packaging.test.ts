@@ -118,7 +118,7 @@ describe("the npm package", () => {
     const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { cwd: ROOT, maxBuffer: 16 << 20 });
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const contents = info!.files.map((f) => f.path);
-    for (const needed of ["dist/src/client/index.js", "dist/src/client/index.d.ts", "dist/src/client/offline-verifier.d.ts", "dist/gen/sigil/v1/key_service_pb.js", "dist/src/cli/main.js", "gen/sigil.binpb"]) {
+    for (const needed of ["dist/src/client/index.js", "dist/src/client/index.d.ts", "dist/src/client/offline-verifier.d.ts", "dist/gen/sigil/v1/key_service_pb.js", "dist/src/cli/main.js", "descriptors/sigil.binpb"]) {
       assert.ok(contents.includes(needed), `the tarball lacks ${needed}`);
     }
     assert.ok(!contents.some((f) => f.startsWith("dist/test/") || f.startsWith("dist/bench/") || f.startsWith("src/") || f.endsWith(".map")), "no tests, sources or maps in the tarball");
