@@ -109,7 +109,7 @@ export const SETTINGS = {
     if (t.length === 0 || t.length > 1024) throw new Error("must be a path of 1 to 1024 characters");
     return path.resolve(t);
   }),
-  databaseUrl: setting("SIGIL_DATABASE_URL", "--database-url", "sqlite:<data dir>/sigil.db", "database: sqlite:<path> or postgres://user:pass@host/db", pattern(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "sqlite:<path> or postgres://...")),
+  databaseUrl: setting("SIGIL_DATABASE_URL", "--database-url", "sqlite:<data dir>/sigil.db", "database: sqlite:<path> or postgres://user:pass@host/db", pattern(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "sqlite:<path> or postgres://..."), true),
   serverSecret: setting("SIGIL_SERVER_SECRET", "--server-secret", "generated into <data dir>/server-secret", "HMAC/sealing secret: base64 of >= 32 bytes, or v2:<b64>,v1:<b64> to rotate", (t) => {
     parseServerSecrets(t);
     return t;
@@ -150,8 +150,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     try {
       return s.parse(text) as ReturnType<(typeof SETTINGS)[K]["parse"]>;
     } catch (err) {
-      // Parsers of secret settings never put the value in their messages.
-      const detail = s.secret ? "is not valid: " + (err as Error).message : (err as Error).message;
+      // Secret settings (the server secret, a database URL with its password) never reach the
+      // message, whatever the parser wrote.
+      const message = (err as Error).message;
+      const detail = s.secret ? "is not valid: " + message.split(text).join("<redacted>") : message;
       throw new ConfigError(`${s.env} (${s.flag}) ${detail}`);
     }
   };

@@ -30,5 +30,10 @@ describe("configuration", () => {
       [["--grpc-addr"], {}, /needs a value/],
     ];
     for (const [argv, env, message] of cases) assert.throws(() => loadConfig(argv, env), (e: Error) => e instanceof ConfigError && message.test(e.message));
+    // A database URL carries a password: a wrong one is named, never repeated.
+    assert.throws(
+      () => loadConfig([], { SIGIL_DATABASE_URL: "mysql://sigil:hunter2@db/sigil" }),
+      (e: Error) => /^SIGIL_DATABASE_URL .*is not valid/.test(e.message) && !e.message.includes("hunter2"),
+    );
   });
 });
