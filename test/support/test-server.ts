@@ -21,6 +21,8 @@ export interface TestServer {
   readonly logs: string[];
   /** Moves the server's clock forward. */
   advance(ms: number): void;
+  /** The server's clock (ms): the real time plus what the test advanced it. */
+  now(): number;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,9 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     logs,
     advance(ms) {
       offset += ms;
+    },
+    now() {
+      return Date.now() + offset;
     },
     async close() {
       await app.close();
