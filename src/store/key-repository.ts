@@ -84,12 +84,8 @@ export async function listKeys(db: Db, q: ListKeysQuery): Promise<KeyRow[]> {
   return query.orderBy("create_time", "desc").orderBy("key_id", "desc").limit(q.limit).execute();
 }
 
-export async function countKeysWithScope(db: Db, scope: string): Promise<number> {
-  // Scopes are a JSON array; a LIKE on the quoted scope is exact because scope characters exclude quotes.
-  const row = await db
-    .selectFrom("keys")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("scopes", "like", `%"${scope}"%`)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+/** Whether any key has this owner (keys_by_owner index). */
+export async function hasKeyOwnedBy(db: Db, owner: string): Promise<boolean> {
+  const row = await db.selectFrom("keys").select("key_id").where("owner", "=", owner).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
