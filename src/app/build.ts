@@ -34,7 +34,7 @@ import { loadReflectionFiles } from "../transport/reflection-files.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
 import { KeyService as KeyServiceDesc } from "../../gen/sigil/v1/key_service_pb.js";
 import { bootstrapAdminKey } from "./bootstrap-admin.js";
-import { ChangeFeedPruner } from "./change-feed-pruner.js";
+import { RetentionPruner } from "./retention-pruner.js";
 import { DatabaseHealth, pingDatabase } from "./database-health.js";
 import { ensureDataDir, loadServerSecrets } from "./data-dir.js";
 
@@ -152,7 +152,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     await follower.start();
     // WatchRevocations streams wake on the follower's polls instead of polling on their own.
     const revocationFeed = new RevocationFeedService({ db, feed: follower, auth: new VerifierAuthorizer(verifier, now), now });
-    const pruner = new ChangeFeedPruner(db, { retentionMs: config.feedRetentionMs, now, log });
+    const pruner = new RetentionPruner(db, { retentionMs: config.feedRetentionMs, now, log });
     background.push(pruner, dbHealth);
     pruner.start();
     dbHealth.start();

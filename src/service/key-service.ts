@@ -10,7 +10,7 @@ import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
 import type { KeyIssueWriter } from "../store/key-issue-writer.js";
-import { findIssueRequest } from "../store/issue-request-repository.js";
+import { deleteExpiredIssueRequest, findIssueRequest } from "../store/issue-request-repository.js";
 import { findKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
 import { looksLikeJwt, mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
@@ -139,6 +139,8 @@ export class KeyService {
         ctx.keyId = replay.key?.keyId;
         return replay;
       }
+      // An id whose retry window has passed may be used again, even before the pruner removes it.
+      await deleteExpiredIssueRequest(this.#d.db, requestId, now);
     }
     try {
       const issued = await this.issue(spec, { actorKeyId: actor.keyId, requestId, fingerprint, now });

@@ -36,6 +36,14 @@ describe("IssueKey, GetKey, ListKeys, RevokeKey", () => {
     assert.equal(err.code, Code.AlreadyExists);
     const concurrent = await Promise.all([1, 2, 3, 4].map(() => admin.issueKey({ ...req, requestId: "req-43" })));
     assert.equal(new Set(concurrent.map((c) => c.key!.keyId)).size, 1, "concurrent retries issue one key");
+    // After the 24-hour window the id is free again: a new key, not a replay and not an error.
+    server.advance(24 * 3_600_000 + 1000);
+    try {
+      const later = await admin.issueKey(req);
+      assert.notEqual(later.key!.keyId, first.key!.keyId);
+    } finally {
+      server.advance(-(24 * 3_600_000 + 1000));
+    }
   });
 
   it("expires keys by TTL and by absolute time", async () => {

@@ -1,17 +1,29 @@
 import type { Logger } from "pino";
 import { pruneChangesBefore } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
+import { deleteExpiredIssueRequests } from "../store/issue-request-repository.js";
 
 const BATCH = 5000;
+
+/** Runs a bounded delete until it deletes less than a full batch; returns the total. */
+async function inBatches(deleteUpTo: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = await deleteUpTo(BATCH);
+    total += deleted;
+    if (deleted < BATCH) return total;
+  }
+}
 const MAX_INTERVAL_MS = 10 * 60_000;
 const MIN_INTERVAL_MS = 1000;
 
 /**
- * Deletes change-feed rows older than the retention, on a timer, in bounded batches so no single
- * transaction holds the feed for long. Every process runs one: pruning is idempotent, and a
- * process that lags simply finds nothing left to do.
+ * Deletes rows past their retention, on a timer, in bounded batches so no single transaction holds
+ * a table for long: change-feed rows older than the feed retention, and IssueKey idempotency
+ * records (which hold a sealed copy of the issued key) once their 24-hour retry window has passed.
+ * Every process runs one: pruning is idempotent, and a process that lags finds nothing left to do.
  */
-export class ChangeFeedPruner {
+export class RetentionPruner {
   readonly #db: SigilDb;
   readonly #retentionMs: number;
   readonly #now: () => number;
@@ -38,7 +50,7 @@ export class ChangeFeedPruner {
   prune(): Promise<number> {
     this.#running ??= this.#pruneAll()
       .catch((err: Error) => {
-        this.#log.warn({ err: { message: err.message } }, "change feed pruning failed; retrying later");
+        this.#log.warn({ err: { message: err.message } }, "pruning failed; retrying later");
         return 0;
       })
       .finally(() => (this.#running = undefined));
@@ -46,15 +58,12 @@ export class ChangeFeedPruner {
   }
 
   async #pruneAll(): Promise<number> {
-    const cutoff = this.#now() - this.#retentionMs;
-    let total = 0;
-    for (;;) {
-      const deleted = await pruneChangesBefore(this.#db, cutoff, BATCH);
-      total += deleted;
-      if (deleted < BATCH) break;
-    }
-    if (total > 0) this.#log.info({ deleted: total, retentionMs: this.#retentionMs }, "pruned the change feed");
-    return total;
+    const now = this.#now();
+    const changes = await inBatches((limit) => pruneChangesBefore(this.#db, now - this.#retentionMs, limit));
+    if (changes > 0) this.#log.info({ deleted: changes, retentionMs: this.#retentionMs }, "pruned the change feed");
+    const requests = await inBatches((limit) => deleteExpiredIssueRequests(this.#db, now, limit));
+    if (requests > 0) this.#log.info({ deleted: requests }, "pruned expired IssueKey idempotency records");
+    return changes + requests;
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import pino from "pino";
+import { RetentionPruner } from "../../src/app/retention-pruner.js";
+import { migrateToLatest } from "../../src/store/migrations.js";
+import { openDatabase } from "../../src/store/open-database.js";
+
+describe("RetentionPruner", () => {
+  it("drops change-feed rows past the retention and idempotency records past their window, nothing else", async () => {
+    const { db, dialect } = openDatabase("sqlite::memory:");
+    await migrateToLatest(db, dialect);
+    const now = 1_800_000_000_000;
+    const day = 86_400_000;
+    await db
+      .insertInto("change_feed")
+      .values([
+        { key_id: "old", action: "revoke", reason: null, actor_key_id: null, time: now - 8 * day },
+        { key_id: "new", action: "revoke", reason: null, actor_key_id: null, time: now - day },
+      ])
+      .execute();
+    await db
+      .insertInto("issue_requests")
+      .values([
+        { request_id: "expired", fingerprint: "f", key_id: "k1", sealed_secret: "s", expire_time: now - 1 },
+        { request_id: "live", fingerprint: "f", key_id: "k2", sealed_secret: "s", expire_time: now + 1000 },
+      ])
+      .execute();
+    const pruner = new RetentionPruner(db, { retentionMs: 7 * day, now: () => now, log: pino({ level: "silent" }) });
+    assert.equal(await pruner.prune(), 2);
+    assert.deepEqual((await db.selectFrom("change_feed").select("key_id").execute()).map((r) => r.key_id), ["new"]);
+    assert.deepEqual((await db.selectFrom("issue_requests").select("request_id").execute()).map((r) => r.request_id), ["live"]);
+    await pruner.stop();
+    await db.destroy();
+  });
+});
