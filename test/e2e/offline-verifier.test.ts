@@ -195,7 +195,9 @@ describe("OfflineVerifier", () => {
   it("fails closed until it has heard from the feed at all", async () => {
     const { key } = await parent();
     const token = await jwt(key);
-    const refused = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: `${verifyKey.slice(0, -1)}x` });
+    // A changed last character (never the one it has: that would be the valid key, 1 run in 62).
+    const wrong = verifyKey.slice(0, -1) + (verifyKey.endsWith("x") ? "y" : "x");
+    const refused = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: wrong });
     verifiers.push(refused);
     await assert.rejects(refused.start({ timeoutMs: 1000 }), /did not start.*UNAUTHENTICATED|did not start.*not valid/i);
     assert.equal(((await refused.verify(token)) as { reason?: string }).reason, "REVOCATIONS_STALE");
