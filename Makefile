@@ -52,7 +52,8 @@ serve: build
 TEST_DIALECTS ?= sqlite postgres
 # --test-force-exit: a test file whose tests are done exits even if a client connection it opened is
 # still half-closed; without it one such socket (seen once on PostgreSQL) held the run forever.
-NODE_TEST := node --test --test-concurrency=2 --test-force-exit
+# --test-timeout: a test that hangs fails after 3 minutes instead of stalling CI.
+NODE_TEST := node --test --test-concurrency=2 --test-force-exit --test-timeout=180000
 
 test: build
 	$(if $(filter sqlite,$(TEST_DIALECTS)),SIGIL_TEST_DIALECT=sqlite $(NODE_TEST) $(TEST_FILES))
