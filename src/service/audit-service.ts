@@ -51,8 +51,8 @@ export class AuditService {
     const actorKeyId = req.actorKeyId === "" ? undefined : requireKeyId(req.actorKeyId, "actor_key_id");
     if (!(req.action in ACTION_NAMES)) throw invalid(`action: unknown value ${req.action}`);
     const action = ACTION_NAMES[req.action];
-    const startTime = req.startTime ? timestampMs(req.startTime) : undefined;
-    const endTime = req.endTime ? timestampMs(req.endTime) : undefined;
+    const startTime = req.startTime ? timestampMs(req.startTime, "start_time") : undefined;
+    const endTime = req.endTime ? timestampMs(req.endTime, "end_time") : undefined;
     if (startTime !== undefined && endTime !== undefined && endTime <= startTime) throw invalid("end_time: must be after start_time");
     const filter = JSON.stringify([keyId ?? "", actorKeyId ?? "", action ?? "", startTime ?? "", endTime ?? ""]);
     const beforeSeq = req.pageToken

@@ -146,7 +146,7 @@ export class ImportService {
     }
     let expireTime: number | null = null;
     if (req.expireTime) {
-      expireTime = timestampMs(req.expireTime);
+      expireTime = timestampMs(req.expireTime, `${field}expire_time`);
       if (!Number.isFinite(expireTime) || expireTime <= now || expireTime > now + LIMITS.maxKeyTtlMs) {
         throw invalid(`${field}expire_time: must be in the future and at most 10 years from now`);
       }

@@ -24,7 +24,7 @@ import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
 import { parseKeyUpdate } from "./key-update-mask.js";
-import { durationMs, invalid, requireKeyId } from "./request-validation.js";
+import { durationMs, invalid, LIMITS, requireKeyId } from "./request-validation.js";
 
 export interface KeyLifecycleServiceDeps {
   readonly db: SigilDb;
@@ -38,7 +38,7 @@ export interface KeyLifecycleServiceDeps {
 }
 
 /** Longest grace period of a rotation. */
-export const MAX_ROTATION_GRACE_MS = 30 * 86_400_000;
+export const MAX_ROTATION_GRACE_MS = LIMITS.maxRotationGraceMs;
 
 /** UpdateKey and RotateKey: changing a key after issue, without changing its id. */
 export class KeyLifecycleService {

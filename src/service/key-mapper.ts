@@ -41,7 +41,8 @@ export function keyToProto(r: KeyRecord, nowMs: number, lastUseTime?: number): K
     revokeReason: r.revokeReason ?? "",
     status: STATUS[keyState(r, nowMs)],
     prefix: r.prefix,
-    enabled: r.enabled,
+    // The enabled switch means nothing once a key is revoked; "enabled: true" beside REVOKED misleads.
+    enabled: r.enabled && r.revokeTime === null,
     updateTime: timestampFromMs(r.updateTime),
     lastUseTime: lastUse > 0 ? timestampFromMs(lastUse) : undefined,
     secrets: secretsOf(r, nowMs),

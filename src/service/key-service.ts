@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
@@ -37,6 +38,7 @@ import {
   ListKeysResponseSchema,
   RevokeKeyResponseSchema,
   TokenFormat,
+  TokenLifetimeLimit,
   VerifyKeyResponseSchema,
   VerifyReason,
   type DeriveTokenRequest,
@@ -160,7 +162,7 @@ export class KeyService {
     let expireTime: number | null = null;
     if (req.expiration.case === "ttl") expireTime = now + durationMs(req.expiration.value, "ttl", 1000, LIMITS.maxKeyTtlMs);
     if (req.expiration.case === "expireTime") {
-      expireTime = timestampMs(req.expiration.value);
+      expireTime = timestampMs(req.expiration.value, "expire_time");
       if (!Number.isFinite(expireTime) || expireTime <= now || expireTime > now + LIMITS.maxKeyTtlMs) {
         throw invalid("expire_time: must be in the future and at most 10 years from now");
       }
@@ -249,14 +251,15 @@ export class KeyService {
     if (scopes.length === 0) throw new ConnectError("the parent key holds no scopes, so no token can be derived from it", Code.FailedPrecondition);
     const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
     const { tokenDefaultTtlMs, tokenMaxTtlMs, issuer } = this.#d.settings;
-    const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, 10 * 365 * 86_400_000) : tokenDefaultTtlMs;
-    // Capped by the configured maximum and by the parent's remaining life.
-    const expireTime = Math.min(now + Math.min(ttl, tokenMaxTtlMs), record.expireTime ?? Number.MAX_SAFE_INTEGER);
-    if (expireTime - now < 1000) throw new ConnectError("parent key expires in less than a second", Code.FailedPrecondition);
+    const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, LIMITS.maxKeyTtlMs) : tokenDefaultTtlMs;
+    // Capped by the configured maximum and by the parent's remaining life; the answer says which.
+    const lifetime = tokenLifetime(ttl, tokenMaxTtlMs, record.expireTime === null ? null : record.expireTime - now);
+    const expireTime = now + lifetime.ms;
+    if (lifetime.ms < 1000) throw new ConnectError("parent key expires in less than a second", Code.FailedPrecondition);
 
     const format = req.format === TokenFormat.UNSPECIFIED ? TokenFormat.JWT : req.format;
     const minted = await this.#mint(format, { record, scopes, audience, now, expireTime });
-    return create(DeriveTokenResponseSchema, { ...minted, format, keyId: record.keyId, scopes });
+    return create(DeriveTokenResponseSchema, { ...minted, format, keyId: record.keyId, scopes, ttl: durationFromMs(lifetime.ms), lifetimeLimit: lifetime.limit });
   }
 
   async #mint(
@@ -320,12 +323,21 @@ export class KeyService {
    */
   async #revocationActor(ctx: CallContext, keyId: string): Promise<{ keyId: string; self: boolean }> {
     const credential = bearerCredential(ctx.authorization);
+    let presented: Verification | undefined;
     if (credential) {
-      const v = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: this.#d.now() });
-      if (v.keyId === keyId && SECRET_MATCHED.has(v.reason)) return { keyId, self: true };
+      presented = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: this.#d.now() });
+      if (presented.keyId === keyId && SECRET_MATCHED.has(presented.reason)) return { keyId, self: true };
     }
-    const admin = await this.#d.admin.requireAdmin(ctx);
-    return { keyId: admin.keyId, self: false };
+    try {
+      const admin = await this.#d.admin.requireAdmin(ctx);
+      return { keyId: admin.keyId, self: false };
+    } catch (err) {
+      // A valid key that is not an admin's, naming another key: say what self-revocation allows.
+      if (presented?.valid && err instanceof ConnectError && err.code === Code.PermissionDenied) {
+        throw new ConnectError(`a key may only revoke itself: key ${presented.keyId} cannot revoke key ${keyId} (that needs an admin key)`, Code.PermissionDenied);
+      }
+      throw err;
+    }
   }
 
   async getKey(req: GetKeyRequest, ctx: CallContext): Promise<GetKeyResponse> {
@@ -386,6 +398,15 @@ export function verificationToProto(v: Verification): VerifyKeyResponse {
       : undefined,
     credits: v.credits ? create(CreditsStatusSchema, { remaining: BigInt(v.credits.remaining), nextRefillTime: optionalTimestamp(v.credits.nextRefillTime) }) : undefined,
   });
+}
+
+/** A derived token's lifetime: the asked-for ttl, cut by the server maximum and then by the parent's remaining life. */
+function tokenLifetime(ttlMs: number, maxTtlMs: number, parentRemainingMs: number | null): { ms: number; limit: TokenLifetimeLimit } {
+  let ms = ttlMs;
+  let limit = TokenLifetimeLimit.UNSPECIFIED;
+  if (ms > maxTtlMs) [ms, limit] = [maxTtlMs, TokenLifetimeLimit.MAX_TTL];
+  if (parentRemainingMs !== null && ms > parentRemainingMs) [ms, limit] = [parentRemainingMs, TokenLifetimeLimit.PARENT_EXPIRY];
+  return { ms, limit };
 }
 
 /** SHA-256 of the canonical form of an IssueKey request (request_id excluded). */

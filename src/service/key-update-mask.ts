@@ -23,7 +23,9 @@ export function parseKeyUpdate(key: Key, paths: readonly string[], nowMs: number
   if (paths.length === 0) throw invalid(`update_mask: name at least one field of: ${UPDATABLE_FIELDS.join(", ")}`);
   for (const path of paths) {
     if (!(UPDATABLE_FIELDS as readonly string[]).includes(path)) {
-      throw invalid(`update_mask: "${path.slice(0, 64)}" cannot be updated; updatable fields: ${UPDATABLE_FIELDS.join(", ")}`);
+      // Quoted only when it looks like a field name: the path is outside text.
+      const named = /^[a-z_.]{1,64}$/.test(path) ? ` "${path}"` : "";
+      throw invalid(`update_mask:${named} cannot be updated; updatable fields: ${UPDATABLE_FIELDS.join(", ")}`);
     }
   }
   const fields = UPDATABLE_FIELDS.filter((f) => paths.includes(f));
@@ -32,20 +34,20 @@ export function parseKeyUpdate(key: Key, paths: readonly string[], nowMs: number
   for (const field of fields) {
     switch (field) {
       case "name":
-        set.name = audit.name = requireName(key.name);
+        set.name = audit.name = requireName(key.name, "key.name");
         break;
       case "scopes":
         audit.scopes = requireScopes(key.scopes, "key.scopes");
         set.scopes = JSON.stringify(audit.scopes);
         break;
       case "metadata":
-        audit.metadata = requireMetadata(key.metadata);
+        audit.metadata = requireMetadata(key.metadata, "key.metadata");
         set.metadata = JSON.stringify(audit.metadata);
         break;
       case "expire_time": {
         let expireTime: number | null = null;
         if (key.expireTime) {
-          expireTime = timestampMs(key.expireTime);
+          expireTime = timestampMs(key.expireTime, "key.expire_time");
           if (!Number.isFinite(expireTime) || expireTime <= nowMs || expireTime > nowMs + LIMITS.maxKeyTtlMs) {
             throw invalid("key.expire_time: must be in the future and at most 10 years from now (unset it for no expiry)");
           }

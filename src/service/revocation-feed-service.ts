@@ -100,7 +100,7 @@ export class RevocationFeedService {
       case "cursor":
         return { kind: "cursor", seq: decodeRevocationCursor(req.start.value) };
       case "startTime": {
-        const sinceMs = timestampMs(req.start.value);
+        const sinceMs = timestampMs(req.start.value, "start_time");
         const now = this.#d.now();
         if (!Number.isFinite(sinceMs) || sinceMs < now - MAX_START_AGE_MS || sinceMs > now + START_TIME_SKEW_MS) {
           throw invalid("start_time: must be within the last 30 days and not in the future");

@@ -104,6 +104,7 @@ export type Key = Message<"sigil.v1.Key"> & {
   /**
    * False while the key is disabled (UpdateKey with `enabled`): it then verifies as valid=false
    * with reason DISABLED, until it is enabled again. Unlike revocation, disabling can be undone.
+   * Always false for a revoked key, which never verifies again.
    *
    * @generated from field: bool enabled = 12;
    */
