@@ -6,7 +6,7 @@ import type { KeyService } from "../service/key-service.js";
 import { ADMIN_SCOPE } from "../service/scopes.js";
 import { ADMIN_KEY_FILE, writeOwnerOnlyFile } from "./data-dir.js";
 
-const BOOTSTRAP_OWNER = "sigil:bootstrap";
+export const BOOTSTRAP_OWNER = "sigil:bootstrap";
 
 /**
  * A fresh installation gets its first admin key, written to `<data dir>/admin.key` (mode 0600).

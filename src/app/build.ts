@@ -34,6 +34,7 @@ import { loadReflectionFiles } from "../transport/reflection-files.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
 import { KeyService as KeyServiceDesc } from "../../gen/sigil/v1/key_service_pb.js";
 import { bootstrapAdminKey } from "./bootstrap-admin.js";
+import { BootstrapAdminReminder } from "./bootstrap-admin-reminder.js";
 import { RetentionPruner } from "./retention-pruner.js";
 import { DatabaseHealth, pingDatabase } from "./database-health.js";
 import { ensureDataDir, loadServerSecrets } from "./data-dir.js";
@@ -142,6 +143,9 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       },
     });
     const adminKeyFile = await bootstrapAdminKey(db, service, config.dataDir, log);
+    const bootstrapReminder = new BootstrapAdminReminder(db, { dataDir: config.dataDir, now, log });
+    background.push(bootstrapReminder);
+    await bootstrapReminder.start();
     const follower = new ChangeFeedFollower(db, directory, {
       intervalMs: config.feedPollIntervalMs,
       log,
