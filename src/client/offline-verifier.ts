@@ -1,39 +1,44 @@
 import { createClient, type ConnectError, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { errors, jwtVerify, type JWK, type JWTPayload } from "jose";
-import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { createSigilClient, type SigilClient, type SigilProtocol } from "./create-client.js";
 import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
 import { RevocationSet } from "./revocation-set.js";
 import { RevocationWatcher } from "./revocation-watcher.js";
 
-/** Why a token did not verify offline. */
+/**
+ * Why a token did not verify offline: a value of the same `VerifyReason` enum that `verifyKey`
+ * answers with, so one type (and `VerifyReason[reason]` for its name) serves both. The offline-only
+ * values (ALGORITHM_NOT_ALLOWED, ISSUER_MISMATCH, LIFETIME_TOO_LONG, REVOCATIONS_STALE,
+ * KEYS_UNAVAILABLE) are never answered by VerifyKey.
+ */
 export type OfflineVerifyFailure =
   /** Not a compact JWT, too long, or missing one of Sigil's claims. */
-  | "MALFORMED"
+  | VerifyReason.MALFORMED
   /** The signature does not verify, or no published key has the token's `kid`. */
-  | "BAD_SIGNATURE"
+  | VerifyReason.BAD_SIGNATURE
   /** The token's `alg` is not in the verifier's allow-list. */
-  | "ALGORITHM_NOT_ALLOWED"
+  | VerifyReason.ALGORITHM_NOT_ALLOWED
   /** `iss` is not the configured issuer. */
-  | "ISSUER_MISMATCH"
-  | "EXPIRED"
+  | VerifyReason.ISSUER_MISMATCH
+  | VerifyReason.EXPIRED
   /** `nbf` is in the future (beyond the clock tolerance). */
-  | "NOT_YET_VALID"
+  | VerifyReason.NOT_YET_VALID
   /** The token names audiences and none is the verifier's. */
-  | "AUDIENCE_MISMATCH"
+  | VerifyReason.AUDIENCE_MISMATCH
   /** The token lives longer than `maxTokenTtlMs`: its revocation could be forgotten before it expires. */
-  | "LIFETIME_TOO_LONG"
-  | "INSUFFICIENT_SCOPE"
+  | VerifyReason.LIFETIME_TOO_LONG
+  | VerifyReason.INSUFFICIENT_SCOPE
   /** The key the token derives from was revoked. */
-  | "REVOKED"
+  | VerifyReason.REVOKED
   /**
    * Fail-closed: the verifier cannot vouch that it knows every revocation (the feed has been down
    * longer than `staleAfterMs`, never came up, or more revocations arrived than `maxRevocations`).
    */
-  | "REVOCATIONS_STALE"
+  | VerifyReason.REVOCATIONS_STALE
   /** The JWKS could not be fetched, so no key is known to check the signature with. */
-  | "KEYS_UNAVAILABLE";
+  | VerifyReason.KEYS_UNAVAILABLE;
 
 export type OfflineVerification =
   | {
@@ -178,7 +183,9 @@ export class OfflineVerifier {
   /**
    * Fetches the JWKS and opens the revocation feed; resolves once the feed has caught up. Rejects
    * if the JWKS cannot be fetched or the feed has not caught up within `timeoutMs` (Sigil
-   * unreachable, credential refused); the feed keeps retrying in the background until close().
+   * unreachable); the feed keeps retrying in the background until close(). A refused credential
+   * (UNAUTHENTICATED, PERMISSION_DENIED: a wrong key, or one without `sigil:verify`) rejects at once
+   * with the server's ConnectError and stops the feed; start() may be called again.
    */
   async start(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#closed) throw new Error("OfflineVerifier is closed");
@@ -186,11 +193,14 @@ export class OfflineVerifier {
     this.#watcher.start();
     this.#pruneTimer ??= setInterval(() => this.#revoked.prune(this.#now()), PRUNE_INTERVAL_MS);
     this.#pruneTimer.unref();
-    await Promise.all([this.#jwks.refresh(), this.#watcher.ready(timeoutMs)]);
+    // Both settle before start() answers, so a rejection leaves nothing of it in flight.
+    const [jwks, feed] = await Promise.allSettled([this.#jwks.refresh(), this.#watcher.ready(timeoutMs)]);
+    if (feed.status === "rejected") throw feed.reason;
+    if (jwks.status === "rejected") throw jwks.reason;
   }
 
   async verify(token: string, options: { requiredScopes?: readonly string[]; audience?: string | readonly string[] } = {}): Promise<OfflineVerification> {
-    if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_CHARS) return fail("MALFORMED");
+    if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_CHARS) return fail(VerifyReason.MALFORMED);
     const now = this.#now();
     let payload: JWTPayload;
     try {
@@ -205,21 +215,21 @@ export class OfflineVerifier {
       return fail(classifyJoseError(err));
     }
     const { key_id: keyId, scope, sub, jti, exp, iat } = payload;
-    if (typeof keyId !== "string" || typeof scope !== "string" || typeof sub !== "string" || typeof jti !== "string") return fail("MALFORMED");
-    if (typeof exp !== "number" || typeof iat !== "number") return fail("MALFORMED");
-    if ((exp - iat) * 1000 > this.#maxTokenTtlMs + 1000) return fail("LIFETIME_TOO_LONG", keyId);
+    if (typeof keyId !== "string" || typeof scope !== "string" || typeof sub !== "string" || typeof jti !== "string") return fail(VerifyReason.MALFORMED);
+    if (typeof exp !== "number" || typeof iat !== "number") return fail(VerifyReason.MALFORMED);
+    if ((exp - iat) * 1000 > this.#maxTokenTtlMs + 1000) return fail(VerifyReason.LIFETIME_TOO_LONG, keyId);
 
     const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     if (audiences.length > 0) {
       const ours = options.audience === undefined ? this.#audiences : typeof options.audience === "string" ? [options.audience] : options.audience;
-      if (!audiences.some((a) => ours.includes(a))) return fail("AUDIENCE_MISMATCH", keyId);
+      if (!audiences.some((a) => ours.includes(a))) return fail(VerifyReason.AUDIENCE_MISMATCH, keyId);
     }
-    if (this.#revoked.has(keyId)) return fail("REVOKED", keyId);
-    if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail("REVOCATIONS_STALE", keyId);
+    if (this.#revoked.has(keyId)) return fail(VerifyReason.REVOKED, keyId);
+    if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail(VerifyReason.REVOCATIONS_STALE, keyId);
 
     const scopes = scope.split(" ").filter((s) => s.length > 0);
     for (const required of [...this.#requiredScopes, ...(options.requiredScopes ?? [])]) {
-      if (!scopes.includes(required)) return fail("INSUFFICIENT_SCOPE", keyId);
+      if (!scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
     }
     return { valid: true, keyId, subject: sub, scopes, tokenId: jti, audiences, expireTime: new Date(exp * 1000), claims: payload };
   }
@@ -271,18 +281,18 @@ function fail(reason: OfflineVerifyFailure, keyId?: string): OfflineVerification
 }
 
 function classifyJoseError(err: unknown): OfflineVerifyFailure {
-  if (err instanceof JwksUnavailableError) return "KEYS_UNAVAILABLE";
-  if (err instanceof errors.JWTExpired) return "EXPIRED";
+  if (err instanceof JwksUnavailableError) return VerifyReason.KEYS_UNAVAILABLE;
+  if (err instanceof errors.JWTExpired) return VerifyReason.EXPIRED;
   if (err instanceof errors.JWTClaimValidationFailed) {
-    if (err.claim === "nbf" || err.claim === "iat") return "NOT_YET_VALID";
-    if (err.claim === "iss") return "ISSUER_MISMATCH";
-    return "MALFORMED";
+    if (err.claim === "nbf" || err.claim === "iat") return VerifyReason.NOT_YET_VALID;
+    if (err.claim === "iss") return VerifyReason.ISSUER_MISMATCH;
+    return VerifyReason.MALFORMED;
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return "ALGORITHM_NOT_ALLOWED";
+  if (err instanceof errors.JOSEAlgNotAllowed) return VerifyReason.ALGORITHM_NOT_ALLOWED;
   if (err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
-    return "BAD_SIGNATURE";
+    return VerifyReason.BAD_SIGNATURE;
   }
-  return "MALFORMED";
+  return VerifyReason.MALFORMED;
 }
 
 function positive(value: number, name: string): number {

@@ -31,7 +31,9 @@ export class RevocationWatcher {
   #connected = false;
   #loop: Promise<void> | undefined;
   #lastError: ConnectError | undefined;
-  readonly #readyWaiters = new Set<() => void>();
+  /** Set when the server refused the credential before the watcher was ever current: it stopped. */
+  #refused: ConnectError | undefined;
+  readonly #readyWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
 
   constructor(options: RevocationWatcherOptions) {
     this.#o = options;
@@ -54,25 +56,42 @@ export class RevocationWatcher {
     return this.#lastError;
   }
 
+  /** Starts following the feed (again, after the credential was refused). */
   start(): void {
+    if (this.#refused && !this.#closed.signal.aborted) {
+      // The loop ended when the credential was refused; the caller may have fixed it server-side.
+      this.#refused = undefined;
+      this.#loop = undefined;
+    }
     this.#loop ??= this.#run();
   }
 
-  /** Resolves once the watcher is current (first cursor received); rejects after `timeoutMs`. */
+  /**
+   * Resolves once the watcher is current (first cursor received). Rejects after `timeoutMs`, or at
+   * once with the server's error when it refuses the credential (UNAUTHENTICATED, PERMISSION_DENIED):
+   * retrying would not change that answer.
+   */
   ready(timeoutMs: number): Promise<void> {
     if (this.#lastCurrentAt > -Infinity) return Promise.resolve();
+    if (this.#refused) return Promise.reject(this.#refused);
     return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#readyWaiters.delete(done);
-        resolve();
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          this.#readyWaiters.delete(waiter);
+          resolve();
+        },
+        reject: (err: Error) => {
+          clearTimeout(timer);
+          this.#readyWaiters.delete(waiter);
+          reject(err);
+        },
       };
       const timer = setTimeout(() => {
-        this.#readyWaiters.delete(done);
         const cause = this.#lastError ? `: ${this.#lastError.message}` : "";
-        reject(new Error(`WatchRevocations did not start within ${timeoutMs} ms${cause}`));
+        waiter.reject(new Error(`WatchRevocations did not start within ${timeoutMs} ms${cause}`));
       }, timeoutMs);
-      this.#readyWaiters.add(done);
+      this.#readyWaiters.add(waiter);
     });
   }
 
@@ -112,7 +131,7 @@ export class RevocationWatcher {
             this.#cursor = res.cursor;
             this.#lastCurrentAt = now();
             failures = 0;
-            for (const waiter of [...this.#readyWaiters]) waiter();
+            for (const waiter of [...this.#readyWaiters]) waiter.resolve();
           }
         }
       } catch (err) {
@@ -122,12 +141,18 @@ export class RevocationWatcher {
         // The cursor fell out of the feed's retention (or came from another deployment): resync.
         if (e.code === Code.FailedPrecondition) this.#cursor = undefined;
         this.#o.onError?.(e);
+        // Refused before it ever worked (a wrong key, or one without the scope): a permanent answer,
+        // so stop and fail start() now. A watcher that was current keeps retrying (failing closed).
+        if ((e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) && this.#lastCurrentAt === -Infinity) {
+          this.#refused = e;
+          for (const waiter of [...this.#readyWaiters]) waiter.reject(e);
+        }
       } finally {
         clearTimeout(watchdog);
         this.#connected = false;
         this.#closed.signal.removeEventListener("abort", stopCall);
       }
-      if (this.#closed.signal.aborted) break;
+      if (this.#closed.signal.aborted || this.#refused) break;
       // Also after a clean end, so a server that keeps ending streams cannot cause a busy loop;
       // `failures` was reset by the last good response, so a healthy stream reconnects quickly.
       failures++;

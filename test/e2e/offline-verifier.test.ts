@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { after, before, describe, it } from "node:test";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { SignJWT, decodeProtectedHeader } from "jose";
-import { createSigilClient, OfflineVerifier, TokenFormat, type OfflineVerifierOptions, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, OfflineVerifier, TokenFormat, VerifyReason, type OfflineVerifierOptions, type SigilClient } from "../../src/client/index.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
@@ -63,21 +64,21 @@ describe("OfflineVerifier", () => {
     assert.ok(ok.expireTime.getTime() > Date.now());
 
     const narrow = await jwt(key, { scopes: ["invoices:write"] });
-    assert.deepEqual(await verifier.verify(narrow), { valid: false, reason: "INSUFFICIENT_SCOPE", keyId }, "the verifier's own required scope");
+    assert.deepEqual(await verifier.verify(narrow), { valid: false, reason: VerifyReason.INSUFFICIENT_SCOPE, keyId }, "the verifier's own required scope");
     assert.equal((await verifier.verify(token, { requiredScopes: ["admin"] })).valid, false);
     // No audience in the token: valid for any audience, as with VerifyKey.
     assert.equal((await verifier.verify(await jwt(key))).valid, true);
-    assert.deepEqual(await verifier.verify(await jwt(key, { audience: "other-api" })), { valid: false, reason: "AUDIENCE_MISMATCH", keyId });
+    assert.deepEqual(await verifier.verify(await jwt(key, { audience: "other-api" })), { valid: false, reason: VerifyReason.AUDIENCE_MISMATCH, keyId });
     assert.equal((await verifier.verify(token, { audience: "other-api" })).valid, false, "per-call audience");
 
     const [h, p, s] = token.split(".");
     const flipped = `${h}.${p}.${s!.startsWith("A") ? "B" : "A"}${s!.slice(1)}`;
-    assert.deepEqual(await verifier.verify(flipped), { valid: false, reason: "BAD_SIGNATURE" });
+    assert.deepEqual(await verifier.verify(flipped), { valid: false, reason: VerifyReason.BAD_SIGNATURE });
     for (const garbage of ["", "not-a-jwt", "a.b.c", "x".repeat(9000), key]) {
-      assert.deepEqual(await verifier.verify(garbage), { valid: false, reason: "MALFORMED" });
+      assert.deepEqual(await verifier.verify(garbage), { valid: false, reason: VerifyReason.MALFORMED });
     }
     const macaroon = (await admin.deriveToken({ credential: key, format: TokenFormat.MACAROON })).token;
-    assert.deepEqual(await verifier.verify(macaroon), { valid: false, reason: "MALFORMED" });
+    assert.deepEqual(await verifier.verify(macaroon), { valid: false, reason: VerifyReason.MALFORMED });
     assert.equal(callsTo("VerifyKey"), verifyCalls, "offline: no VerifyKey call was made");
   });
 
@@ -92,18 +93,18 @@ describe("OfflineVerifier", () => {
     // A token signed with another Ed25519 key under Sigil's kid, and under an unknown kid.
     const foreign = generateKeyPairSync("ed25519").privateKey;
     const forged = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: kid! })).sign(foreign);
-    assert.deepEqual(await verifier.verify(forged), { valid: false, reason: "BAD_SIGNATURE" });
+    assert.deepEqual(await verifier.verify(forged), { valid: false, reason: VerifyReason.BAD_SIGNATURE });
     const unknownKid = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "EdDSA", kid: "not-sigils" })).sign(foreign);
-    assert.deepEqual(await verifier.verify(unknownKid), { valid: false, reason: "BAD_SIGNATURE" });
+    assert.deepEqual(await verifier.verify(unknownKid), { valid: false, reason: VerifyReason.BAD_SIGNATURE });
     // HMAC with a guessable secret: the classic algorithm-confusion attack.
     const hs = await stamp(new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: kid! })).sign(new TextEncoder().encode("public key bytes"));
-    assert.deepEqual(await verifier.verify(hs), { valid: false, reason: "ALGORITHM_NOT_ALLOWED" });
+    assert.deepEqual(await verifier.verify(hs), { valid: false, reason: VerifyReason.ALGORITHM_NOT_ALLOWED });
 
     const otherIssuer = await startVerifier({ issuer: "someone-else" });
-    assert.deepEqual(await otherIssuer.verify(token), { valid: false, reason: "ISSUER_MISMATCH" });
+    assert.deepEqual(await otherIssuer.verify(token), { valid: false, reason: VerifyReason.ISSUER_MISMATCH });
     const shortLived = await startVerifier({ maxTokenTtlMs: 60_000 });
     // A 15-minute token outlives what a verifier configured for 1-minute tokens remembers revocations for.
-    assert.equal(((await shortLived.verify(token)) as { reason?: string }).reason, "LIFETIME_TOO_LONG");
+    assert.equal(((await shortLived.verify(token)) as { reason?: VerifyReason }).reason, VerifyReason.LIFETIME_TOO_LONG);
     assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: verifyKey, algorithms: ["HS256"] }), /asymmetric/);
     assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: "has a space" }), /credential/);
   });
@@ -112,9 +113,9 @@ describe("OfflineVerifier", () => {
     const { key } = await parent();
     const token = await jwt(key);
     const future = await startVerifier({ now: () => Date.now() + 16 * 60_000 });
-    assert.equal(((await future.verify(token)) as { reason?: string }).reason, "EXPIRED");
+    assert.equal(((await future.verify(token)) as { reason?: VerifyReason }).reason, VerifyReason.EXPIRED);
     const past = await startVerifier({ now: () => Date.now() - 60_000 });
-    assert.equal(((await past.verify(token)) as { reason?: string }).reason, "NOT_YET_VALID");
+    assert.equal(((await past.verify(token)) as { reason?: VerifyReason }).reason, VerifyReason.NOT_YET_VALID);
     const tolerant = await startVerifier({ now: () => Date.now() - 60_000, clockToleranceMs: 120_000 });
     assert.equal((await tolerant.verify(token)).valid, true);
   });
@@ -134,7 +135,7 @@ describe("OfflineVerifier", () => {
         result = await verifier.verify(token);
       }
       windows.push(performance.now() - revokedAt);
-      assert.deepEqual(result, { valid: false, reason: "REVOKED", keyId });
+      assert.deepEqual(result, { valid: false, reason: VerifyReason.REVOKED, keyId });
     }
     t.diagnostic(`revocation window after RevokeKey returned, ms: ${windows.map((w) => w.toFixed(0)).join(" ")}`);
     assert.ok(Math.max(...windows) <= REVOCATION_WINDOW_MS, `windows ${windows.join(", ")} ms exceed ${REVOCATION_WINDOW_MS} ms`);
@@ -146,8 +147,8 @@ describe("OfflineVerifier", () => {
     await admin.revokeKey({ keyId, reason: "before the verifier started" });
     await sleep(400); // past one feed poll, so the revocation is in the past for the new verifier
     const fresh = await startVerifier({ protocol: "connect", baseUrl: server.httpUrl });
-    assert.deepEqual(await fresh.verify(token), { valid: false, reason: "REVOKED", keyId });
-    assert.deepEqual(await running.verify(token), { valid: false, reason: "REVOKED", keyId });
+    assert.deepEqual(await fresh.verify(token), { valid: false, reason: VerifyReason.REVOKED, keyId });
+    assert.deepEqual(await running.verify(token), { valid: false, reason: VerifyReason.REVOKED, keyId });
   });
 
   it("fails closed when the feed is down past its bound, and catches up on reconnect", async () => {
@@ -170,7 +171,7 @@ describe("OfflineVerifier", () => {
     assert.equal((await closed.verify(keptToken)).valid, true);
     while (performance.now() - cutAt < staleAfterMs + 500) await sleep(50);
     assert.equal(closed.status().current, false);
-    assert.deepEqual(await closed.verify(keptToken), { valid: false, reason: "REVOCATIONS_STALE", keyId: kept.keyId });
+    assert.deepEqual(await closed.verify(keptToken), { valid: false, reason: VerifyReason.REVOCATIONS_STALE, keyId: kept.keyId });
     assert.equal((await open.verify(keptToken)).valid, true, "failOpen keeps accepting");
     assert.equal((await open.verify(token)).valid, true, "failOpen cannot know of the revocation it missed");
     assert.ok(feedErrors.length > 0, "the feed's failures were reported");
@@ -186,7 +187,7 @@ describe("OfflineVerifier", () => {
         await sleep(20);
         result = await v.verify(token);
       }
-      assert.deepEqual(result, { valid: false, reason: "REVOKED", keyId });
+      assert.deepEqual(result, { valid: false, reason: VerifyReason.REVOKED, keyId });
     }
     assert.equal((await closed.verify(keptToken)).valid, true);
     assert.ok(feedErrors.every((m) => !m.includes(verifyKey)), "no credential in feed errors");
@@ -199,7 +200,30 @@ describe("OfflineVerifier", () => {
     const wrong = verifyKey.slice(0, -1) + (verifyKey.endsWith("x") ? "y" : "x");
     const refused = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: wrong });
     verifiers.push(refused);
-    await assert.rejects(refused.start({ timeoutMs: 1000 }), /did not start.*UNAUTHENTICATED|did not start.*not valid/i);
-    assert.equal(((await refused.verify(token)) as { reason?: string }).reason, "REVOCATIONS_STALE");
+    await assert.rejects(refused.start({ timeoutMs: 60_000 }), (err: ConnectError) => err.code === Code.Unauthenticated);
+    assert.equal(((await refused.verify(token)) as { reason?: VerifyReason }).reason, VerifyReason.REVOCATIONS_STALE);
+  });
+
+  it("start() fails at once, without retrying, when the server refuses the credential for good", async () => {
+    // A valid key without sigil:verify: PERMISSION_DENIED, which no retry changes.
+    const { secret: noScope } = await admin.issueKey({ name: "not a verifier", owner: "svc:offline", scopes: ["read"] });
+    const calls = () => server.logs.filter((l) => l.includes('"msg":"call"') && l.includes("/WatchRevocations")).length;
+    const before = calls();
+    const refused = new OfflineVerifier({ baseUrl: server.grpcUrl, credential: noScope, reconnect: { initialMs: 10, maxMs: 10 } });
+    verifiers.push(refused);
+    const started = performance.now();
+    const err = await refused.start({ timeoutMs: 60_000 }).then(
+      () => assert.fail("start() resolved"),
+      (e: unknown) => e as ConnectError,
+    );
+    assert.equal(err.code, Code.PermissionDenied);
+    assert.match(err.message, /lacks the sigil:verify/);
+    assert.ok(!err.message.includes(noScope), "the error holds no key");
+    // Well under the 60 s timeout: it did not wait for it (generous for a loaded machine).
+    assert.ok(performance.now() - started < 20_000, `rejected after ${Math.round(performance.now() - started)} ms`);
+    // With a 10 ms back-off, a retrying watcher would have called dozens of times by now.
+    await sleep(500);
+    assert.equal(calls() - before, 1, "one WatchRevocations call, no retries");
+    assert.equal(refused.status().connected, false);
   });
 });

@@ -82,7 +82,7 @@ while (after.valid && Date.now() - revokedAt < 5000) {
   await new Promise((r) => setTimeout(r, 10));
   after = await verifier.verify(jwt.token);
 }
-out.afterRevoke = after.valid ? "VALID" : after.reason;
+out.afterRevoke = after.valid ? "VALID" : VerifyReason[after.reason];
 await verifier.close();
 console.log(JSON.stringify(out));
 `;
