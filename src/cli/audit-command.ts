@@ -6,6 +6,7 @@ import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.j
 import type { CliContext } from "./cli-context.js";
 import { CliOutput, formatEnum, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help } from "./cli-subcommands.js";
+import { checkKeyId } from "./key-field-flags.js";
 
 const ACTION_CHOICES = {
   issue: AuditAction.ISSUE_KEY,
@@ -59,6 +60,8 @@ export async function auditCommand(args: readonly string[], ctx: CliContext): Pr
   const nowMs = Date.now();
   const startTime = values.since === undefined ? undefined : timeOrAgo("--since", values.since, nowMs);
   const endTime = values.until === undefined ? undefined : timeOrAgo("--until", values.until, nowMs);
+  const keyId = values.key === undefined ? "" : checkKeyId(values.key, "--key");
+  const actorKeyId = values.actor === undefined ? "" : checkKeyId(values.actor, "--actor");
   const { client, call } = await connect(values, ctx, { admin: true });
   const output = new CliOutput(ctx, values.json === true);
   const rows: string[][] = [];
@@ -66,7 +69,7 @@ export async function auditCommand(args: readonly string[], ctx: CliContext): Pr
   let pageToken = values["page-token"] ?? "";
   for (;;) {
     const page = await client.listAuditEvents(
-      { keyId: values.key ?? "", actorKeyId: values.actor ?? "", action, startTime, endTime, pageSize, pageToken },
+      { keyId, actorKeyId, action, startTime, endTime, pageSize, pageToken },
       call,
     );
     if (output.json) output.message(ListAuditEventsResponseSchema, page);
@@ -98,6 +101,6 @@ function eventRow(event: AuditEvent): string[] {
 function timeOrAgo(flag: string, text: string, nowMs: number): Timestamp {
   if (/^\d/.test(text) && text.includes("T")) return timestampFromDate(parseTimeFlag(flag, text));
   const ms = parseDurationMs(text);
-  if (ms === undefined) throw new UsageError(`${flag} must be a time like 2030-01-31T12:00:00Z or a duration like 24h, got "${text}"`);
+  if (ms === undefined) throw new UsageError(`${flag} must be a time like 2030-01-31T12:00:00Z or a duration like 24h`);
   return timestampFromDate(new Date(nowMs - ms));
 }

@@ -49,16 +49,18 @@ export interface CliEnvironment {
 
 /** The server URL from `--server` or SIGIL_SERVER, checked to be an http(s) origin. */
 export function resolveServer(values: ConnectionValues, environment: CliEnvironment): string {
+  // The value is never quoted back: a key pasted here by mistake must not reach the terminal.
+  const source = values.server !== undefined ? "--server" : "SIGIL_SERVER";
   const text = values.server ?? nonEmpty(environment.env["SIGIL_SERVER"]) ?? DEFAULT_SERVER;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--server must be a URL like ${DEFAULT_SERVER}, got "${text}"`);
+    throw new UsageError(`${source} must be a URL like ${DEFAULT_SERVER}`);
   }
-  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password || (url.pathname !== "/" && url.pathname !== "")) {
-    throw new UsageError(`--server must be http://host:port or https://host:port, got "${url.protocol}//${url.host}${url.pathname}"`);
-  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`${source} must start with http:// or https://`);
+  if (url.username || url.password) throw new UsageError(`${source} must not hold a user name or password`);
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) throw new UsageError(`${source} must be only a scheme, host and port, like ${DEFAULT_SERVER}`);
   return url.origin;
 }
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CliError, UsageError } from "./cli-args.js";
+import { printable } from "./cli-output.js";
 
 /** How a failed command ends: one line for stderr and the exit code. */
 export interface CliFailure {
@@ -24,6 +25,7 @@ export function codeName(code: Code): string {
   return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
+/** One line, with what could drive the terminal escaped (server messages can carry stored text). */
 function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, " ").trim() || "unknown error";
+  return printable(text.replace(/\s*[\r\n]+\s*/g, " ").trim()) || "unknown error";
 }

@@ -4,6 +4,7 @@ import { KeyStatus, type Key } from "../../gen/sigil/v1/key_pb.js";
 import type { KeySecret } from "../../gen/sigil/v1/key_secret_pb.js";
 import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
 import { formatDurationMs } from "../config/duration.js";
+import { UNSAFE_TEXT_CHARS } from "../service/request-validation.js";
 
 /** Where a command writes: results to `out`, progress and notes to `err`. */
 export interface CliStreams {
@@ -24,7 +25,7 @@ export class CliOutput {
   /** One response message as a JSON line (only in --json mode). */
   message<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): void {
     // Implicit fields too: scripts read `.valid` as false rather than as missing.
-    this.streams.out.write(toJsonString(schema, message, { alwaysEmitImplicit: true }) + "\n");
+    this.streams.out.write(jsonPrintable(toJsonString(schema, message, { alwaysEmitImplicit: true })) + "\n");
   }
 
   /** Label/value pairs, one per line, labels padded to one width. */
@@ -43,18 +44,35 @@ export class CliOutput {
 
   /** A plain line of output. */
   line(text: string): void {
-    this.streams.out.write(text + "\n");
+    this.streams.out.write(printable(text) + "\n");
   }
 
   /** A note or progress line on stderr, kept out of the result stream in both modes. */
   note(text: string): void {
-    this.streams.err.write(text + "\n");
+    this.streams.err.write(printable(text) + "\n");
   }
 }
 
-/** Control characters in server-provided text would break alignment or drive the terminal: escape them. */
+const UNSAFE_TEXT = new RegExp(UNSAFE_TEXT_CHARS.source, "g");
+
+/**
+ * Escapes the characters the server refuses in text fields (controls, C1, bidirectional formatting):
+ * rows written before it refused them, or by another server, must not drive the terminal or reorder
+ * what it shows. `\x1b` for a code point below 0x100, `\u202e` above.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.replace(UNSAFE_TEXT, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/**
+ * The same characters as JSON escapes, which jq reads back as the same text: they can only occur
+ * inside JSON strings, where `\u202e` means U+202E.
+ */
+function jsonPrintable(json: string): string {
+  return json.replace(UNSAFE_TEXT, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** An ISO 8601 UTC time, or "-" when unset. */
@@ -101,6 +119,20 @@ export function keyFields(key: Key): Array<[string, string]> {
     // Public facts about each secret (one, or two during a rotation's grace period), never the secret.
     ["key_secrets", key.secrets.length === 0 ? "-" : key.secrets.map(formatSecret).join("; ")],
   ];
+}
+
+/** A lifetime to the second, in the largest units that fit: 1h, 12m30s, 2d3h. */
+export function formatLifetime(ms: number): string {
+  let rest = Math.max(0, Math.round(ms / 1000));
+  if (rest === 0) return "0s";
+  let text = "";
+  for (const [unit, size] of [["d", 86_400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    if (rest >= size) {
+      text += `${Math.floor(rest / size)}${unit}`;
+      rest %= size;
+    }
+  }
+  return text;
 }
 
 export function formatDuration(d: Duration | undefined): string {

@@ -1,4 +1,4 @@
-import { UsageError } from "./cli-args.js";
+import { closestWord, UsageError } from "./cli-args.js";
 import type { CliContext } from "./cli-context.js";
 
 /** One subcommand of a command group (`sigil keys issue`, ...). */
@@ -29,13 +29,17 @@ export async function runSubcommand(
     return name === undefined ? 2 : 0;
   }
   const subcommand = Object.hasOwn(subcommands, name) ? subcommands[name] : undefined;
-  if (!subcommand) throw new UsageError(`${group}: unknown command${describeWord(name)} (see sigil ${group} --help)`);
+  if (!subcommand) throw new UsageError(`${group}: ${unknownCommand(name, Object.keys(subcommands))} (see sigil ${group} --help)`);
   return subcommand.run(rest, ctx);
 }
 
-/** Quotes a mistyped command name, unless it could be a pasted credential. */
-export function describeWord(word: string): string {
-  return /^[A-Za-z-]{1,32}$/.test(word) ? ` "${word}"` : "";
+/**
+ * Says a command is unknown without quoting it (it could be a pasted credential): only a known
+ * command it resembles is named.
+ */
+export function unknownCommand(word: string, known: readonly string[]): string {
+  const like = closestWord(word, known);
+  return like ? `unknown command; did you mean ${like}?` : `unknown command; the commands are ${known.join(", ")}`;
 }
 
 /** Prints a command's --help text; asked-for help is a result, so stdout and exit code 0. */

@@ -1,7 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { RateLimitSchema, UsageCreditsSchema, type RateLimit, type UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import { requireAllowedNetworks, requireCredits, requireRateLimit } from "../service/usage-validation.js";
 import { parseDurationFlag, parseIntegerFlag, parseList, UsageError } from "./cli-args.js";
+import { checkFlag } from "./flag-checks.js";
 
 /** Flags for a key's usage controls, shared by `keys issue`, `keys update` and `keys import`. */
 export const KEY_LIMIT_OPTIONS = {
@@ -64,13 +66,29 @@ export function parseKeyLimits(values: KeyLimitValues): KeyLimits {
   }
 
   const allowedNetworks = values.network === undefined ? undefined : parseList(values.network);
+  // The server's bounds, checked here so the error names the flag.
+  checkFlag(USAGE_FLAGS, () => requireRateLimit(rateLimit));
+  checkFlag(USAGE_FLAGS, () => requireCredits(credits, Date.now()));
+  if (allowedNetworks) checkFlag(USAGE_FLAGS, () => requireAllowedNetworks(allowedNetworks));
   return { rateLimit, credits, allowedNetworks };
 }
+
+/** Request fields of the usage controls, by the flag that sets them. */
+const USAGE_FLAGS = {
+  rate_limit: "--rate-limit",
+  "rate_limit.requests": "--rate-limit count",
+  "rate_limit.window": "--rate-limit window",
+  "rate_limit.burst": "--rate-burst",
+  credits: "--credits",
+  "credits.refill_amount": "--credits-refill count",
+  "credits.refill_interval": "--credits-refill interval",
+  allowed_networks: "--network",
+} as const;
 
 /** `<count>/<duration>`, e.g. `100/1s`; a bare unit (`100/s`) means one of it. */
 function countPer(flag: string, text: string): [number, number] {
   const m = /^(\d+)\/(\d*)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag} must be <count>/<duration>, e.g. 100/1s or 1000/1d, got "${text}"`);
+  if (!m) throw new UsageError(`${flag} must be <count>/<duration>, e.g. 100/1s or 1000/1d`);
   const count = parseIntegerFlag(flag, m[1]!, 0, MAX_COUNT);
   const ms = parseDurationFlag(flag, `${m[2] || "1"}${m[3]}`, 1, 3660 * DAY_MS);
   return [count, ms];

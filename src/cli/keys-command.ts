@@ -9,19 +9,20 @@ import {
   RevokeKeyResponseSchema,
 } from "../../gen/sigil/v1/key_service_pb.js";
 import { RotateKeyResponseSchema } from "../../gen/sigil/v1/key_lifecycle_pb.js";
-import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, parseIntegerFlag, parseMetadata, parseScopes, parseTimeFlag, UsageError } from "./cli-args.js";
+import { LIMITS, requireBoundedText } from "../service/request-validation.js";
+import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, parseExpireTimeFlag, parseIntegerFlag, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS, readSecretFile } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";
 import { CliOutput, KEY_TABLE_HEADERS, keyFields, keyTableRow, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help, runSubcommand, type Subcommand } from "./cli-subcommands.js";
 import { KEY_LIMIT_HELP, KEY_LIMIT_OPTIONS, parseKeyLimits } from "./key-limit-flags.js";
+import { checkFlag } from "./flag-checks.js";
+import { checkKeyId, checkMetadata, checkName, checkOwner, checkScopes } from "./key-field-flags.js";
 import { importKeys } from "./keys-import-command.js";
 import { update } from "./keys-update-command.js";
 
 const COMMON = { ...HELP_OPTION, ...OUTPUT_OPTIONS, ...CONNECTION_OPTIONS } as const;
 const COMMON_HELP = `${OUTPUT_HELP}\n\n${CONNECTION_HELP}\n`;
-/** The longest key lifetime a flag can express; the server applies its own bound (10 years). */
-const MAX_FLAG_DURATION_MS = 100 * 365 * 86_400_000;
 
 const STATUS_CHOICES = { active: KeyStatus.ACTIVE, disabled: KeyStatus.DISABLED, revoked: KeyStatus.REVOKED, expired: KeyStatus.EXPIRED } as const;
 
@@ -106,19 +107,19 @@ const issue: Subcommand = {
     if (values.ttl !== undefined && values["expire-time"] !== undefined) throw new UsageError("keys issue: give --ttl or --expire-time, not both");
     const limits = parseKeyLimits(values);
     const request = create(IssueKeyRequestSchema, {
-      name: values.name,
-      owner: values.owner,
-      scopes: parseScopes(values.scope),
-      metadata: parseMetadata("--meta", values.meta),
-      requestId: values["request-id"] ?? "",
+      name: checkName(values.name),
+      owner: checkOwner(values.owner),
+      scopes: checkScopes(values.scope),
+      metadata: checkMetadata(values.meta),
+      requestId: checkFlag("--request-id", () => requireBoundedText(values["request-id"] ?? "", "request_id", LIMITS.requestIdChars)),
       rateLimit: limits.rateLimit,
       credits: limits.credits,
       allowedNetworks: limits.allowedNetworks ?? [],
     });
     if (values.ttl !== undefined) {
-      request.expiration = { case: "ttl", value: durationFromMs(parseDurationFlag("--ttl", values.ttl, 1, MAX_FLAG_DURATION_MS)) };
+      request.expiration = { case: "ttl", value: durationFromMs(parseDurationFlag("--ttl", values.ttl, 1000, LIMITS.maxKeyTtlMs)) };
     } else if (values["expire-time"] !== undefined) {
-      request.expiration = { case: "expireTime", value: timestampFromDate(parseTimeFlag("--expire-time", values["expire-time"])) };
+      request.expiration = { case: "expireTime", value: timestampFromDate(parseExpireTimeFlag("--expire-time", values["expire-time"], Date.now(), LIMITS.maxKeyTtlMs)) };
     }
     const { client, call } = await connect(values, ctx, { admin: true });
     const response = await client.issueKey(request, call);
@@ -139,7 +140,7 @@ const get: Subcommand = {
     const { values, positionals } = parseCommandArgs("keys get", args, COMMON, { min: 1, max: 1, names: "one <key-id>" });
     if (values.help) return help(ctx, GET_HELP);
     const { client, call } = await connect(values, ctx, { admin: true });
-    const response = await client.getKey({ keyId: positionals[0]! }, call);
+    const response = await client.getKey({ keyId: checkKeyId(positionals[0]!) }, call);
     const output = new CliOutput(ctx, values.json === true);
     if (output.json) output.message(GetKeyResponseSchema, response);
     else if (response.key) output.fields(keyFields(response.key));
@@ -191,9 +192,11 @@ const revoke: Subcommand = {
     const options = { ...COMMON, reason: { type: "string" }, "key-file": { type: "string" } } as const;
     const { values, positionals } = parseCommandArgs("keys revoke", args, options, { min: 1, max: 1, names: "one <key-id>" });
     if (values.help) return help(ctx, REVOKE_HELP);
+    const keyId = checkKeyId(positionals[0]!);
+    const reason = checkFlag("--reason", () => requireBoundedText(values.reason ?? "", "reason", LIMITS.reasonChars));
     const ownKey = values["key-file"] === undefined ? undefined : await readSecretFile(values["key-file"], ctx.cwd, "--key-file");
     const { client, call } = await connect(values, ctx, { admin: true, bearer: ownKey });
-    const response = await client.revokeKey({ keyId: positionals[0]!, reason: values.reason ?? "" }, call);
+    const response = await client.revokeKey({ keyId, reason }, call);
     const output = new CliOutput(ctx, values.json === true);
     if (output.json) output.message(RevokeKeyResponseSchema, response);
     else if (response.key) output.fields(keyFields(response.key));
@@ -207,9 +210,10 @@ const rotate: Subcommand = {
     const options = { ...COMMON, grace: { type: "string" } } as const;
     const { values, positionals } = parseCommandArgs("keys rotate", args, options, { min: 1, max: 1, names: "one <key-id>" });
     if (values.help) return help(ctx, ROTATE_HELP);
-    const gracePeriod = values.grace === undefined ? undefined : durationFromMs(parseDurationFlag("--grace", values.grace, 0, MAX_FLAG_DURATION_MS));
+    const keyId = checkKeyId(positionals[0]!);
+    const gracePeriod = values.grace === undefined ? undefined : durationFromMs(parseDurationFlag("--grace", values.grace, 0, LIMITS.maxRotationGraceMs));
     const { client, call } = await connect(values, ctx, { admin: true });
-    const response = await client.rotateKey({ keyId: positionals[0]!, gracePeriod }, call);
+    const response = await client.rotateKey({ keyId, gracePeriod }, call);
     const output = new CliOutput(ctx, values.json === true);
     if (output.json) {
       output.message(RotateKeyResponseSchema, response);

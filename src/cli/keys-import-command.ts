@@ -3,11 +3,14 @@ import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { ImportKeyRequestSchema, ImportKeyResultSchema, type ImportKeyRequest, type ImportKeyResult } from "../../gen/sigil/v1/key_import_pb.js";
-import { CliError, HELP_OPTION, parseChoice, parseCommandArgs, parseIntegerFlag, parseMetadata, parseScopes, parseTimeFlag, UsageError } from "./cli-args.js";
+import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPlausibleImportedKey } from "../keys/imported-key-hasher.js";
+import { LIMITS } from "../service/request-validation.js";
+import { CliError, HELP_OPTION, parseChoice, parseCommandArgs, parseExpireTimeFlag, parseIntegerFlag, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";
 import { codeName } from "./cli-errors.js";
 import { CliOutput, printable, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help, type Subcommand } from "./cli-subcommands.js";
+import { checkMetadata, checkName, checkOwner, checkScopes } from "./key-field-flags.js";
 import { KEY_LIMIT_HELP, KEY_LIMIT_OPTIONS, parseKeyLimits, type KeyLimits } from "./key-limit-flags.js";
 import { readLines, type Line } from "./line-reader.js";
 
@@ -103,11 +106,11 @@ export const importKeys: Subcommand = {
       file,
       format,
       sha256: values.sha256 === true,
-      owner: values.owner,
-      name: values.name,
-      scopes: parseScopes(values.scope),
-      metadata: parseMetadata("--meta", values.meta),
-      expireTime: values["expire-time"] === undefined ? undefined : parseTimeFlag("--expire-time", values["expire-time"]),
+      owner: values.owner === undefined ? undefined : checkOwner(values.owner),
+      name: values.name === undefined ? undefined : checkName(values.name),
+      scopes: checkScopes(values.scope),
+      metadata: checkMetadata(values.meta),
+      expireTime: values["expire-time"] === undefined ? undefined : parseExpireTimeFlag("--expire-time", values["expire-time"], Date.now(), LIMITS.maxKeyTtlMs),
       limits: parseKeyLimits(values),
     };
     const batchSize = values["batch-size"] === undefined ? MAX_BATCH : parseIntegerFlag("--batch-size", values["batch-size"], 1, MAX_BATCH);
@@ -224,6 +227,14 @@ function parseLine(line: Line, defaults: ImportDefaults): ParsedLine {
       return { line: line.number, problem: describeJsonProblem((err as Error).message) };
     }
     if (request.keyMaterial.case === undefined) return { line: line.number, problem: "has neither rawKey nor rawKeySha256" };
+    if (request.keyMaterial.case === "rawKeySha256" && !/^[0-9a-fA-F]{64}$/.test(request.keyMaterial.value)) {
+      return { line: line.number, problem: "rawKeySha256 is not a hex SHA-256 (64 hex digits)" };
+    }
+  }
+  // The server's rule for key strings, checked before anything is sent.
+  if (request.keyMaterial.case === "rawKey") {
+    const problem = importableKeyProblem(request.keyMaterial.value);
+    if (problem) return { line: line.number, problem };
   }
   request.name ||= defaults.name ?? `${path.basename(defaults.file)}:${line.number}`.slice(-128);
   request.owner ||= defaults.owner ?? "";
@@ -235,6 +246,15 @@ function parseLine(line: Line, defaults: ImportDefaults): ParsedLine {
   request.credits ??= defaults.limits.credits;
   if (request.allowedNetworks.length === 0) request.allowedNetworks = defaults.limits.allowedNetworks ?? [];
   return { line: line.number, request };
+}
+
+/** Why a string cannot be imported (described, never quoted), or undefined when it can. */
+function importableKeyProblem(raw: string): string | undefined {
+  if (isPlausibleImportedKey(raw)) return undefined;
+  if (hasSigilKeyShape(raw)) return "is in Sigil's own key format; such keys are issued, not imported";
+  if (raw.length < IMPORTED_KEY_MIN_CHARS) return `the key is shorter than ${IMPORTED_KEY_MIN_CHARS} characters`;
+  if (raw.length > IMPORTED_KEY_MAX_CHARS) return `the key is longer than ${IMPORTED_KEY_MAX_CHARS} characters`;
+  return "the key must be printable ASCII characters without spaces";
 }
 
 /**

@@ -2,10 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { KeySchema } from "../../gen/sigil/v1/key_pb.js";
 import { UpdateKeyResponseSchema } from "../../gen/sigil/v1/key_lifecycle_pb.js";
-import { HELP_OPTION, parseCommandArgs, parseDurationFlag, parseList, parseMetadata, parseScopes, parseTimeFlag, UsageError } from "./cli-args.js";
+import { LIMITS } from "../service/request-validation.js";
+import { HELP_OPTION, parseCommandArgs, parseDurationFlag, parseExpireTimeFlag, parseList, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";
 import { CliOutput, keyFields, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help, type Subcommand } from "./cli-subcommands.js";
+import { checkKeyId, checkMetadata, checkName, checkScopes } from "./key-field-flags.js";
 import { KEY_LIMIT_HELP, KEY_LIMIT_OPTIONS, parseKeyLimits } from "./key-limit-flags.js";
 
 /** Fields `--clear` can reset, by their update-mask path. */
@@ -53,7 +55,7 @@ export const update: Subcommand = {
     const { values, positionals } = parseCommandArgs("keys update", args, options, { min: 1, max: 1, names: "one <key-id>" });
     if (values.help) return help(ctx, UPDATE_HELP);
 
-    const key = create(KeySchema, { keyId: positionals[0]! });
+    const key = create(KeySchema, { keyId: checkKeyId(positionals[0]!) });
     const paths = new Set<string>();
     const set = (path: string) => {
       if (paths.has(path)) throw new UsageError(`keys update: ${path} is given twice (a value and --clear, or two expiry flags)`);
@@ -61,23 +63,23 @@ export const update: Subcommand = {
     };
     if (values.name !== undefined) {
       set("name");
-      key.name = values.name;
+      key.name = checkName(values.name);
     }
     if (values.scope !== undefined) {
       set("scopes");
-      key.scopes = parseScopes(values.scope);
+      key.scopes = checkScopes(values.scope);
     }
     if (values.meta !== undefined) {
       set("metadata");
-      key.metadata = parseMetadata("--meta", values.meta);
+      key.metadata = checkMetadata(values.meta);
     }
     if (values["expire-time"] !== undefined) {
       set("expire_time");
-      key.expireTime = timestampFromDate(parseTimeFlag("--expire-time", values["expire-time"]));
+      key.expireTime = timestampFromDate(parseExpireTimeFlag("--expire-time", values["expire-time"], Date.now(), LIMITS.maxKeyTtlMs));
     }
     if (values.ttl !== undefined) {
       set("expire_time");
-      key.expireTime = timestampFromDate(new Date(Date.now() + parseDurationFlag("--ttl", values.ttl, 1000, 3650 * 86_400_000)));
+      key.expireTime = timestampFromDate(new Date(Date.now() + parseDurationFlag("--ttl", values.ttl, 1000, LIMITS.maxKeyTtlMs)));
     }
     if (values.enable && values.disable) throw new UsageError("keys update: give --enable or --disable, not both");
     if (values.enable || values.disable) {
@@ -100,7 +102,7 @@ export const update: Subcommand = {
     for (const field of parseList(values.clear)) {
       // "networks" is what the key's record prints; accept it too.
       const path = field === "networks" ? "allowed_networks" : field.replaceAll("-", "_");
-      if (!(CLEARABLE as readonly string[]).includes(path)) throw new UsageError(`--clear must name one of ${CLEARABLE.join(", ")}, got "${field}"`);
+      if (!(CLEARABLE as readonly string[]).includes(path)) throw new UsageError(`--clear must name one of ${CLEARABLE.join(", ")}`);
       set(path); // a listed field left unset is cleared
     }
     if (paths.size === 0) throw new UsageError("keys update: nothing to change (see sigil keys update --help)");

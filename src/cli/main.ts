@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import type { CliContext } from "./cli-context.js";
 import { describeFailure } from "./cli-errors.js";
-import { describeWord } from "./cli-subcommands.js";
+import { unknownCommand } from "./cli-subcommands.js";
 
 const USAGE = `Usage: sigil <command> [options]
 
@@ -16,6 +16,8 @@ Commands:
 Run sigil <command> --help for its options. Every command that prints results takes --json.
 Errors are one line on stderr; exit codes: 0 ok, 1 error, 2 usage error, 3 credential not valid (verify).
 `;
+
+const COMMANDS = ["serve", "migrate", "keys", "tokens", "verify", "audit", "help"];
 
 /**
  * Entry point of the `sigil` executable: dispatches to one command module. Modules load on demand:
@@ -45,7 +47,7 @@ async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
       ctx.err.write(USAGE);
       return 2;
     default:
-      ctx.err.write(`sigil: unknown command${describeWord(command)}\n${USAGE}`);
+      ctx.err.write(`sigil: ${unknownCommand(command, COMMANDS)}\n${USAGE}`);
       return 2;
   }
 }

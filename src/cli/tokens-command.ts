@@ -1,9 +1,13 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { DeriveTokenResponseSchema, TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
-import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, parseScopes, UsageError } from "./cli-args.js";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { DeriveTokenResponseSchema, TokenFormat, TokenLifetimeLimit, type DeriveTokenResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { LIMITS, requireBoundedText } from "../service/request-validation.js";
+import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, UsageError } from "./cli-args.js";
 import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";
-import { CliOutput, formatEnum, formatList, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
+import { CliOutput, formatEnum, formatLifetime, formatList, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
+import { checkFlag } from "./flag-checks.js";
+import { checkScopes } from "./key-field-flags.js";
 import { help, runSubcommand, type Subcommand } from "./cli-subcommands.js";
 
 const FORMAT_CHOICES = { jwt: TokenFormat.JWT, macaroon: TokenFormat.MACAROON } as const;
@@ -20,7 +24,9 @@ Options:
   --format <format>         jwt (default) or macaroon
   --scope <scope>           a scope for the token (a subset of the key's); repeat or comma-separate.
                             None means all of the key's scopes.
-  --ttl <duration>          lifetime, e.g. 5m (default: the server's default, 15m)
+  --ttl <duration>          lifetime, e.g. 5m (default: the server's default, 15m). The server caps
+                            it at its maximum (SIGIL_TOKEN_MAX_TTL, 1h by default) and at the parent
+                            key's expiry; a note on stderr says when it did.
   --audience <audience>     the service the token is meant for
 
 ${OUTPUT_HELP}
@@ -46,14 +52,15 @@ const derive: Subcommand = {
     if (values.help) return help(ctx, DERIVE_HELP);
     if (values.key !== undefined && values["key-file"] !== undefined) throw new UsageError("tokens derive: give --key or --key-file, not both");
     const format = values.format === undefined ? TokenFormat.JWT : parseChoice("--format", values.format, FORMAT_CHOICES);
-    const ttl = values.ttl === undefined ? undefined : durationFromMs(parseDurationFlag("--ttl", values.ttl, 1000, 86_400_000));
+    const ttlMs = values.ttl === undefined ? undefined : parseDurationFlag("--ttl", values.ttl, 1000, LIMITS.maxKeyTtlMs);
+    const scopes = checkScopes(values.scope);
+    const audience = checkFlag("--audience", () => requireBoundedText(values.audience ?? "", "audience", LIMITS.audienceChars));
     const credential = await parentKey(values, ctx);
     const { client, call } = await connect(values, ctx, { admin: false });
-    const response = await client.deriveToken(
-      { credential, format, scopes: parseScopes(values.scope), ttl, audience: values.audience ?? "" },
-      call,
-    );
+    const response = await client.deriveToken({ credential, format, scopes, ttl: ttlMs === undefined ? undefined : durationFromMs(ttlMs), audience }, call);
     const output = new CliOutput(ctx, values.json === true);
+    const cap = lifetimeCapNote(response, values.ttl);
+    if (cap) output.note(cap);
     if (output.json) {
       output.message(DeriveTokenResponseSchema, response);
     } else {
@@ -76,6 +83,15 @@ async function parentKey(values: { key?: string | undefined; "key-file"?: string
   const fromEnv = ctx.env["SIGIL_KEY"];
   if (fromEnv) return fromEnv.trim();
   throw new UsageError("tokens derive: give the parent API key with --key-file <path>, --key-file - (standard input) or SIGIL_KEY");
+}
+
+/** Says that (and why) the server granted a shorter lifetime than asked for; undefined when it did not. */
+function lifetimeCapNote(response: DeriveTokenResponse, asked: string | undefined): string | undefined {
+  if (response.lifetimeLimit === TokenLifetimeLimit.UNSPECIFIED || !response.ttl) return undefined;
+  const granted = `note: the token lives ${formatLifetime(durationMs(response.ttl))}, not ${asked === undefined ? "the default lifetime" : `the ${asked} asked for`}:`;
+  return response.lifetimeLimit === TokenLifetimeLimit.MAX_TTL
+    ? `${granted} capped at the server's longest token lifetime (SIGIL_TOKEN_MAX_TTL)`
+    : `${granted} capped at the parent key's expiry (${formatTime(response.expireTime)}); a token never outlives its key`;
 }
 
 /** `sigil tokens derive`: mints derived tokens. */

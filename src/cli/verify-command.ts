@@ -1,5 +1,9 @@
 import { CredentialKind, VerifyKeyResponseSchema, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
-import { HELP_OPTION, parseCommandArgs, parseIntegerFlag, parseScopes } from "./cli-args.js";
+import { LIMITS, requireBoundedText } from "../service/request-validation.js";
+import { requireClientIp, USAGE_LIMITS } from "../service/usage-validation.js";
+import { HELP_OPTION, parseCommandArgs, parseIntegerFlag } from "./cli-args.js";
+import { checkFlag } from "./flag-checks.js";
+import { checkScopes } from "./key-field-flags.js";
 import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";
 import { CliOutput, formatCreditsStatus, formatEnum, formatList, formatMetadata, formatRateLimitStatus, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
@@ -40,10 +44,14 @@ export async function verifyCommand(args: readonly string[], ctx: CliContext): P
   } as const;
   const { values, positionals } = parseCommandArgs("verify", args, options, { min: 1, max: 1, names: "one <credential> (or - for standard input)" });
   if (values.help) return help(ctx, VERIFY_HELP);
-  const cost = values.cost === undefined ? 0 : parseIntegerFlag("--cost", values.cost, 1, 1_000_000);
+  const cost = values.cost === undefined ? 0 : parseIntegerFlag("--cost", values.cost, 1, USAGE_LIMITS.maxCost);
   const credential = positionals[0] === "-" ? await readSecretFile("-", ctx.cwd, "standard input") : positionals[0]!;
   const { client, call } = await connect(values, ctx, { admin: false });
-  const response = await client.verifyKey({ credential, requiredScopes: parseScopes(values.scope), audience: values.audience ?? "", clientIp: values["client-ip"] ?? "", cost }, call);
+  const requiredScopes = checkScopes(values.scope);
+  const audience = checkFlag("--audience", () => requireBoundedText(values.audience ?? "", "audience", LIMITS.audienceChars));
+  const clientIp = values["client-ip"] ?? "";
+  checkFlag("--client-ip", () => requireClientIp(clientIp));
+  const response = await client.verifyKey({ credential, requiredScopes, audience, clientIp, cost }, call);
   const output = new CliOutput(ctx, values.json === true);
   if (output.json) {
     output.message(VerifyKeyResponseSchema, response);

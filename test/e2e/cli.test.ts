@@ -83,9 +83,9 @@ describe("sigil CLI against a live server", () => {
     assert.equal(noCommand.code, 2);
     assert.match(noCommand.stderr, /^Usage: sigil/);
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown command "frobnicate"/);
-    assertOneLineError(unknownSub, 2, /^sigil: keys: unknown command "frobnicate"/);
-    assertOneLineError(unknownOption, 2, /^sigil: keys list: Unknown option '--frobnicate'/);
+    assert.match(unknown.stderr, /^sigil: unknown command; the commands are serve, migrate, keys/);
+    assertOneLineError(unknownSub, 2, /^sigil: keys: unknown command; the commands are issue, get, list/);
+    assertOneLineError(unknownOption, 2, /^sigil: keys list: unknown option \(see sigil keys list --help\)$/);
     assertOneLineError(missingName, 2, /^sigil: keys issue: --name is required$/);
     assertOneLineError(badTtl, 2, /^sigil: --ttl must be a duration/);
   });
@@ -189,7 +189,7 @@ describe("sigil CLI against a live server", () => {
     assert.equal(revokedOnly.stdout, "");
     assert.match(revokedOnly.stderr, /no keys/);
     assertOneLineError(await cli(["keys", "list", "--status", "lost"]), 2, /--status must be one of active, disabled, revoked, expired/);
-    assertOneLineError(await cli(["keys", "list", "--page-size", "5000"]), 2, /--page-size must be between 1 and 1000/);
+    assertOneLineError(await cli(["keys", "list", "--page-size", "5000"]), 2, /--page-size must be at most 1000/);
   });
 
   it("derives JWTs and macaroons with the parent key from a file, stdin or SIGIL_KEY", async () => {
@@ -289,14 +289,14 @@ describe("sigil CLI against a live server", () => {
   it("maps server errors to one line with the gRPC code, and exit code 1", async () => {
     const [notFound, invalid, down, badServer] = await Promise.all([
       cli(["keys", "get", "AAAAAAAAAAAAAAAA"]),
-      cli(["keys", "issue", "--name", "bad", "--owner", "o", "--scope", "no spaces allowed"]),
+      cli(["keys", "list", "--page-token", "bm90LWEtdG9rZW4"]),
       cli(["keys", "list"], { env: { ...adminEnv, SIGIL_SERVER: "http://127.0.0.1:1" } }),
       cli(["keys", "list", "--server", "ftp://example"]),
     ]);
     assertOneLineError(notFound, 1, /^sigil: NOT_FOUND: key AAAAAAAAAAAAAAAA not found$/);
-    assertOneLineError(invalid, 1, /^sigil: INVALID_ARGUMENT: scopes\[0\]: must be/);
+    assertOneLineError(invalid, 1, /^sigil: INVALID_ARGUMENT: page_token: not a token/);
     assertOneLineError(down, 1, /^sigil: UNAVAILABLE: /);
-    assertOneLineError(badServer, 2, /--server must be http:\/\/host:port/);
+    assertOneLineError(badServer, 2, /^sigil: --server must start with http:\/\/ or https:\/\/$/);
   });
 
   it("sigil migrate brings a fresh database up to date, and again finds nothing to do", async () => {
