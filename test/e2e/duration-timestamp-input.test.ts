@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import type { SigilClient } from "../../src/client/index.js";
 import { errorOf } from "../support/call-outcome.js";
+import { protocolClients } from "../support/protocol-clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 /**
@@ -16,12 +17,7 @@ describe("Durations and Timestamps from outside are well formed or INVALID_ARGUM
   let keyId: string;
   before(async () => {
     server = await startTestServer();
-    const adminKey = server.adminKey;
-    clients = [
-      ["grpc", createSigilClient({ baseUrl: server.grpcUrl, adminKey })],
-      ["connect", createSigilClient({ baseUrl: server.httpUrl, protocol: "connect", adminKey })],
-      ["grpc-web", createSigilClient({ baseUrl: server.httpUrl, protocol: "grpc-web", adminKey })],
-    ];
+    clients = protocolClients(server, { binaryOnly: true });
     const issued = await clients[0]![1].issueKey({ name: "parent", owner: "svc:durations", scopes: ["read"] });
     parent = issued.secret;
     keyId = issued.key!.keyId;

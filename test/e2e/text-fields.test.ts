@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import type { SigilClient } from "../../src/client/index.js";
 import { errorOf } from "../support/call-outcome.js";
+import { protocolClients } from "../support/protocol-clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 /**
@@ -21,13 +22,7 @@ describe("text fields refuse control and bidirectional-formatting characters, on
   let holderKeyId: string;
   before(async () => {
     server = await startTestServer();
-    const adminKey = server.adminKey;
-    clients = [
-      ["grpc", createSigilClient({ baseUrl: server.grpcUrl, adminKey })],
-      ["connect", createSigilClient({ baseUrl: server.httpUrl, protocol: "connect", adminKey })],
-      ["connect json", createSigilClient({ baseUrl: server.httpUrl, protocol: "connect", useJson: true, adminKey })],
-      ["grpc-web", createSigilClient({ baseUrl: server.httpUrl, protocol: "grpc-web", adminKey })],
-    ];
+    clients = protocolClients(server);
     const admin = clients[0]![1];
     keyId = (await admin.issueKey({ name: "target", owner: "svc:text", scopes: ["read"] })).key!.keyId;
     const holder = await admin.issueKey({ name: "holder", owner: "svc:text", scopes: ["read"] });
