@@ -21,6 +21,10 @@ import {
   scopeCaveat,
   verifyMacaroonSignature,
 } from "../../src/tokens/macaroon/index.js";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { createSigilClient } from "../../src/client/index.js";
+import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { startTestServer } from "../support/test-server.js";
 
 /**
  * Interoperability with Debian's python3-pymacaroons, the macaroon library another team is most
@@ -150,5 +154,38 @@ describe("pymacaroons interop", () => {
     assert.equal(m.location, "");
     assert.ok(verifyMacaroonSignature(m, ROOT_KEY));
     assert.equal(Buffer.from(encodeMacaroon(m)).toString("base64url"), minted.macaroon);
+  });
+
+  test("a real server accepts an `expires` caveat pymacaroons appends with datetime.isoformat()", async (t) => {
+    if (!needsPymacaroons(t)) return;
+    const server = await startTestServer();
+    try {
+      const sigil = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
+      const { secret } = await sigil.issueKey({ name: "isoformat", owner: "svc:python", scopes: ["read"] });
+      const { token } = await sigil.deriveToken({ credential: secret, format: TokenFormat.MACAROON });
+      const withExpiry = (unixMs: number, offsetMinutes: number | null) => {
+        const r = python({ op: "add_isoformat_expires", macaroon: bodyOf(token), unix_time: unixMs / 1000, utc_offset_minutes: offsetMinutes });
+        return { token: MACAROON_TOKEN_PREFIX + (r.macaroon as string), caveat: r.caveat as string };
+      };
+      // Ten minutes from now, with microseconds: what Python writes for an aware datetime.
+      const soon = Math.floor(server.now() / 1000) * 1000 + 600_000 + 250;
+      for (const [offset, form] of [[0, /^expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.250000\+00:00$/], [-330, /-05:30$/], [120, /\+02:00$/]] as const) {
+        const { token: narrowed, caveat } = withExpiry(soon, offset);
+        assert.match(caveat, form);
+        const ok = await sigil.verifyKey({ credential: narrowed });
+        assert.equal(VerifyReason[ok.reason], "VALID", caveat);
+        // The caveat is earlier than the token's own expiry (15 min), so it is the one reported.
+        assert.equal(timestampMs(ok.expireTime!), soon, caveat);
+      }
+      // An instant in the past, in isoformat: expired, not an unknown caveat.
+      const past = withExpiry(server.now() - 60_000, 60);
+      assert.equal(VerifyReason[(await sigil.verifyKey({ credential: past.token })).reason], "EXPIRED", past.caveat);
+      // A naive datetime (no offset) names no instant: still rejected.
+      const naive = withExpiry(soon, null);
+      assert.doesNotMatch(naive.caveat, /[zZ]|[+-]\d\d:\d\d$/);
+      assert.equal(VerifyReason[(await sigil.verifyKey({ credential: naive.token })).reason], "UNKNOWN_CAVEAT", naive.caveat);
+    } finally {
+      await server.close();
+    }
   });
 });

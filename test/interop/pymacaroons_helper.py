@@ -8,6 +8,10 @@ macaroons as unpadded base64url of the v2 binary format (what pymacaroons' Binar
       -> identifier_hex, location, caveats [{cid_hex, vid_hex, cl}], signature_hex,
          reserialized (pymacaroons' own v2 encoding of what it read), verified
   {"op": "add_caveat", "macaroon": b64, "caveat": str}         -> macaroon
+  {"op": "add_isoformat_expires", "macaroon": b64, "unix_time": float,
+   "utc_offset_minutes": int | null}                           -> macaroon, caveat
+      appends "expires " + datetime.isoformat() of that instant in that offset (null: a naive
+      datetime, no offset, as datetime.utcnow() gives)
   {"op": "mint", "root_key_hex": hex, "identifier": str, "location": str | null,
    "caveats": [str]}                                           -> macaroon, signature_hex
 """
@@ -15,6 +19,7 @@ macaroons as unpadded base64url of the v2 binary format (what pymacaroons' Binar
 import binascii
 import json
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pymacaroons
 from pymacaroons import MACAROON_V2, Macaroon, Verifier
@@ -61,6 +66,18 @@ def add_caveat(request):
     return {"macaroon": macaroon.serialize(BinarySerializer())}
 
 
+def add_isoformat_expires(request):
+    offset = request["utc_offset_minutes"]
+    if offset is None:
+        moment = datetime.fromtimestamp(request["unix_time"], timezone.utc).replace(tzinfo=None)
+    else:
+        moment = datetime.fromtimestamp(request["unix_time"], timezone(timedelta(minutes=offset)))
+    caveat = "expires " + moment.isoformat()
+    macaroon = Macaroon.deserialize(request["macaroon"], BinarySerializer())
+    macaroon.add_first_party_caveat(caveat)
+    return {"macaroon": macaroon.serialize(BinarySerializer()), "caveat": caveat}
+
+
 def mint(request):
     macaroon = Macaroon(
         location=request.get("location"),
@@ -77,6 +94,7 @@ OPS = {
     "version": lambda request: {"version": pymacaroons.__version__},
     "inspect": inspect,
     "add_caveat": add_caveat,
+    "add_isoformat_expires": add_isoformat_expires,
     "mint": mint,
 }
 

@@ -40,6 +40,31 @@ describe("parseCaveat", () => {
     // Sub-millisecond digits are truncated (earlier, never later).
     assert.deepEqual(parseCaveat("expires 2026-11-29T13:45:00.123999999Z"), { kind: "expires", time: new Date("2026-11-29T13:45:00.123Z") });
     assert.deepEqual(parseCaveat("expires 0050-01-01T00:00:00Z"), { kind: "expires", time: new Date("0050-01-01T00:00:00Z") });
+  });
+
+  test("expires takes any RFC 3339 date-time with an offset (§5.6)", () => {
+    const at = (text: string) => {
+      const p = parseCaveat(`expires ${text}`);
+      assert.ok(p?.kind === "expires", text);
+      return p.time.toISOString();
+    };
+    // Python's datetime.isoformat() with a timezone: "+00:00", with or without microseconds.
+    assert.equal(at("2026-12-01T08:09:35+00:00"), "2026-12-01T08:09:35.000Z");
+    assert.equal(at("2026-12-01T08:09:35.123456+00:00"), "2026-12-01T08:09:35.123Z");
+    assert.equal(at("2026-12-01T08:09:35-00:00"), "2026-12-01T08:09:35.000Z");
+    // Other offsets name the same instant in another zone.
+    assert.equal(at("2026-12-01T09:09:35+01:00"), "2026-12-01T08:09:35.000Z");
+    assert.equal(at("2026-12-01T02:39:35-05:30"), "2026-12-01T08:09:35.000Z");
+    assert.equal(at("2026-12-02T07:08:35+23:59"), "2026-12-01T07:09:35.000Z");
+    // Offsets carry dates across day, month and year boundaries.
+    assert.equal(at("2026-12-31T23:30:00-01:00"), "2027-01-01T00:30:00.000Z");
+    assert.equal(at("2027-01-01T00:30:00+01:00"), "2026-12-31T23:30:00.000Z");
+    assert.equal(at("2028-02-29T23:00:00-02:00"), "2028-03-01T01:00:00.000Z");
+    // Lower-case t and z, fractions of any length (truncated to milliseconds, never rounded up).
+    assert.equal(at("2026-11-29t13:45:00z"), "2026-11-29T13:45:00.000Z");
+    assert.equal(at("2026-11-29T13:45:00.9999999999999999999Z"), "2026-11-29T13:45:00.999Z");
+    assert.equal(at("2026-11-29T13:45:00.1+02:00"), "2026-11-29T11:45:00.100Z");
+    assert.equal(at("0000-01-01T00:00:00Z"), "0000-01-01T00:00:00.000Z");
     assert.deepEqual(parseCaveat("scope read"), { kind: "scope", scopes: ["read"] });
     assert.deepEqual(parseCaveat("scope read keys:write a/b.c_d-e*"), { kind: "scope", scopes: ["read", "keys:write", "a/b.c_d-e*"] });
     assert.deepEqual(parseCaveat("aud https://api.example.com"), { kind: "aud", audience: "https://api.example.com" });
@@ -54,8 +79,6 @@ describe("parseCaveat", () => {
       "expires ",
       "expires  2026-11-29T13:45:00Z",
       "expires 2026-11-29T13:45:00Z ",
-      "expires 2026-11-29t13:45:00z",
-      "expires 2026-11-29T13:45:00+00:00",
       "expires 2026-11-29 13:45:00Z",
       "expires 2026-11-29T13:45Z",
       "expires 2026-02-30T00:00:00Z",
@@ -64,8 +87,30 @@ describe("parseCaveat", () => {
       "expires 2026-11-29T23:60:00Z",
       "expires 2026-11-29T23:59:60Z",
       "expires 2026-11-29T13:45:00.Z",
-      "expires 2026-11-29T13:45:00.1234567890Z",
       "expires 1796050800",
+      // RFC 3339 needs an offset, a time and two-digit fields; nothing looser.
+      "expires 2026-11-29T13:45:00",
+      "expires 2026-11-29T13:45:00.5",
+      "expires 2026-11-29",
+      "expires 2026-11-29Z",
+      "expires 2026-11-29T13:45:00+0000",
+      "expires 2026-11-29T13:45:00+00",
+      "expires 2026-11-29T13:45:00 +00:00",
+      "expires 2026-11-29T13:45:00+00:00Z",
+      "expires 2026-11-29T13:45:00Z+00:00",
+      "expires 2026-11-29T13:45:00+24:00",
+      "expires 2026-11-29T13:45:00-00:60",
+      "expires 2026-11-29T13:45:00+1:00",
+      "expires 2026-02-30T00:00:00+01:00",
+      "expires 2026-11-29T24:00:00-05:00",
+      "expires 2026-11-29T23:59:60+00:00",
+      "expires 2026-11-29T13:45:00.+00:00",
+      "expires 2026-11-29T13:45:00,5Z",
+      "expires +2026-11-29T13:45:00Z",
+      "expires 20261-11-29T13:45:00Z",
+      "expires 2026-11-29T13:45:00UTC",
+      "expires 2026-11-29T13:45:00GMT+01:00",
+      "expires 2026-11-29T13:45:00− 05:00",
       "Expires 2026-11-29T13:45:00Z",
       " expires 2026-11-29T13:45:00Z",
       "scope",

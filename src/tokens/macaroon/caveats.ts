@@ -3,7 +3,9 @@ import type { Caveat } from "./format.js";
 /**
  * Sigil's first-party caveat language. Each caveat is one UTF-8 string of exactly one form:
  *
- *   expires <YYYY-MM-DDTHH:MM:SS[.fraction]Z>   invalid at or after that instant (UTC only)
+ *   expires <RFC 3339 date-time>                 invalid at or after that instant; any offset
+ *                                                (Z or ±hh:mm), e.g. 2026-12-01T08:09:35Z or
+ *                                                Python's isoformat() 2026-12-01T08:09:35.5+00:00
  *   scope <scope> [<scope> ...]                  effective scopes = parent ∩ every scope caveat
  *   aud <audience>                               the verify request's audience must equal it
  *   key_id <id>                                  must equal the key id in the identifier
@@ -47,7 +49,8 @@ const KEY_ID_PATTERN = /^[A-Za-z0-9]{1,32}$/;
 const MAX_AUDIENCE_CHARS = 256;
 // C0 and C1 controls and DEL: never part of an audience, and they make log lines lie.
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
-const TIMESTAMP_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
+// RFC 3339 §5.6 date-time: "T" and "Z" may be lower case; the fraction has one digit or more.
+const TIMESTAMP_PATTERN = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -95,7 +98,12 @@ function isValidAudience(audience: string): boolean {
   return length >= 1 && length <= MAX_AUDIENCE_CHARS && !CONTROL_CHARACTER.test(audience);
 }
 
-/** RFC 3339 in UTC with an upper-case `T` and `Z`; fractions past milliseconds are truncated. */
+/**
+ * An RFC 3339 date-time with its offset (Z or ±hh:mm), as the instant it names. Fields out of
+ * range (month 13, Feb 30, hour 24, second 60, offset hour 24) are rejected rather than rolled
+ * over; leap seconds are not accepted (the token then fails closed). Fractions past milliseconds
+ * are truncated.
+ */
 function parseTimestamp(text: string): Date | undefined {
   const m = TIMESTAMP_PATTERN.exec(text);
   if (!m) return undefined;
@@ -104,22 +112,29 @@ function parseTimestamp(text: string): Date | undefined {
   ];
   // Truncating (not rounding) can only move the expiry earlier, the safe direction.
   const millis = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
+  // The fields as written are checked in their own (local) time; the offset is applied after.
   // setUTCFullYear, unlike Date.UTC, does not map years 0-99 to 1900-1999.
-  const time = new Date(0);
-  time.setUTCFullYear(year, month - 1, day);
-  time.setUTCHours(hour, minute, second, millis);
-  // Out-of-range fields (Feb 30, 24:00, second 60) roll over: reject what does not read back.
+  const local = new Date(0);
+  local.setUTCFullYear(year, month - 1, day);
+  local.setUTCHours(hour, minute, second, millis);
+  // Out-of-range fields roll over: reject what does not read back.
   if (
-    time.getUTCFullYear() !== year ||
-    time.getUTCMonth() !== month - 1 ||
-    time.getUTCDate() !== day ||
-    time.getUTCHours() !== hour ||
-    time.getUTCMinutes() !== minute ||
-    time.getUTCSeconds() !== second
+    local.getUTCFullYear() !== year ||
+    local.getUTCMonth() !== month - 1 ||
+    local.getUTCDate() !== day ||
+    local.getUTCHours() !== hour ||
+    local.getUTCMinutes() !== minute ||
+    local.getUTCSeconds() !== second
   ) {
     return undefined;
   }
-  return time;
+  if (m[8] !== undefined) return local;
+  const offsetHours = Number(m[10]);
+  const offsetMinutes = Number(m[11]);
+  if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+  // Local time = UTC + offset, so UTC = local - offset ("-00:00" is UTC too, RFC 3339 §4.3).
+  const offsetMs = (m[9] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000;
+  return new Date(local.getTime() - offsetMs);
 }
 
 // ---------------------------------------------------------------------------------------------
