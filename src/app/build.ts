@@ -24,6 +24,9 @@ import { migrateToLatest } from "../store/migrations.js";
 import { openDatabase } from "../store/open-database.js";
 import { PostgresFeedListener } from "../store/postgres-feed-listener.js";
 import { SigningKeys } from "../tokens/signing-keys.js";
+import { SigningKeyRotator } from "../tokens/signing-key-rotation.js";
+import { SigningKeyRotationSchedule } from "../tokens/signing-key-schedule.js";
+import { SigningKeyService } from "../service/signing-key-service.js";
 import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
@@ -85,11 +88,11 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
     const hasher = new KeyHasher(secrets);
     const directory = new KeyDirectory(db, { capacity: config.cacheSize });
-    const signingKeys = new SigningKeys(db, new Sealer(secrets, "jwt signing key"), {
-      rotationMs: config.signingKeyRotationMs,
-      maxTokenTtlMs: config.tokenMaxTtlMs,
-    });
-    await signingKeys.init(now());
+    const signingKeySealer = new Sealer(secrets, "jwt signing key");
+    const signingKeys = new SigningKeys(db, signingKeySealer, { maxTokenTtlMs: config.tokenMaxTtlMs, now, log });
+    const signingKeyRotator = new SigningKeyRotator(db, signingKeySealer, signingKeys, { now });
+    await signingKeyRotator.ensureActive();
+    const signingKeySchedule = new SigningKeyRotationSchedule(signingKeys, signingKeyRotator, { rotationMs: config.signingKeyRotationMs, now, log });
     const macaroonRootKeys = new MacaroonRootKeys(secrets);
     const importedHasher = new ImportedKeyHasher(secrets);
     const importedKeys = new ImportedKeyIndex(db, importedHasher, { capacity: config.cacheSize });
@@ -153,7 +156,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       wakeSource: dialect === "postgres" ? new PostgresFeedListener(config.databaseUrl, log) : undefined,
     });
     background.push(follower);
+    // Rotations by any process reach this one's signing keys through the feed.
+    follower.onChanges((update) => signingKeys.applyFeed(update));
     await follower.start();
+    // A rotation committed between loading the keys and the follower's starting point is read here.
+    await signingKeys.refresh();
+    background.push(signingKeySchedule);
+    await signingKeySchedule.start();
     // WatchRevocations streams wake on the follower's polls instead of polling on their own.
     const revocationFeed = new RevocationFeedService({ db, feed: follower, auth: new VerifierAuthorizer(verifier, now), now });
     const pruner = new RetentionPruner(db, { retentionMs: config.feedRetentionMs, now, log });
@@ -165,7 +174,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     background.push(lastUse);
     const lifecycle = new KeyLifecycleService({ db, directory, admin, hasher, lastUse, now, keyPrefix: config.keyPrefix });
     const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, now, keyPrefix: config.keyPrefix });
-    const impls = [service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin)];
+    const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, now });
+    const impls = [service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin];
     const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }];
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
     let closing: Promise<void> | undefined;

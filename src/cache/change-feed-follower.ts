@@ -106,7 +106,7 @@ export class ChangeFeedFollower {
       // Read after the changes: a prune that removed rows we were about to read has committed by
       // now, so its horizon is visible.
       if ((await feedHorizon(this.#db)) > from) return this.#reset(from);
-      for (const change of changes) this.#directory.invalidate(change.key_id);
+      for (const change of changes) if (change.key_id !== null) this.#directory.invalidate(change.key_id);
       if (changes.length > 0) {
         this.#lastSeq = changes[changes.length - 1]!.seq;
         this.#emit({ changes, reset: false, lastSeq: this.#lastSeq });

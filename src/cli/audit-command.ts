@@ -14,6 +14,7 @@ const ACTION_CHOICES = {
   rotate: AuditAction.ROTATE_KEY,
   revoke: AuditAction.REVOKE_KEY,
   import: AuditAction.IMPORT_KEY,
+  "rotate-signing-key": AuditAction.ROTATE_SIGNING_KEY,
 } as const;
 
 const AUDIT_HELP = `Usage: sigil audit [options]
@@ -90,8 +91,8 @@ function eventRow(event: AuditEvent): string[] {
   return [
     String(event.sequence),
     formatTime(event.time),
-    formatEnum(AuditAction, event.action).replace(/_key$/, ""),
-    event.keyId,
+    event.action === AuditAction.ROTATE_SIGNING_KEY ? "rotate-signing-key" : formatEnum(AuditAction, event.action).replace(/_key$/, ""),
+    event.keyId || "-",
     event.actorKeyId || "(server)",
     event.details && Object.keys(event.details).length > 0 ? JSON.stringify(event.details) : "-",
   ];

@@ -12,6 +12,7 @@ Commands:
   tokens    derive short-lived JWTs and macaroons from an API key
   verify    verify an API key, JWT or macaroon
   audit     list the audit trail of key changes (admin)
+  signing-keys  list and rotate the JWT signing keys (admin)
 
 Run sigil <command> --help for its options. Every command that prints results takes --json.
 Errors are one line on stderr; exit codes: 0 ok, 1 error, 2 usage error, 3 credential not valid (verify).
@@ -38,6 +39,8 @@ async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
       return (await import("./verify-command.js")).verifyCommand(rest, ctx);
     case "audit":
       return (await import("./audit-command.js")).auditCommand(rest, ctx);
+    case "signing-keys":
+      return (await import("./signing-keys-command.js")).signingKeysCommand(rest, ctx);
     case "help":
     case "--help":
     case "-h":

@@ -1,7 +1,8 @@
 import { createClient, type ConnectError, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { errors, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload } from "jose";
 import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
 import { createSigilClient, type SigilClient, type SigilProtocol } from "./create-client.js";
 import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
 import { RevocationSet } from "./revocation-set.js";
@@ -30,7 +31,7 @@ export type OfflineVerifyFailure =
   /** The token lives longer than `maxTokenTtlMs`: its revocation could be forgotten before it expires. */
   | VerifyReason.LIFETIME_TOO_LONG
   | VerifyReason.INSUFFICIENT_SCOPE
-  /** The key the token derives from was revoked. */
+  /** The key the token derives from was revoked, or the signing key that signed it (an emergency rotation). */
   | VerifyReason.REVOKED
   /**
    * Fail-closed: the verifier cannot vouch that it knows every revocation (the feed has been down
@@ -105,6 +106,10 @@ export interface OfflineVerifierStatus {
 const MAX_TOKEN_CHARS = 8192;
 const SIGIL_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "scope", "key_id"];
 const PRUNE_INTERVAL_MS = 60_000;
+/** When the feed names a new signing key, the JWKS is fetched after these delays until it holds it. */
+const NEW_KEY_FETCH_DELAYS_MS = [0, 100, 400, 1500, 5000];
+/** Revoked signing keys remembered (they are rare: each is an emergency rotation); the oldest go first. */
+const MAX_REVOKED_SIGNING_KEYS = 10_000;
 
 /**
  * Verifies Sigil's derived JWTs without calling Sigil: signatures against the cached JWKS, claims
@@ -131,6 +136,12 @@ export class OfflineVerifier {
   readonly #maxTokenTtlMs: number;
   readonly #jwks: JwksCache;
   readonly #revoked: RevocationSet;
+  /**
+   * Signing keys revoked by an emergency rotation, kept for the verifier's life: a forged token
+   * may carry any `exp`, and a stale JWKS copy (another instance, an HTTP cache) could still list
+   * the key, so "its tokens have expired by now" does not hold here.
+   */
+  readonly #revokedKids = new Set<string>();
   readonly #watcher: RevocationWatcher;
   readonly #sessionManager: Http2SessionManager | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -176,6 +187,7 @@ export class OfflineVerifier {
       },
       now: this.#now,
       onRevocation: (keyId, revokeTimeMs) => this.#revoked.add(keyId, revokeTimeMs, this.#now()),
+      onSigningKeyChange: (kid, state) => this.#onSigningKeyChange(kid, state),
       onError: options.onFeedError,
     });
   }
@@ -202,6 +214,7 @@ export class OfflineVerifier {
   async verify(token: string, options: { requiredScopes?: readonly string[]; audience?: string | readonly string[] } = {}): Promise<OfflineVerification> {
     if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_CHARS) return fail(VerifyReason.MALFORMED);
     const now = this.#now();
+    if (this.#revokedKids.size > 0 && this.#revokedKids.has(kidOf(token) ?? "")) return fail(VerifyReason.REVOKED);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#jwks.getKey, {
@@ -252,6 +265,35 @@ export class OfflineVerifier {
     this.#sessionManager?.abort();
   }
 
+  /**
+   * The feed told of a signing-key change: a revoked key is rejected from now on (and the JWKS is
+   * fetched again without it); a new key the cache does not know yet is fetched at once, so its
+   * tokens do not wait for the unknown-kid cooldown. A retirement changes nothing here.
+   */
+  #onSigningKeyChange(kid: string, state: SigningKeyState): void {
+    if (state === SigningKeyState.REVOKED) {
+      this.#revokedKids.delete(kid);
+      this.#revokedKids.add(kid);
+      if (this.#revokedKids.size > MAX_REVOKED_SIGNING_KEYS) this.#revokedKids.delete(this.#revokedKids.values().next().value!);
+      // A failed fetch keeps the old set; the revoked set rejects the key meanwhile.
+      this.#jwks.refresh().catch(() => undefined);
+    } else if (state === SigningKeyState.ACTIVE) {
+      void this.#fetchNewKey(kid);
+    }
+  }
+
+  /**
+   * Fetches the JWKS until it holds `kid`: behind a load balancer the call may reach an instance
+   * that has not heard of the new key yet (it will within its change-feed window).
+   */
+  async #fetchNewKey(kid: string): Promise<void> {
+    for (const delayMs of NEW_KEY_FETCH_DELAYS_MS) {
+      if (this.#closed || this.#jwks.kids.has(kid) || this.#revokedKids.has(kid)) return;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      await this.#jwks.refresh().catch(() => undefined);
+    }
+  }
+
   #revocationsCurrent(now: number): boolean {
     return now - this.#watcher.lastCurrentAt <= this.#staleAfterMs && !this.#revoked.overflowed(now);
   }
@@ -274,6 +316,14 @@ function toJwk(k: { kty: string; crv: string; x: string; kid: string; alg: strin
   const jwk: JWK = { kty: k.kty };
   for (const field of ["crv", "x", "kid", "alg", "use"] as const) if (k[field]) jwk[field] = k[field];
   return jwk;
+}
+
+function kidOf(token: string): string | undefined {
+  try {
+    return decodeProtectedHeader(token).kid;
+  } catch {
+    return undefined; // malformed: jwtVerify says so
+  }
 }
 
 function fail(reason: OfflineVerifyFailure, keyId?: string): OfflineVerification {

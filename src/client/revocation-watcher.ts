@@ -1,6 +1,7 @@
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { SigilClient } from "./create-client.js";
+import type { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
 
 export interface RevocationWatcherOptions {
   readonly client: SigilClient;
@@ -14,6 +15,8 @@ export interface RevocationWatcherOptions {
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
   readonly now: () => number;
   readonly onRevocation: (keyId: string, revokeTimeMs: number) => void;
+  /** A JWT signing key was added, retired or revoked (before the response's revocations are applied). */
+  readonly onSigningKeyChange?: (kid: string, state: SigningKeyState, changeTimeMs: number) => void;
   /** Every stream failure (for logging); the watcher reconnects by itself. */
   readonly onError?: (err: ConnectError) => void;
 }
@@ -125,6 +128,7 @@ export class RevocationWatcher {
         for await (const res of stream) {
           rearm();
           this.#connected = true;
+          for (const c of res.signingKeyChanges) this.#o.onSigningKeyChange?.(c.kid, c.state, c.changeTime ? timestampMs(c.changeTime) : now());
           for (const r of res.revocations) this.#o.onRevocation(r.keyId, r.revokeTime ? timestampMs(r.revokeTime) : now());
           // Mid-replay responses have no cursor: the watcher is not current until the replay ends.
           if (res.cursor) {

@@ -119,7 +119,7 @@ export const SETTINGS = {
   issuer: setting("SIGIL_ISSUER", "--issuer", "sigil", "`iss` claim of derived JWTs", pattern(/^[\x21-\x7e]{1,256}$/, "1 to 256 printable characters")),
   tokenDefaultTtlMs: setting("SIGIL_TOKEN_DEFAULT_TTL", "--token-default-ttl", "15m", "lifetime of a derived token when the request gives none", duration(1000, 24 * HOUR)),
   tokenMaxTtlMs: setting("SIGIL_TOKEN_MAX_TTL", "--token-max-ttl", "1h", "longest lifetime of a derived token", duration(1000, 24 * HOUR)),
-  signingKeyRotationMs: setting("SIGIL_SIGNING_KEY_ROTATION", "--signing-key-rotation", "30d", "age after which the JWT signing key is replaced at start-up", duration(HOUR, 3650 * 24 * HOUR)),
+  signingKeyRotationMs: setting("SIGIL_SIGNING_KEY_ROTATION", "--signing-key-rotation", "30d", "age after which the JWT signing key is replaced (while running; one process rotates, all follow); at least SIGIL_TOKEN_MAX_TTL", duration(10_000, 3650 * 24 * HOUR)),
   cacheSize: setting("SIGIL_CACHE_SIZE", "--cache-size", "50000", "most key records kept in memory (about 1 KB each)", integer(1, 10_000_000)),
   feedPollIntervalMs: setting("SIGIL_FEED_POLL_INTERVAL", "--feed-poll-interval", "250ms", "how often the change feed is polled to invalidate caches", duration(10, 60_000)),
   feedRetentionMs: setting("SIGIL_FEED_RETENTION", "--feed-retention", "7d", "how long change-feed rows (revocation history, WatchRevocations cursors) are kept", duration(1000, 3650 * 24 * HOUR)),
@@ -182,6 +182,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);
+  }
+  // Each retired key stays published for about a token lifetime: rotating faster would pile them up.
+  if (config.signingKeyRotationMs < config.tokenMaxTtlMs) {
+    throw new ConfigError(`${SETTINGS.signingKeyRotationMs.env} (${SETTINGS.signingKeyRotationMs.flag}) must be at least ${SETTINGS.tokenMaxTtlMs.env}`);
   }
   return Object.freeze(config);
 }

@@ -23,6 +23,7 @@ const ACTION_NAMES: Record<AuditAction, AuditActionName | undefined> = {
   [AuditAction.ROTATE_KEY]: "rotate",
   [AuditAction.REVOKE_KEY]: "revoke",
   [AuditAction.IMPORT_KEY]: "import",
+  [AuditAction.ROTATE_SIGNING_KEY]: "rotate_signing_key",
 };
 
 const ACTIONS: Record<AuditActionName, AuditAction> = {
@@ -31,6 +32,7 @@ const ACTIONS: Record<AuditActionName, AuditAction> = {
   rotate: AuditAction.ROTATE_KEY,
   revoke: AuditAction.REVOKE_KEY,
   import: AuditAction.IMPORT_KEY,
+  rotate_signing_key: AuditAction.ROTATE_SIGNING_KEY,
 };
 
 /** ListAuditEvents: the audit trail of key mutations, for admins. */

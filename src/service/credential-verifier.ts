@@ -9,7 +9,7 @@ import type { ClientIp } from "../usage/client-networks.js";
 import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
 import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
-import { looksLikeJwt, verifyDerivedJwt } from "../tokens/derived-jwt.js";
+import { looksLikeJwt, verifyDerivedJwt, type DerivedJwtClaims } from "../tokens/derived-jwt.js";
 import { checkVerifiedClaims, VerifiedJwtCache } from "../tokens/verified-jwt-cache.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
@@ -237,22 +237,26 @@ export class CredentialVerifier {
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
     const kind = CredentialKind.JWT;
-    let claims = this.#verifiedJwts.get(token);
-    if (claims) {
-      const failure = checkVerifiedClaims(claims, options.audience, options.nowMs);
+    let claims: DerivedJwtClaims;
+    const cached = this.#verifiedJwts.get(token);
+    if (cached) {
+      // Its signing key may have been revoked (or have left the JWKS) since it was cached.
+      const signer = this.#d.signingKeys.lookupSync(cached.kid);
+      const failure = signer === "revoked" ? "REVOKED" : signer === undefined ? "BAD_SIGNATURE" : checkVerifiedClaims(cached.claims, options.audience, options.nowMs);
       if (failure) {
-        if (failure === "EXPIRED") this.#verifiedJwts.delete(token);
+        if (failure !== "AUDIENCE_MISMATCH" && failure !== "NOT_YET_VALID") this.#verifiedJwts.delete(token);
         return fail(VerifyReason[failure], kind);
       }
+      claims = cached.claims;
     } else {
-      const verdict = await verifyDerivedJwt(token, (kid) => this.#d.signingKeys.publicKey(kid, options.nowMs), {
+      const verdict = await verifyDerivedJwt(token, (kid) => this.#d.signingKeys.lookup(kid), {
         issuer: this.#d.issuer,
         audience: options.audience,
         nowMs: options.nowMs,
       });
       if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind);
       claims = verdict.claims;
-      this.#verifiedJwts.set(token, claims);
+      this.#verifiedJwts.set(token, { claims, kid: verdict.kid });
     }
     const record = await this.#d.directory.get(claims.key_id, options.nowMs);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, claims.key_id);

@@ -270,7 +270,7 @@ export class KeyService {
     const expireSeconds = Math.floor(t.expireTime / 1000);
     const expireTime = optionalTimestamp(expireSeconds * 1000);
     if (format === TokenFormat.JWT) {
-      const { token, jti } = await mintDerivedJwt(this.#d.signingKeys.active, {
+      const { token, jti } = await mintDerivedJwt(await this.#d.signingKeys.signingKey(), {
         issuer: this.#d.settings.issuer,
         subject: t.record.owner,
         audience: t.audience || undefined,
@@ -373,6 +373,7 @@ export class KeyService {
   }
 
   async getJwks(_req: GetJwksRequest, _ctx: CallContext): Promise<GetJwksResponse> {
+    await this.#d.signingKeys.settled();
     return create(GetJwksResponseSchema, { keys: this.#d.signingKeys.jwks().map((k) => ({ ...k })) });
   }
 }

@@ -4,7 +4,15 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyRecord } from "../keys/key-record.js";
 import { feedHorizon, latestChangeSeq } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
-import { readKeysRevokedSince, readRevocationsBetween, type RevocationRow } from "../store/revocation-repository.js";
+import {
+  readKeysRevokedSince,
+  readSigningKeyChangesSince,
+  readWatchedChangesBetween,
+  type RevocationRow,
+  type SigningKeyChangeRow,
+  type WatchedChangeRow,
+} from "../store/revocation-repository.js";
+import { SigningKeyChangeSchema, SigningKeyState, type SigningKeyChange } from "../../gen/sigil/v1/signing_key_pb.js";
 import {
   RevocationSchema,
   WatchRevocationsResponseSchema,
@@ -54,7 +62,7 @@ export class RevocationFeedService {
   readonly #d: RevocationFeedDeps;
   readonly #maxStreams: number;
   readonly #streams = new Set<AbortController>();
-  readonly #sharedReads = new Map<string, Promise<RevocationRow[]>>();
+  readonly #sharedReads = new Map<string, Promise<WatchedChangeRow[]>>();
   #sharedProbe: Promise<unknown> | undefined;
   #closed = false;
 
@@ -125,9 +133,12 @@ export class RevocationFeedService {
       // replay below; a repeat is harmless), one committed before it is in the keys table.
       seq = feed.lastSeq;
       if (start.kind === "time") {
+        // Signing keys made or revoked since then ride on the first page (there are few).
+        let signingKeyChanges = (await readSigningKeyChangesSince(this.#d.db, start.sinceMs)).map(toSigningKeyChange);
         for await (const page of this.#replay(start.sinceMs, signal)) {
           // Mid-replay responses carry no cursor: resuming from the snapshot would skip the rest.
-          yield response(page, page.length === REVOCATION_BATCH ? "" : encodeRevocationCursor(seq));
+          yield response(page, page.length === REVOCATION_BATCH ? "" : encodeRevocationCursor(seq), signingKeyChanges);
+          signingKeyChanges = [];
           sentAt = this.#d.now();
           if (signal.aborted) return;
         }
@@ -139,13 +150,13 @@ export class RevocationFeedService {
         const rows = await this.#readShared(seq, upTo);
         const end = rows.length === REVOCATION_BATCH ? rows[rows.length - 1]!.seq : upTo;
         if (rows.length > 0) {
-          yield response(rows.map(toRevocation), encodeRevocationCursor(end));
+          yield response(rows.filter(isRevocation).map(toRevocation), encodeRevocationCursor(end), rows.filter(isSigningKeyChange).map(toSigningKeyChange));
           sentAt = this.#d.now();
         }
         seq = end;
         if (signal.aborted) return;
         // The stream's own credential stops authorizing it once revoked (after that news is sent).
-        if (rows.some((r) => r.keyId === watcher.keyId)) {
+        if (rows.some((r) => isRevocation(r) && r.keyId === watcher.keyId)) {
           throw new ConnectError("the key of this WatchRevocations stream was revoked", Code.Unauthenticated);
         }
       }
@@ -193,16 +204,16 @@ export class RevocationFeedService {
   }
 
   /**
-   * Reads revocations in (afterSeq, upToSeq]; streams at the same position share the read. The
+   * Reads revocations and signing-key changes in (afterSeq, upToSeq]; streams at the same position share the read. The
    * horizon is read after the rows: if pruning had removed rows past afterSeq before the read, the
    * horizon already shows it, and the stream must resync rather than silently skip them.
    */
-  #readShared(afterSeq: number, upToSeq: number): Promise<RevocationRow[]> {
+  #readShared(afterSeq: number, upToSeq: number): Promise<WatchedChangeRow[]> {
     const key = `${afterSeq}:${upToSeq}`;
     let read = this.#sharedReads.get(key);
     if (!read) {
       read = (async () => {
-        const rows = await readRevocationsBetween(this.#d.db, afterSeq, upToSeq, REVOCATION_BATCH);
+        const rows = await readWatchedChangesBetween(this.#d.db, afterSeq, upToSeq, REVOCATION_BATCH);
         if ((await feedHorizon(this.#d.db)) > afterSeq) throw cursorTooOld();
         return rows;
       })().finally(() => this.#sharedReads.delete(key));
@@ -212,8 +223,21 @@ export class RevocationFeedService {
   }
 }
 
-function response(revocations: Revocation[], cursor: string): WatchRevocationsResponse {
-  return create(WatchRevocationsResponseSchema, { revocations, cursor });
+function response(revocations: Revocation[], cursor: string, signingKeyChanges: SigningKeyChange[] = []): WatchRevocationsResponse {
+  return create(WatchRevocationsResponseSchema, { revocations, cursor, signingKeyChanges });
+}
+
+const isRevocation = (row: WatchedChangeRow): row is RevocationRow => "keyId" in row;
+const isSigningKeyChange = (row: WatchedChangeRow): row is SigningKeyChangeRow => "kid" in row;
+
+const SIGNING_KEY_STATE_AFTER: Record<SigningKeyChangeRow["action"], SigningKeyState> = {
+  signing_key_add: SigningKeyState.ACTIVE,
+  signing_key_retire: SigningKeyState.RETIRED,
+  signing_key_revoke: SigningKeyState.REVOKED,
+};
+
+function toSigningKeyChange(row: SigningKeyChangeRow): SigningKeyChange {
+  return create(SigningKeyChangeSchema, { kid: row.kid, state: SIGNING_KEY_STATE_AFTER[row.action], changeTime: timestampFromMs(row.time) });
 }
 
 function toRevocation(row: RevocationRow): Revocation {

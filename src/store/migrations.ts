@@ -176,7 +176,73 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         }
       },
     },
+    "0005_signing_key_feed": {
+      // Issue #10: JWT signing-key changes travel on the change feed, so every process signs with
+      // and publishes the same keys; at most one key is active; a leaked key can be revoked.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable("signing_keys").addColumn("revoke_time", "bigint").execute();
+        // Processes that started at once could each have made (or rotated to) their own key: keep
+        // the newest active, retire the others (they stay published until their tokens expire).
+        const newest = await db
+          .selectFrom("signing_keys")
+          .select("kid")
+          .where("retire_time", "is", null)
+          .orderBy("create_time", "desc")
+          .orderBy("kid", "desc")
+          .executeTakeFirst();
+        if (newest) {
+          await db.updateTable("signing_keys").set({ retire_time: Date.now() }).where("retire_time", "is", null).where("kid", "<>", newest.kid).execute();
+        }
+        // The partial index holds one entry per active key, all with the same value: a second active
+        // key is a unique violation, whichever process inserts it.
+        await sql`create unique index signing_keys_one_active on signing_keys ((retire_time is null)) where retire_time is null`.execute(db);
+
+        // A feed row names either an API key (key_id) or a signing key (signing_key_id).
+        if (dialect === "postgres") {
+          await sql`alter table change_feed alter column key_id drop not null`.execute(db);
+          await sql`alter table change_feed add column signing_key_id text`.execute(db);
+          await sql`alter table change_feed add constraint change_feed_one_subject check ((key_id is null) <> (signing_key_id is null))`.execute(db);
+        } else {
+          await rebuildSqliteChangeFeed(db, { keyIdNullable: true });
+        }
+      },
+      async down(db: Kysely<any>) {
+        await db.deleteFrom("change_feed").where("key_id", "is", null).execute();
+        if (dialect === "postgres") {
+          await sql`alter table change_feed drop constraint change_feed_one_subject`.execute(db);
+          await sql`alter table change_feed drop column signing_key_id`.execute(db);
+          await sql`alter table change_feed alter column key_id set not null`.execute(db);
+        } else {
+          await rebuildSqliteChangeFeed(db, { keyIdNullable: false });
+        }
+        await db.schema.dropIndex("signing_keys_one_active").execute();
+        await db.schema.alterTable("signing_keys").dropColumn("revoke_time").execute();
+      },
+    },
   };
+}
+
+/**
+ * SQLite cannot change a column's NOT NULL or add a CHECK in place: the change feed is copied into
+ * a new table, in one transaction. The AUTOINCREMENT high-water mark is carried over, so a seq that
+ * pruning deleted is never handed out again (followers and cursors rely on it).
+ */
+async function rebuildSqliteChangeFeed(db: Kysely<any>, options: { keyIdNullable: boolean }): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const subject = options.keyIdNullable
+      ? sql`key_id text, signing_key_id text, action text not null, reason text, actor_key_id text, time bigint not null,
+            constraint change_feed_one_subject check ((key_id is null) <> (signing_key_id is null))`
+      : sql`key_id text not null, action text not null, reason text, actor_key_id text, time bigint not null`;
+    await sql`create table change_feed_next (seq integer primary key autoincrement, ${subject})`.execute(tx);
+    await sql`insert into change_feed_next (seq, key_id, action, reason, actor_key_id, time)
+              select seq, key_id, action, reason, actor_key_id, time from change_feed`.execute(tx);
+    await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
+    await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
+    await sql`drop table change_feed`.execute(tx);
+    await sql`alter table change_feed_next rename to change_feed`.execute(tx);
+    await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
+    await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
+  });
 }
 
 class CodeMigrationProvider implements MigrationProvider {
@@ -184,6 +250,12 @@ class CodeMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
     return migrations(this.dialect);
   }
+}
+
+/** Migrates to exactly `target` (up or down): for tests of a migration against an older schema. */
+export async function migrateTo(db: Kysely<any>, dialect: DialectName, target: string): Promise<void> {
+  const { error } = await new Migrator({ db, provider: new CodeMigrationProvider(dialect) }).migrateTo(target);
+  if (error) throw error;
 }
 
 /** Brings the schema up to date; throws with the failing migration's name. */

@@ -1,5 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "./database.js";
+import { listSigningKeysChangedSince } from "./signing-key-repository.js";
+import { SIGNING_KEY_CHANGE_ACTIONS, type SigningKeyChangeAction } from "./tables/change-feed-table.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -11,18 +13,45 @@ export interface RevocationRow {
   readonly reason: string;
 }
 
-/** Revocations in the change feed with `afterSeq < seq <= upToSeq`, oldest first, at most `limit`. */
-export async function readRevocationsBetween(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<RevocationRow[]> {
+/** One change to a JWT signing key, from the change feed (with its seq) or from signing_keys (replay). */
+export interface SigningKeyChangeRow {
+  readonly seq: number;
+  readonly kid: string;
+  readonly action: SigningKeyChangeAction;
+  readonly time: number;
+}
+
+/** What WatchRevocations streams: key revocations and signing-key changes, in feed order. */
+export type WatchedChangeRow = RevocationRow | SigningKeyChangeRow;
+
+const WATCHED_ACTIONS = ["revoke", ...SIGNING_KEY_CHANGE_ACTIONS] as const;
+
+/** Revocations and signing-key changes in the change feed with `afterSeq < seq <= upToSeq`, oldest first, at most `limit`. */
+export async function readWatchedChangesBetween(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<WatchedChangeRow[]> {
   const rows = await db
     .selectFrom("change_feed")
-    .select(["seq", "key_id", "time", "reason"])
+    .select(["seq", "key_id", "signing_key_id", "action", "time", "reason"])
     .where("seq", ">", afterSeq)
     .where("seq", "<=", upToSeq)
-    .where("action", "=", "revoke")
+    .where("action", "in", WATCHED_ACTIONS)
     .orderBy("seq", "asc")
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ seq: Number(r.seq), keyId: r.key_id, time: Number(r.time), reason: r.reason ?? "" }));
+  return rows.map((r): WatchedChangeRow =>
+    r.signing_key_id !== null
+      ? { seq: Number(r.seq), kid: r.signing_key_id, action: r.action as SigningKeyChangeAction, time: Number(r.time) }
+      : { seq: Number(r.seq), keyId: r.key_id!, time: Number(r.time), reason: r.reason ?? "" },
+  );
+}
+
+/** Signing keys created or revoked at or after `sinceTime`, as changes, oldest first (a replay; the table is small). */
+export async function readSigningKeyChangesSince(db: Db, sinceTime: number): Promise<SigningKeyChangeRow[]> {
+  const changes: SigningKeyChangeRow[] = [];
+  for (const row of await listSigningKeysChangedSince(db, sinceTime)) {
+    if (row.create_time >= sinceTime) changes.push({ seq: 0, kid: row.kid, action: "signing_key_add", time: row.create_time });
+    if (row.revoke_time !== null && row.revoke_time >= sinceTime) changes.push({ seq: 0, kid: row.kid, action: "signing_key_revoke", time: row.revoke_time });
+  }
+  return changes.sort((a, b) => a.time - b.time);
 }
 
 /** Where a page of `readKeysRevokedSince` ended; the next page starts after it. */

@@ -1,6 +1,6 @@
-import { randomBytes, type KeyObject } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { errors, jwtVerify, SignJWT, decodeProtectedHeader } from "jose";
-import { SIGNING_ALG, type ActiveSigningKey } from "./signing-keys.js";
+import { SIGNING_ALG, type ActiveSigningKey, type SigningKeyLookup } from "./signing-keys.js";
 
 /** The claims Sigil puts in a derived JWT. */
 export interface DerivedJwtClaims {
@@ -42,8 +42,11 @@ export async function mintDerivedJwt(signingKey: ActiveSigningKey, input: MintJw
   return { token: await jwt.sign(signingKey.privateKey), jti };
 }
 
-export type JwtFailure = "MALFORMED" | "BAD_SIGNATURE" | "EXPIRED" | "NOT_YET_VALID" | "AUDIENCE_MISMATCH";
-export type JwtVerdict = { readonly ok: true; readonly claims: DerivedJwtClaims } | { readonly ok: false; readonly reason: JwtFailure };
+/** REVOKED: the token's signing key was revoked (an emergency rotation). */
+export type JwtFailure = "MALFORMED" | "BAD_SIGNATURE" | "EXPIRED" | "NOT_YET_VALID" | "AUDIENCE_MISMATCH" | "REVOKED";
+export type JwtVerdict =
+  | { readonly ok: true; readonly claims: DerivedJwtClaims; readonly kid: string }
+  | { readonly ok: false; readonly reason: JwtFailure };
 
 const COMPACT_JWT = /^eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
 
@@ -58,7 +61,7 @@ export function looksLikeJwt(credential: string): boolean {
  */
 export async function verifyDerivedJwt(
   token: string,
-  resolveKey: (kid: string) => KeyObject | undefined | Promise<KeyObject | undefined>,
+  resolveKey: (kid: string) => SigningKeyLookup | Promise<SigningKeyLookup>,
   options: { issuer: string; audience: string; nowMs: number; clockToleranceSec?: number },
 ): Promise<JwtVerdict> {
   let kid: string | undefined;
@@ -69,6 +72,7 @@ export async function verifyDerivedJwt(
   }
   if (!kid) return { ok: false, reason: "MALFORMED" };
   const key = await resolveKey(kid);
+  if (key === "revoked") return { ok: false, reason: "REVOKED" };
   if (!key) return { ok: false, reason: "BAD_SIGNATURE" };
   try {
     const { payload } = await jwtVerify(token, key, {
@@ -84,7 +88,7 @@ export async function verifyDerivedJwt(
       const audiences = Array.isArray(aud) ? aud : [aud];
       if (!options.audience || !audiences.includes(options.audience)) return { ok: false, reason: "AUDIENCE_MISMATCH" };
     }
-    return { ok: true, claims: payload as unknown as DerivedJwtClaims };
+    return { ok: true, claims: payload as unknown as DerivedJwtClaims, kid };
   } catch (err) {
     return { ok: false, reason: classifyJoseError(err) };
   }

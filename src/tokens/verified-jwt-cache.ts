@@ -5,21 +5,28 @@ import type { DerivedJwtClaims, JwtFailure } from "./derived-jwt.js";
  * Claims of derived JWTs whose signature and issuer already verified, by exact token string.
  * A resource service sees the same token on many requests; an Ed25519 verification costs about
  * 100 µs here, a lookup well under one. What depends on the moment or the request (exp, nbf,
- * audience) is checked on every hit; the parent key is checked by the caller every time.
+ * audience) is checked on every hit; the parent key, and the signing key (`kid`: it may have been
+ * revoked since), are checked by the caller every time.
  */
+export interface VerifiedJwt {
+  readonly claims: DerivedJwtClaims;
+  /** The signing key that signed it. */
+  readonly kid: string;
+}
+
 export class VerifiedJwtCache {
-  readonly #entries: LruCache<string, DerivedJwtClaims>;
+  readonly #entries: LruCache<string, VerifiedJwt>;
 
   constructor(capacity: number) {
     this.#entries = new LruCache(capacity);
   }
 
-  get(token: string): DerivedJwtClaims | undefined {
+  get(token: string): VerifiedJwt | undefined {
     return this.#entries.get(token);
   }
 
-  set(token: string, claims: DerivedJwtClaims): void {
-    this.#entries.set(token, claims);
+  set(token: string, verified: VerifiedJwt): void {
+    this.#entries.set(token, verified);
   }
 
   delete(token: string): void {

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/audit.proto.
  */
 export const file_sigil_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChRzaWdpbC92MS9hdWRpdC5wcm90bxIIc2lnaWwudjEivwEKCkF1ZGl0RXZlbnQSEAoIc2VxdWVuY2UYASABKAMSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoGYWN0aW9uGAMgASgOMhUuc2lnaWwudjEuQXVkaXRBY3Rpb24SDgoGa2V5X2lkGAQgASgJEhQKDGFjdG9yX2tleV9pZBgFIAEoCRIoCgdkZXRhaWxzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLqAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZrZXlfaWQYAyABKAkSFAoMYWN0b3Jfa2V5X2lkGAQgASgJEiUKBmFjdGlvbhgFIAEoDjIVLnNpZ2lsLnYxLkF1ZGl0QWN0aW9uEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5zaWdpbC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSq7AQoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWQVVESVRfQUNUSU9OX0lTU1VFX0tFWRABEhsKF0FVRElUX0FDVElPTl9VUERBVEVfS0VZEAISGwoXQVVESVRfQUNUSU9OX1JPVEFURV9LRVkQAxIbChdBVURJVF9BQ1RJT05fUkVWT0tFX0tFWRAEEhsKF0FVRElUX0FDVElPTl9JTVBPUlRfS0VZEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRzaWdpbC92MS9hdWRpdC5wcm90bxIIc2lnaWwudjEivwEKCkF1ZGl0RXZlbnQSEAoIc2VxdWVuY2UYASABKAMSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoGYWN0aW9uGAMgASgOMhUuc2lnaWwudjEuQXVkaXRBY3Rpb24SDgoGa2V5X2lkGAQgASgJEhQKDGFjdG9yX2tleV9pZBgFIAEoCRIoCgdkZXRhaWxzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLqAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZrZXlfaWQYAyABKAkSFAoMYWN0b3Jfa2V5X2lkGAQgASgJEiUKBmFjdGlvbhgFIAEoDjIVLnNpZ2lsLnYxLkF1ZGl0QWN0aW9uEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5zaWdpbC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSrgAQoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWQVVESVRfQUNUSU9OX0lTU1VFX0tFWRABEhsKF0FVRElUX0FDVElPTl9VUERBVEVfS0VZEAISGwoXQVVESVRfQUNUSU9OX1JPVEFURV9LRVkQAxIbChdBVURJVF9BQ1RJT05fUkVWT0tFX0tFWRAEEhsKF0FVRElUX0FDVElPTl9JTVBPUlRfS0VZEAUSIwofQVVESVRfQUNUSU9OX1JPVEFURV9TSUdOSU5HX0tFWRAGYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One recorded mutation. Recorded in the mutation's own transaction, so there is no mutation
@@ -43,7 +43,7 @@ export type AuditEvent = Message<"sigil.v1.AuditEvent"> & {
   action: AuditAction;
 
   /**
-   * The key it changed.
+   * The key it changed; empty for a signing-key rotation.
    *
    * @generated from field: string key_id = 4;
    */
@@ -212,6 +212,15 @@ export enum AuditAction {
    * @generated from enum value: AUDIT_ACTION_IMPORT_KEY = 5;
    */
   IMPORT_KEY = 5,
+
+  /**
+   * The JWT signing key was replaced: by RotateSigningKey (the actor is the admin key), or on
+   * schedule (no actor). `key_id` is empty; `details` name the new key (`kid`) and the keys it
+   * replaced (`retired_kids`, `revoked_kids`).
+   *
+   * @generated from enum value: AUDIT_ACTION_ROTATE_SIGNING_KEY = 6;
+   */
+  ROTATE_SIGNING_KEY = 6,
 }
 
 /**

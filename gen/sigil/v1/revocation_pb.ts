@@ -6,13 +6,15 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { SigningKeyChange } from "./signing_key_pb.js";
+import { file_sigil_v1_signing_key } from "./signing_key_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sigil/v1/revocation.proto.
  */
 export const file_sigil_v1_revocation: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC92MS9yZXZvY2F0aW9uLnByb3RvEghzaWdpbC52MSKdAQoXV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QSEAoGY3Vyc29yGAEgASgJSAASMAoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBwoFc3RhcnQiXQoKUmV2b2NhdGlvbhIOCgZrZXlfaWQYASABKAkSLwoLcmV2b2tlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCSJVChhXYXRjaFJldm9jYXRpb25zUmVzcG9uc2USKQoLcmV2b2NhdGlvbnMYASADKAsyFC5zaWdpbC52MS5SZXZvY2F0aW9uEg4KBmN1cnNvchgCIAEoCWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlzaWdpbC92MS9yZXZvY2F0aW9uLnByb3RvEghzaWdpbC52MSKdAQoXV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QSEAoGY3Vyc29yGAEgASgJSAASMAoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBwoFc3RhcnQiXQoKUmV2b2NhdGlvbhIOCgZrZXlfaWQYASABKAkSLwoLcmV2b2tlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCSKOAQoYV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlEikKC3Jldm9jYXRpb25zGAEgAygLMhQuc2lnaWwudjEuUmV2b2NhdGlvbhIOCgZjdXJzb3IYAiABKAkSNwoTc2lnbmluZ19rZXlfY2hhbmdlcxgDIAMoCzIaLnNpZ2lsLnYxLlNpZ25pbmdLZXlDaGFuZ2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_signing_key]);
 
 /**
  * Request of WatchRevocations. Needs `authorization: Bearer <key>` where the key holds the
@@ -100,14 +102,15 @@ export const RevocationSchema: GenMessage<Revocation> = /*@__PURE__*/
   messageDesc(file_sigil_v1_revocation, 1);
 
 /**
- * One message of the WatchRevocations stream: a batch of revocations in feed order, or a
- * heartbeat (no revocations) that confirms the caller is up to date as of `cursor`.
+ * One message of the WatchRevocations stream: a batch of revocations and signing-key changes in
+ * feed order, or a heartbeat (neither) that confirms the caller is up to date as of `cursor`.
  *
  * @generated from message sigil.v1.WatchRevocationsResponse
  */
 export type WatchRevocationsResponse = Message<"sigil.v1.WatchRevocationsResponse"> & {
   /**
-   * Revocations since the previous response, oldest first (at most 500 per response).
+   * Revocations since the previous response, oldest first (at most 500 per response, together
+   * with `signing_key_changes`).
    *
    * @generated from field: repeated sigil.v1.Revocation revocations = 1;
    */
@@ -119,6 +122,16 @@ export type WatchRevocationsResponse = Message<"sigil.v1.WatchRevocationsRespons
    * @generated from field: string cursor = 2;
    */
   cursor: string;
+
+  /**
+   * Changes to the JWT signing keys since the previous response, oldest first: a new key, a
+   * retired one, or one revoked at once (RotateSigningKey `retire_now`), whose tokens the caller
+   * must reject from now on. A replay from `start_time` includes the keys created or revoked since
+   * then.
+   *
+   * @generated from field: repeated sigil.v1.SigningKeyChange signing_key_changes = 3;
+   */
+  signingKeyChanges: SigningKeyChange[];
 };
 
 /**

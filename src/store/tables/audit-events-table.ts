@@ -1,6 +1,6 @@
 import type { Generated, Insertable, Selectable } from "kysely";
 
-export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import"] as const;
+export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import", "rotate_signing_key"] as const;
 export type AuditActionName = (typeof AUDIT_ACTIONS)[number];
 
 /**
@@ -13,6 +13,7 @@ export interface AuditEventsTable {
   seq: Generated<number>;
   time: number;
   action: AuditActionName;
+  /** The key changed; empty for a signing-key rotation (its details name the signing keys). */
   key_id: string;
   /** Key id of the credential that made the change; null when the server acted on its own. */
   actor_key_id: string | null;
