@@ -27,6 +27,8 @@ import { SigningKeys } from "../tokens/signing-keys.js";
 import { SigningKeyRotator } from "../tokens/signing-key-rotation.js";
 import { SigningKeyRotationSchedule } from "../tokens/signing-key-schedule.js";
 import { SigningKeyService } from "../service/signing-key-service.js";
+import { SelfRevocationGuard } from "../service/self-revocation-guard.js";
+import { ServiceSurface } from "../transport/surface.js";
 import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
@@ -145,10 +147,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         tokenMaxTtlMs: config.tokenMaxTtlMs,
       },
     });
-    const adminKeyFile = await bootstrapAdminKey(db, service, config.dataDir, log);
-    const bootstrapReminder = new BootstrapAdminReminder(db, { dataDir: config.dataDir, now, log });
-    background.push(bootstrapReminder);
-    await bootstrapReminder.start();
+    // A verify instance sits beside resource services: the first admin key is never written there
+    // (nor is its file named in reminders).
+    const adminKeyFile = config.mode === "verify" ? undefined : await bootstrapAdminKey(db, service, config.dataDir, log);
+    if (config.mode !== "verify") {
+      const bootstrapReminder = new BootstrapAdminReminder(db, { dataDir: config.dataDir, now, log });
+      background.push(bootstrapReminder);
+      await bootstrapReminder.start();
+    }
     const follower = new ChangeFeedFollower(db, directory, {
       intervalMs: config.feedPollIntervalMs,
       log,
@@ -174,16 +180,19 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     background.push(lastUse);
     const lifecycle = new KeyLifecycleService({ db, directory, admin, hasher, lastUse, now, keyPrefix: config.keyPrefix });
     const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, now, keyPrefix: config.keyPrefix });
+    const surface = new ServiceSurface(config.mode);
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, now });
-    const impls = [service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin];
-    const services = [{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }];
+    // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
+    const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin];
+    const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
     let closing: Promise<void> | undefined;
     dbHealth.onChange((serving) => {
       if (closing) return;
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
     });
-    const grpcServer = createGrpcServer({ services, health, reflectionFiles: loadReflectionFiles(), log, maxMessageBytes: config.maxMessageBytes });
+    const grpcServer = createGrpcServer({ services, health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes });
     const http = createHttpServer({
       services,
       jwks: () => ({ keys: signingKeys.jwks() }),
@@ -196,7 +205,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       grpcServer.forceShutdown();
       throw err;
     });
-    log.info({ grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect }, "sigil is listening");
+    log.info({ grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect, mode: config.mode }, "sigil is listening");
 
     return {
       grpcPort,

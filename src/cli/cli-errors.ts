@@ -16,7 +16,11 @@ export interface CliFailure {
 export function describeFailure(err: unknown): CliFailure {
   if (err instanceof UsageError) return { line: `sigil: ${oneLine(err.message)}`, exitCode: 2 };
   if (err instanceof CliError) return { line: `sigil: ${oneLine(err.message)}`, exitCode: 1 };
-  if (err instanceof ConnectError) return { line: `sigil: ${codeName(err.code)}: ${oneLine(err.rawMessage)}`, exitCode: 1 };
+  if (err instanceof ConnectError) {
+    // The usual cause: an admin command sent to an instance started with --mode verify.
+    const hint = err.code === Code.Unimplemented ? " (a server started with --mode verify serves no admin commands; use an admin instance)" : "";
+    return { line: `sigil: ${codeName(err.code)}: ${oneLine(err.rawMessage)}${hint}`, exitCode: 1 };
+  }
   return { line: `sigil: ${oneLine(err instanceof Error ? err.message : String(err))}`, exitCode: 1 };
 }
 

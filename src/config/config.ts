@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseServerSecrets } from "../keys/server-secrets.js";
+import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
 
 /** Validated, frozen server configuration. Built once at start-up by `loadConfig`. */
@@ -32,6 +33,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** How often coalesced last-use times are written to the database. */
   readonly lastUseFlushIntervalMs: number;
+  /** What this instance serves (transport/surface.ts). */
+  readonly mode: ServeMode;
 }
 
 export interface HostPort {
@@ -129,6 +132,7 @@ export const SETTINGS = {
   maxMessageBytes: setting("SIGIL_MAX_MESSAGE_BYTES", "--max-message-bytes", "1048576", "largest request message accepted", integer(1024, 16 * 1024 * 1024)),
   shutdownGraceMs: setting("SIGIL_SHUTDOWN_GRACE", "--shutdown-grace", "10s", "how long in-flight calls may run after SIGTERM", duration(0, 600_000)),
   lastUseFlushIntervalMs: setting("SIGIL_LAST_USE_FLUSH_INTERVAL", "--last-use-flush-interval", "5s", "how often keys' last-use times are written (one write per used key per interval)", duration(50, 600_000)),
+  mode: setting("SIGIL_MODE", "--mode", "all", "what this instance serves: all, verify (VerifyKey, BatchVerifyKeys, DeriveToken, GetJwks, WatchRevocations, self-revocation) or admin (everything)", oneOf(SERVE_MODES)),
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -179,6 +183,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxMessageBytes: value("maxMessageBytes", "1048576")!,
     shutdownGraceMs: value("shutdownGraceMs", "10s")!,
     lastUseFlushIntervalMs: value("lastUseFlushIntervalMs", "5s")!,
+    mode: value("mode", "all")!,
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);

@@ -82,6 +82,8 @@ function protocolOf(hctx: HandlerContext): string {
   return "connect";
 }
 
+const RPC_PATH = /^\/[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/;
+
 function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: HttpListenerOptions): void {
   const path = (req.url ?? "").split("?")[0];
   const send = (status: number, body: unknown, cache?: string) => {
@@ -96,6 +98,9 @@ function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: Ht
     const serving = options.isServing();
     return send(serving ? 200 : 503, { status: serving ? "SERVING" : "NOT_SERVING" }, "no-store");
   }
+  // A procedure this server does not serve (another version's, or outside its SIGIL_MODE): Connect's
+  // error for it; gRPC and gRPC-Web clients read HTTP 404 as UNIMPLEMENTED too.
+  if (req.method === "POST" && RPC_PATH.test(path ?? "")) return send(404, { code: "unimplemented", message: `${path!.slice(1)} is not served here` });
   send(404, { code: "not_found", message: `no route for ${req.method} ${path}` });
 }
 

@@ -10,7 +10,16 @@ describe("configuration", () => {
     assert.equal(c.tokenDefaultTtlMs, 15 * 60_000);
     assert.equal(c.tokenMaxTtlMs, 3600_000);
     assert.match(c.databaseUrl, /^sqlite:.*data\/sigil\.db$/);
+    assert.equal(c.mode, "all");
+    assert.equal(c.signingKeyRotationMs, 30 * 86_400_000);
     assert.ok(Object.isFrozen(c));
+  });
+
+  it("takes a serving mode and a short rotation when the token lifetime allows it", () => {
+    const c = loadConfig(["--mode", "verify", "--signing-key-rotation", "10s", "--token-max-ttl", "5s", "--token-default-ttl", "5s"], {});
+    assert.equal(c.mode, "verify");
+    assert.equal(c.signingKeyRotationMs, 10_000);
+    assert.equal(loadConfig([], { SIGIL_MODE: "admin" }).mode, "admin");
   });
 
   it("takes flags over environment variables", () => {
@@ -28,6 +37,9 @@ describe("configuration", () => {
       [[], { SIGIL_DATABASE_URL: "mysql://x" }, /^SIGIL_DATABASE_URL/],
       [["--nope", "1"], {}, /unknown option "--nope"/],
       [["--grpc-addr"], {}, /needs a value/],
+      [[], { SIGIL_MODE: "readonly" }, /^SIGIL_MODE \(--mode\) must be one of all, verify, admin, got "readonly"/],
+      [[], { SIGIL_SIGNING_KEY_ROTATION: "5s" }, /^SIGIL_SIGNING_KEY_ROTATION .* must be between 10000ms/],
+      [["--signing-key-rotation", "30m"], {}, /^SIGIL_SIGNING_KEY_ROTATION \(--signing-key-rotation\) must be at least SIGIL_TOKEN_MAX_TTL/],
     ];
     for (const [argv, env, message] of cases) assert.throws(() => loadConfig(argv, env), (e: Error) => e instanceof ConfigError && message.test(e.message));
     // A database URL carries a password: a wrong one is named, never repeated.
