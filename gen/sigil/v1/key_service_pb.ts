@@ -985,6 +985,10 @@ export const TokenLifetimeLimitSchema: GenEnum<TokenLifetimeLimit> = /*@__PURE__
  * (self-revocation). VerifyKey, BatchVerifyKeys and GetJwks need no credential. DeriveToken is
  * authorized by the key it derives from.
  *
+ * A server started with SIGIL_MODE=verify serves only VerifyKey, BatchVerifyKeys, DeriveToken,
+ * GetJwks, WatchRevocations and RevokeKey (self-revocation only: any other caller is
+ * PERMISSION_DENIED); every other method answers UNIMPLEMENTED there, and reflection omits it.
+ *
  * @generated from service sigil.v1.KeyService
  */
 export const KeyService: GenService<{
