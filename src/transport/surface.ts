@@ -21,6 +21,10 @@ const SURFACES: Readonly<Record<ServeMode, Readonly<Record<string, readonly stri
   },
 };
 
+/** Field numbers of FileDescriptorProto.service and ServiceDescriptorProto.method (descriptor.proto). */
+const SERVICE_FIELD = 6;
+const METHOD_FIELD = 2;
+
 /**
  * Applies a mode to what the listeners register: both take the services list through `services`
  * and reflection takes its files through `reflectionFiles`, so a method outside the surface is not
@@ -52,7 +56,24 @@ export class ServiceSurface {
       const file = fromBinary(FileDescriptorProtoSchema, bytes);
       const pkg = file.package ? `${file.package}.` : "";
       if (!file.service.some((s) => this.#methods[pkg + s.name])) return bytes;
-      for (const s of file.service) s.method = s.method.filter((m) => this.serves(pkg + s.name, m.name ?? ""));
+      // Per service, the new index of each method kept (removed ones map to -1).
+      const renumbered = file.service.map((s) => {
+        let next = 0;
+        return s.method.map((m) => (this.serves(pkg + s.name, m.name ?? "") ? next++ : -1));
+      });
+      file.service.forEach((s, i) => (s.method = s.method.filter((_, j) => renumbered[i]![j]! >= 0)));
+      // Comments are located by index path (file.service[i].method[j] is [6, i, 2, j]): move the
+      // kept methods' comments to their new indexes and drop the removed methods' comments.
+      if (file.sourceCodeInfo) {
+        file.sourceCodeInfo.location = file.sourceCodeInfo.location.flatMap((loc) => {
+          const [field, service, member, method] = loc.path;
+          if (field !== SERVICE_FIELD || member !== METHOD_FIELD || service === undefined || method === undefined) return [loc];
+          const to = renumbered[service]?.[method] ?? -1;
+          if (to < 0) return [];
+          loc.path = [field, service, member, to, ...loc.path.slice(4)];
+          return [loc];
+        });
+      }
       return toBinary(FileDescriptorProtoSchema, file);
     });
   }
