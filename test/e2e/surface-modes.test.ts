@@ -12,6 +12,7 @@ import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { runCli } from "../support/cli-process.js";
 import { grpcJsClient, grpcJsRawCall } from "../support/grpc-js-call.js";
+import { protocolClients } from "../support/protocol-clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 const BUF = fileURLToPath(new URL("../../../node_modules/.bin/buf", import.meta.url));
@@ -32,13 +33,8 @@ describe("SIGIL_MODE=verify: the verification surface beside an admin instance o
   before(async () => {
     adminServer = await startTestServer();
     verifyServer = await startTestServer({ SIGIL_MODE: "verify" }, { join: adminServer });
-    const adminKey = adminServer.adminKey;
-    clients = {
-      grpc: createSigilClient({ baseUrl: verifyServer.grpcUrl, adminKey }),
-      connect: createSigilClient({ baseUrl: verifyServer.httpUrl, protocol: "connect", adminKey }),
-      "connect json": createSigilClient({ baseUrl: verifyServer.httpUrl, protocol: "connect", useJson: true, adminKey }),
-      "grpc-web": createSigilClient({ baseUrl: verifyServer.httpUrl, protocol: "grpc-web", adminKey }),
-    };
+    // The joiner holds the admin instance's admin key: every call below carries it.
+    clients = Object.fromEntries(protocolClients(verifyServer));
   });
   after(async () => {
     await verifyServer.close();
