@@ -1,5 +1,4 @@
-import path from "node:path";
-import { ensureDataDir } from "../app/data-dir.js";
+import { prepareSqliteFiles } from "../app/data-dir.js";
 import { ConfigError, loadConfig, SETTINGS } from "../config/config.js";
 import { migrateToLatest } from "../store/migrations.js";
 import { openDatabase } from "../store/open-database.js";
@@ -35,11 +34,8 @@ export async function migrateCommand(args: readonly string[], ctx: CliContext): 
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
   }
-  if (config.databaseUrl.startsWith("sqlite:")) {
-    // The default database lives in the data dir, which must stay private to its owner.
-    const file = path.resolve(config.databaseUrl.slice("sqlite:".length));
-    if (file.startsWith(config.dataDir + path.sep)) ensureDataDir(config.dataDir);
-  }
+  // A SQLite database and its directory must stay private to the server's user (data-dir.ts).
+  prepareSqliteFiles(config.databaseUrl, config.dataDir);
   const { db, dialect } = openDatabase(config.databaseUrl);
   try {
     const applied = await migrateToLatest(db, dialect);
