@@ -4,6 +4,7 @@ import { ChangeFeedFollower } from "../cache/change-feed-follower.js";
 import { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import { KeyDirectory } from "../cache/key-directory.js";
 import { SETTINGS, type Config } from "../config/config.js";
+import { SIGIL_VERSION } from "../client/version.js";
 import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";
@@ -190,6 +191,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       isServing: () => dbHealth.serving && !closing,
       log,
       maxMessageBytes: config.maxMessageBytes,
+      corsOrigins: config.corsOrigins,
+      version: SIGIL_VERSION,
     });
     const grpcPort = await bindGrpcServer(grpcServer, config.grpcAddress).catch((err) => {
       throw listenError(SETTINGS.grpcAddress, config.grpcAddress, err);
@@ -205,7 +208,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       throw err;
     });
     log.info(
-      { grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect },
+      { grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect, version: SIGIL_VERSION, node: process.version },
       "sigil is listening",
     );
 
