@@ -1,9 +1,10 @@
 import path from "node:path";
 import { checkSqliteFiles, sqliteFile } from "../app/data-dir.js";
-import { ConfigError, loadConfig, SETTINGS } from "../config/config.js";
+import { SETTINGS } from "../config/config.js";
 import { BackupExistsError, backupSqlite } from "../store/sqlite-backup.js";
 import { CliError, HELP_OPTION, parseCommandArgs, UsageError } from "./cli-args.js";
 import type { CliContext } from "./cli-context.js";
+import { DATABASE_OPTIONS, DATABASE_OPTIONS_HELP, databaseConfig } from "./database-options.js";
 import { OUTPUT_OPTIONS } from "./cli-output.js";
 import { help } from "./cli-subcommands.js";
 
@@ -15,27 +16,16 @@ or SIGIL_SERVER_SECRET): without it no key, token or signing key in the copy can
 PostgreSQL databases are backed up with pg_dump instead (README: "Backup and restore").
 
 Options:
-  ${(SETTINGS.dataDir.flag + " <path>").padEnd(26)}${SETTINGS.dataDir.env.padEnd(20)} ${SETTINGS.dataDir.help} (default: ${SETTINGS.dataDir.defaultText})
-  ${(SETTINGS.databaseUrl.flag + " <url>").padEnd(26)}${SETTINGS.databaseUrl.env.padEnd(20)} ${SETTINGS.databaseUrl.help} (default: ${SETTINGS.databaseUrl.defaultText})
+${DATABASE_OPTIONS_HELP}
   --json                    print {"source": ..., "file": ..., "pages": ..., "bytes": ...} instead of text
 `;
 
 /** `sigil backup <file>`: an online copy of the SQLite database. Never prints a database URL. */
 export async function backupCommand(args: readonly string[], ctx: CliContext): Promise<number> {
-  const options = { ...HELP_OPTION, ...OUTPUT_OPTIONS, "data-dir": { type: "string" }, "database-url": { type: "string" } } as const;
+  const options = { ...HELP_OPTION, ...OUTPUT_OPTIONS, ...DATABASE_OPTIONS } as const;
   const { values, positionals } = parseCommandArgs("backup", args, options, { min: 1, max: 1, names: "the file to write" });
   if (values.help) return help(ctx, BACKUP_HELP);
-  const flags = [
-    ...(values["data-dir"] !== undefined ? [SETTINGS.dataDir.flag, values["data-dir"]] : []),
-    ...(values["database-url"] !== undefined ? [SETTINGS.databaseUrl.flag, values["database-url"]] : []),
-  ];
-  let config;
-  try {
-    config = loadConfig(flags, ctx.env);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const config = databaseConfig(values, ctx.env);
   const source = sqliteFile(config.databaseUrl);
   if (source === undefined) {
     if (config.databaseUrl.startsWith("sqlite:")) throw new UsageError("backup: an in-memory database has nothing to back up");
