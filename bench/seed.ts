@@ -5,7 +5,7 @@
 // process is running to follow them and nothing is being audited.
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { ensureDataDir, loadServerSecrets } from "../src/app/data-dir.js";
+import { loadServerSecrets, prepareDataDir, prepareSqliteFiles } from "../src/app/data-dir.js";
 import { loadConfig } from "../src/config/config.js";
 import { KeyHasher } from "../src/keys/key-hasher.js";
 import { rowFromRecord } from "../src/keys/key-record.js";
@@ -25,7 +25,8 @@ if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 
 }
 
 const config = loadConfig([], { ...process.env, SIGIL_DATA_DIR: values["data-dir"] });
-ensureDataDir(config.dataDir);
+prepareDataDir(config.dataDir);
+prepareSqliteFiles(config.databaseUrl, config.dataDir);
 const hasher = new KeyHasher(loadServerSecrets(config.serverSecret, config.dataDir));
 const { db, dialect } = openDatabase(config.databaseUrl);
 await migrateToLatest(db, dialect);

@@ -3,7 +3,8 @@ import { HealthImplementation } from "grpc-health-check";
 import { ChangeFeedFollower } from "../cache/change-feed-follower.js";
 import { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import { KeyDirectory } from "../cache/key-directory.js";
-import type { Config } from "../config/config.js";
+import { SETTINGS, type Config } from "../config/config.js";
+import { SIGIL_VERSION } from "../client/version.js";
 import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";
@@ -34,6 +35,7 @@ import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
 import { RateLimiter } from "../usage/rate-limiter.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
+import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
 import { loadReflectionFiles } from "../transport/reflection-files.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
@@ -42,7 +44,10 @@ import { bootstrapAdminKey } from "./bootstrap-admin.js";
 import { BootstrapAdminReminder } from "./bootstrap-admin-reminder.js";
 import { RetentionPruner } from "./retention-pruner.js";
 import { DatabaseHealth, pingDatabase } from "./database-health.js";
-import { ensureDataDir, loadServerSecrets } from "./data-dir.js";
+import { loadServerSecrets, prepareDataDir, prepareSqliteFiles } from "./data-dir.js";
+import { waitForDatabase } from "./database-wait.js";
+import { listenError } from "./listen-error.js";
+import { wrongServerSecret } from "./startup-error.js";
 
 export interface BuildOptions {
   /** Where log lines go (tests capture them); default: stdout. */
@@ -73,18 +78,26 @@ const DATABASE_PROBE_INTERVAL_MS = 1000;
 export async function build(config: Config, options: BuildOptions = {}): Promise<SigilApp> {
   const log = createLogger(config.logLevel, options.logDestination);
   const now = options.now ?? Date.now;
-  ensureDataDir(config.dataDir);
+  routeGrpcJsLogs(log);
+  prepareDataDir(config.dataDir);
+  prepareSqliteFiles(config.databaseUrl, config.dataDir);
   const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
+  // Until the database first answered, a failure is start-up's to retry, not a health change.
+  let waitingForDatabase = true;
   // Health hears of a lost database from the first failing call; its probe notices the recovery.
   const dbHealth = new DatabaseHealth(() => pingDatabase(db), { intervalMs: DATABASE_PROBE_INTERVAL_MS, log });
   const { db, dialect } = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     busyTimeoutMs: config.sqliteBusyTimeoutMs,
-    onUnavailable: (reason) => dbHealth.reportUnavailable(reason),
+    onUnavailable: (reason) => {
+      if (!waitingForDatabase) dbHealth.reportUnavailable(reason);
+    },
   });
   // Timers and the LISTEN connection, stopped before the database closes (also when start-up fails).
   const background: Array<{ stop(): Promise<void> }> = [];
   try {
+    await waitForDatabase(() => pingDatabase(db), { timeoutMs: config.databaseStartTimeoutMs, log });
+    waitingForDatabase = false;
     const applied = await migrateToLatest(db, dialect);
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");
 
@@ -93,7 +106,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const signingKeySealer = new Sealer(secrets, "jwt signing key");
     const signingKeys = new SigningKeys(db, signingKeySealer, { maxTokenTtlMs: config.tokenMaxTtlMs, now, log });
     const signingKeyRotator = new SigningKeyRotator(db, signingKeySealer, signingKeys, { now });
-    await signingKeyRotator.ensureActive();
+    // A database restored without its server secret fails here: say so, not "unable to authenticate data".
+    await signingKeyRotator.ensureActive().catch((err) => {
+      throw wrongServerSecret(err);
+    });
     const signingKeySchedule = new SigningKeyRotationSchedule(signingKeys, signingKeyRotator, { rotationMs: config.signingKeyRotationMs, now, log });
     const macaroonRootKeys = new MacaroonRootKeys(secrets);
     const importedHasher = new ImportedKeyHasher(secrets);
@@ -147,14 +163,6 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         tokenMaxTtlMs: config.tokenMaxTtlMs,
       },
     });
-    // A verify instance sits beside resource services: the first admin key is never written there
-    // (nor is its file named in reminders).
-    const adminKeyFile = config.mode === "verify" ? undefined : await bootstrapAdminKey(db, service, config.dataDir, log);
-    if (config.mode !== "verify") {
-      const bootstrapReminder = new BootstrapAdminReminder(db, { dataDir: config.dataDir, now, log });
-      background.push(bootstrapReminder);
-      await bootstrapReminder.start();
-    }
     const follower = new ChangeFeedFollower(db, directory, {
       intervalMs: config.feedPollIntervalMs,
       log,
@@ -199,13 +207,36 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       isServing: () => dbHealth.serving && !closing,
       log,
       maxMessageBytes: config.maxMessageBytes,
+      corsOrigins: config.corsOrigins,
+      version: SIGIL_VERSION,
     });
-    const grpcPort = await bindGrpcServer(grpcServer, config.grpcAddress);
+    const grpcPort = await bindGrpcServer(grpcServer, config.grpcAddress).catch((err) => {
+      throw listenError(SETTINGS.grpcAddress, config.grpcAddress, err);
+    });
     const httpPort = await http.listen(config.httpAddress).catch(async (err) => {
       grpcServer.forceShutdown();
-      throw err;
+      throw listenError(SETTINGS.httpAddress, config.httpAddress, err);
     });
-    log.info({ grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect, mode: config.mode }, "sigil is listening");
+    // Last, once both ports are held: a start that fails leaves no admin key (neither file nor row).
+    // A verify instance sits beside resource services: the first admin key is never written there
+    // (nor is its file named in reminders).
+    const adminKeyFile =
+      config.mode === "verify"
+        ? undefined
+        : await bootstrapAdminKey(db, service, config.dataDir, log).catch(async (err) => {
+            grpcServer.forceShutdown();
+            await http.close(0);
+            throw err;
+          });
+    if (config.mode !== "verify") {
+      const bootstrapReminder = new BootstrapAdminReminder(db, { dataDir: config.dataDir, now, log });
+      background.push(bootstrapReminder);
+      await bootstrapReminder.start();
+    }
+    log.info(
+      { grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect, mode: config.mode, version: SIGIL_VERSION, node: process.version },
+      "sigil is listening",
+    );
 
     return {
       grpcPort,

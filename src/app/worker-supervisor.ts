@@ -12,6 +12,22 @@ export function isWorkerReadyMessage(m: unknown): m is WorkerReadyMessage {
   return typeof m === "object" && m !== null && (m as { type?: unknown }).type === "sigil:ready";
 }
 
+/** What a worker sends its primary when it cannot start, just before it exits with code 1. */
+export interface WorkerFailedMessage {
+  readonly type: "sigil:start-failed";
+  /** One line, secret-free (a StartupError's message, say). */
+  readonly message: string;
+}
+
+function isWorkerFailedMessage(m: unknown): m is WorkerFailedMessage {
+  return typeof m === "object" && m !== null && (m as { type?: unknown }).type === "sigil:start-failed" && typeof (m as { message?: unknown }).message === "string";
+}
+
+/** The first worker could not start; the message is the worker's own line when it sent one. */
+export class WorkerStartError extends Error {
+  override name = "WorkerStartError";
+}
+
 export interface SupervisorOptions {
   readonly workers: number;
   readonly log: Logger;
@@ -41,6 +57,8 @@ const EXIT_MARGIN_MS = 5000;
 export class WorkerSupervisor {
   readonly #options: SupervisorOptions;
   readonly #startedAt = new Map<Worker, number>();
+  /** Why a worker said it could not start, until it exits. */
+  readonly #failures = new Map<Worker, string>();
   #restartDelayMs = RESTART_MIN_MS;
   #stopping = false;
   #restartTimers = new Set<NodeJS.Timeout>();
@@ -49,7 +67,7 @@ export class WorkerSupervisor {
     this.#options = options;
   }
 
-  /** Starts every worker; resolves with the ports once the first is ready, rejects if it cannot start. */
+  /** Starts every worker; resolves with the ports once the first is ready, rejects (WorkerStartError) if it cannot start. */
   async start(): Promise<{ grpcPort: number; httpPort: number }> {
     cluster.schedulingPolicy = cluster.SCHED_RR;
     const first = this.#fork();
@@ -61,7 +79,9 @@ export class WorkerSupervisor {
       };
       const onExit = (code: number | null, signal: string | null) => {
         first.off("message", onMessage);
-        reject(new Error(`the first worker exited during start-up (${signal ?? `code ${code}`}); see its log above`));
+        const reason = this.#failures.get(first);
+        this.#failures.delete(first);
+        reject(new WorkerStartError(reason ?? `the first worker exited during start-up (${signal ?? `code ${code}`}); see its log above`));
       };
       first.on("message", onMessage);
       first.once("exit", onExit);
@@ -75,6 +95,9 @@ export class WorkerSupervisor {
   #fork(): Worker {
     const worker = cluster.fork();
     this.#startedAt.set(worker, Date.now());
+    worker.on("message", (m: unknown) => {
+      if (isWorkerFailedMessage(m)) this.#failures.set(worker, m.message.slice(0, 1000));
+    });
     return worker;
   }
 
@@ -83,11 +106,13 @@ export class WorkerSupervisor {
     worker.once("exit", (code, signal) => {
       const lived = Date.now() - (this.#startedAt.get(worker) ?? 0);
       this.#startedAt.delete(worker);
+      const reason = this.#failures.get(worker);
+      this.#failures.delete(worker);
       if (this.#stopping) return;
       if (lived >= STABLE_AFTER_MS) this.#restartDelayMs = RESTART_MIN_MS;
       const delay = this.#restartDelayMs;
       this.#restartDelayMs = Math.min(delay * 2, RESTART_MAX_MS);
-      this.#options.log.error({ workerPid: pid, code, signal, restartInMs: delay }, "worker exited; starting a new one");
+      this.#options.log.error({ workerPid: pid, code, signal, reason, restartInMs: delay }, "worker exited; starting a new one");
       const timer = setTimeout(() => {
         this.#restartTimers.delete(timer);
         if (!this.#stopping) this.#watch(this.#fork());

@@ -13,8 +13,9 @@ Commands:
   verify    verify an API key, JWT or macaroon
   audit     list the audit trail of key changes (admin)
   signing-keys  list and rotate the JWT signing keys (admin)
+  backup    copy a running server's SQLite database to a file, consistently
 
-Run sigil <command> --help for its options. Every command that prints results takes --json.
+Run sigil <command> --help for its options; sigil --version prints the version. Every command that prints results takes --json.
 Errors are one line on stderr; exit codes: 0 ok, 1 error, 2 usage error, 3 credential not valid (verify).
 `;
 
@@ -41,6 +42,13 @@ async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
       return (await import("./audit-command.js")).auditCommand(rest, ctx);
     case "signing-keys":
       return (await import("./signing-keys-command.js")).signingKeysCommand(rest, ctx);
+    case "backup":
+      return (await import("./backup-command.js")).backupCommand(rest, ctx);
+    case "--version":
+    case "-V":
+    case "version":
+      ctx.out.write(`sigil ${(await import("../client/version.js")).SIGIL_VERSION}\n`);
+      return 0;
     case "help":
     case "--help":
     case "-h":

@@ -1,8 +1,9 @@
 import cluster from "node:cluster";
-import { build } from "../app/build.js";
-import { WorkerSupervisor, type WorkerReadyMessage } from "../app/worker-supervisor.js";
+import { build, type SigilApp } from "../app/build.js";
+import { WorkerStartError, WorkerSupervisor, type WorkerFailedMessage, type WorkerReadyMessage } from "../app/worker-supervisor.js";
 import { ConfigError, loadConfig, SETTINGS, type Config } from "../config/config.js";
 import { createLogger } from "../log/logger.js";
+import { describeFailure } from "./cli-errors.js";
 
 export const SERVE_HELP = `Usage: sigil serve [options]
 
@@ -57,16 +58,37 @@ async function serveOneProcess(config: Config): Promise<number> {
 
 /** A worker under the supervisor: tells it the ports, and also stops if the supervisor vanishes. */
 async function serveWorker(config: Config): Promise<number> {
+  let app: SigilApp;
   try {
-    return await serveWorkerUntilStopped(config);
+    app = await build(config);
+  } catch (err) {
+    return failWorkerStart(err);
+  }
+  try {
+    return await serveWorkerUntilStopped(app);
   } finally {
-    // The IPC channel would keep the process alive after everything else closed (or failed to start).
+    // The IPC channel would keep the process alive after everything else closed.
     if (process.connected) process.disconnect();
   }
 }
 
-async function serveWorkerUntilStopped(config: Config): Promise<number> {
-  const app = await build(config);
+/**
+ * A worker that cannot start tells the supervisor why (which prints it, once) and exits with code 1.
+ * A plain process.disconnect() would not do: node:cluster then exits the worker with code 0.
+ */
+async function failWorkerStart(err: unknown): Promise<number> {
+  const message = describeFailure(err).line.replace(/^sigil: /, "");
+  const failed: WorkerFailedMessage = { type: "sigil:start-failed", message };
+  const sent = process.connected && (await new Promise<boolean>((resolve) => process.send!(failed, undefined, {}, (e) => resolve(!e))));
+  if (!sent) process.stderr.write(`sigil: ${message}\n`);
+  process.exitCode = 1;
+  // Marks the disconnect as intended (no forced exit 0); a handle left open cannot hold the exit.
+  if (process.connected) cluster.worker?.disconnect();
+  setTimeout(() => process.exit(1), 5000).unref();
+  return 1;
+}
+
+async function serveWorkerUntilStopped(app: SigilApp): Promise<number> {
   const ready: WorkerReadyMessage = { type: "sigil:ready", grpcPort: app.grpcPort, httpPort: app.httpPort };
   process.send?.(ready);
   return new Promise<number>((resolve) => {
@@ -107,7 +129,8 @@ async function superviseWorkers(config: Config): Promise<number> {
     await supervisor.start();
   } catch (err) {
     if (stopping) return stopping;
-    log.error({ err: { message: (err as Error).message } }, "could not start the workers");
+    // One line, the first worker's own (a port in use, a data directory others can write, ...).
+    process.stderr.write(err instanceof WorkerStartError ? `sigil: ${err.message}\n` : describeFailure(err).line + "\n");
     await supervisor.stop();
     log.flush();
     return 1;

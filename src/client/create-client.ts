@@ -1,6 +1,18 @@
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+import { SIGIL_VERSION } from "./version.js";
+
+/** Sent as User-Agent (and gRPC-Web's x-user-agent) unless the caller set its own. */
+export const SIGIL_USER_AGENT = `sigil-client/${SIGIL_VERSION}`;
+
+/** Replaces connect-es's default user agent (which it sets before interceptors run); a caller's own stays. */
+const userAgent: Interceptor = (next) => (req) => {
+  for (const name of ["user-agent", "x-user-agent"]) {
+    if (req.header.get(name)?.startsWith("connect-es/")) req.header.set(name, SIGIL_USER_AGENT);
+  }
+  return next(req);
+};
 
 export type SigilProtocol = "grpc" | "connect" | "grpc-web";
 
@@ -25,7 +37,7 @@ export function createSigilClient(options: SigilClientOptions): SigilClient {
 }
 
 export function createSigilTransport(options: SigilClientOptions): Transport {
-  const interceptors = [...(options.interceptors ?? [])];
+  const interceptors = [userAgent, ...(options.interceptors ?? [])];
   const adminKey = options.adminKey;
   if (adminKey) {
     interceptors.unshift((next) => (req) => {

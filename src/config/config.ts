@@ -3,6 +3,7 @@ import path from "node:path";
 import { parseServerSecrets } from "../keys/server-secrets.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
+import { PrivateFileError, readPrivateFile } from "./private-files.js";
 
 /** Validated, frozen server configuration. Built once at start-up by `loadConfig`. */
 export interface Config {
@@ -35,6 +36,10 @@ export interface Config {
   readonly lastUseFlushIntervalMs: number;
   /** What this instance serves (transport/surface.ts). */
   readonly mode: ServeMode;
+  /** How long start-up retries a database that is out of reach before giving up. */
+  readonly databaseStartTimeoutMs: number;
+  /** Browser origins the HTTP listener answers CORS requests for (lowercase; "*" is any); empty: CORS off. */
+  readonly corsOrigins: readonly string[];
 }
 
 export interface HostPort {
@@ -102,6 +107,25 @@ function pattern(re: RegExp, what: string) {
   };
 }
 
+function origins(text: string): string[] {
+  const list = text.split(",").map((o) => o.trim().toLowerCase()).filter((o) => o.length > 0);
+  if (list.length > 64) throw new Error(`must list at most 64 origins, got ${list.length}`);
+  for (const o of list) {
+    if (o !== "*" && !/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(o)) {
+      throw new Error(`must be origins like https://app.example.com (scheme, host and optional port; no path), or *, got "${o}"`);
+    }
+  }
+  return list;
+}
+
+function filePath(t: string): string {
+  if (t.length === 0 || t.length > 4096) throw new Error("must be a path of 1 to 4096 characters");
+  return path.resolve(t);
+}
+
+/** A secret read from a *_FILE setting is at most this long. */
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
 const HOUR = 3_600_000;
 
 /** Every setting, its environment variable, its flag and its default. The README table mirrors this. */
@@ -133,6 +157,10 @@ export const SETTINGS = {
   shutdownGraceMs: setting("SIGIL_SHUTDOWN_GRACE", "--shutdown-grace", "10s", "how long in-flight calls may run after SIGTERM", duration(0, 600_000)),
   lastUseFlushIntervalMs: setting("SIGIL_LAST_USE_FLUSH_INTERVAL", "--last-use-flush-interval", "5s", "how often keys' last-use times are written (one write per used key per interval)", duration(50, 600_000)),
   mode: setting("SIGIL_MODE", "--mode", "all", "what this instance serves: all, verify (VerifyKey, BatchVerifyKeys, DeriveToken, GetJwks, WatchRevocations, self-revocation) or admin (everything)", oneOf(SERVE_MODES)),
+  databaseStartTimeoutMs: setting("SIGIL_DATABASE_START_TIMEOUT", "--database-start-timeout", "60s", "how long start-up waits (with back-off) for a database that is out of reach; 0s tries once", duration(0, 3600_000)),
+  corsOrigins: setting("SIGIL_CORS_ORIGINS", "--cors-origins", "off", "browser origins allowed to call the HTTP listener (comma-separated, e.g. https://app.example.com; * for any)", origins),
+  serverSecretFile: setting("SIGIL_SERVER_SECRET_FILE", "--server-secret-file", "unset", "file holding SIGIL_SERVER_SECRET (owner-only, not a link; trailing newline ignored)", filePath),
+  databaseUrlFile: setting("SIGIL_DATABASE_URL_FILE", "--database-url-file", "unset", "file holding SIGIL_DATABASE_URL (owner-only, not a link; trailing newline ignored)", filePath),
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -147,10 +175,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     const s = SETTINGS[name];
     return flags.get(s.flag) ?? env[s.env] ?? undefined;
   };
-  const value = <K extends SettingName>(name: K, fallback: string | undefined): ReturnType<(typeof SETTINGS)[K]["parse"]> | undefined => {
+  const parse = <K extends SettingName>(name: K, text: string, label = `${SETTINGS[name].env} (${SETTINGS[name].flag})`) => {
     const s = SETTINGS[name];
-    const text = raw(name) ?? fallback;
-    if (text === undefined) return undefined;
     try {
       return s.parse(text) as ReturnType<(typeof SETTINGS)[K]["parse"]>;
     } catch (err) {
@@ -158,16 +184,37 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       // message, whatever the parser wrote.
       const message = (err as Error).message;
       const detail = s.secret ? "is not valid: " + message.split(text).join("<redacted>") : message;
-      throw new ConfigError(`${s.env} (${s.flag}) ${detail}`);
+      throw new ConfigError(`${label} ${detail}`);
     }
+  };
+  const value = <K extends SettingName>(name: K, fallback: string | undefined): ReturnType<(typeof SETTINGS)[K]["parse"]> | undefined => {
+    const text = raw(name) ?? fallback;
+    return text === undefined ? undefined : parse(name, text);
+  };
+  /** A secret setting given as a file (SIGIL_SERVER_SECRET_FILE, ...): the same rules as the data dir's secret files. */
+  const fromFile = (name: "serverSecret" | "databaseUrl", fileName: "serverSecretFile" | "databaseUrlFile"): string | undefined => {
+    const file = value(fileName, undefined);
+    if (file === undefined) return undefined;
+    const f = SETTINGS[fileName];
+    const plain = SETTINGS[name];
+    if (raw(name) !== undefined) throw new ConfigError(`${f.env} (${f.flag}) and ${plain.env} (${plain.flag}) are both set: use one`);
+    let content: Buffer | undefined;
+    try {
+      content = readPrivateFile(file, MAX_SECRET_FILE_BYTES);
+    } catch (err) {
+      if (err instanceof PrivateFileError) throw new ConfigError(`${f.env} (${f.flag}): ${err.message}`);
+      throw err;
+    }
+    if (content === undefined) throw new ConfigError(`${f.env} (${f.flag}): ${file} does not exist`);
+    return parse(name, content.toString("utf8").replace(/[\r\n]+$/, ""), `${f.env} (${f.flag}): ${file}`);
   };
   const dataDir = value("dataDir", "./data")!;
   const config: Config = {
     grpcAddress: value("grpcAddress", "127.0.0.1:4420")!,
     httpAddress: value("httpAddress", "127.0.0.1:4421")!,
     dataDir,
-    databaseUrl: value("databaseUrl", `sqlite:${path.join(dataDir, "sigil.db")}`)!,
-    serverSecret: value("serverSecret", undefined),
+    databaseUrl: fromFile("databaseUrl", "databaseUrlFile") ?? value("databaseUrl", `sqlite:${path.join(dataDir, "sigil.db")}`)!,
+    serverSecret: fromFile("serverSecret", "serverSecretFile") ?? value("serverSecret", undefined),
     logLevel: value("logLevel", "info")!,
     keyPrefix: value("keyPrefix", "sgl")!,
     issuer: value("issuer", "sigil")!,
@@ -184,6 +231,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     shutdownGraceMs: value("shutdownGraceMs", "10s")!,
     lastUseFlushIntervalMs: value("lastUseFlushIntervalMs", "5s")!,
     mode: value("mode", "all")!,
+    databaseStartTimeoutMs: value("databaseStartTimeoutMs", "60s")!,
+    corsOrigins: Object.freeze(value("corsOrigins", "")!),
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);

@@ -197,10 +197,18 @@ export class KeyService {
    */
   async issue(
     spec: NewKeySpec,
-    opts: { actorKeyId: string | null; requestId?: string; fingerprint?: string; now?: number },
+    opts: {
+      actorKeyId: string | null;
+      requestId?: string;
+      fingerprint?: string;
+      now?: number;
+      /** Runs before the row is written (bootstrap stores the key in its file first); a throw writes nothing. */
+      beforeWrite?: (key: string) => void;
+    },
   ): Promise<{ record: KeyRecord; key: string }> {
     const now = opts.now ?? this.#d.now();
     const { record, key } = newKeyRecord(spec, { prefix: this.#d.settings.keyPrefix, hasher: this.#d.hasher, now });
+    opts.beforeWrite?.(key);
     const keyId = record.keyId;
     await this.#d.issueWriter.write({
       key: rowFromRecord(record),

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { HostPort } from "../config/config.js";
 import type { CallContext } from "../service/call-context.js";
 import { logCall, toPublicError } from "./call-logger.js";
+import { withCors } from "./cors.js";
 import type { ServiceHandlers } from "./service-methods.js";
 
 export interface HttpListenerOptions {
@@ -15,6 +16,10 @@ export interface HttpListenerOptions {
   readonly isServing: () => boolean;
   readonly log: Logger;
   readonly maxMessageBytes: number;
+  /** Browser origins allowed by CORS (see cors.ts); none: CORS off. */
+  readonly corsOrigins?: readonly string[];
+  /** Sigil's version, in the /healthz answer. */
+  readonly version?: string;
 }
 
 
@@ -66,7 +71,7 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
     readMaxBytes: options.maxMessageBytes,
     fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options),
   });
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 65_000 }, connectHandler);
+  const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 65_000 }, withCors(connectHandler, options.corsOrigins ?? []));
   server.maxHeadersCount = 128;
   return new HttpListener(server);
 }
@@ -96,7 +101,7 @@ function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: Ht
   if (req.method === "GET" && path === "/.well-known/jwks.json") return send(200, options.jwks(), "public, max-age=300");
   if (req.method === "GET" && path === "/healthz") {
     const serving = options.isServing();
-    return send(serving ? 200 : 503, { status: serving ? "SERVING" : "NOT_SERVING" }, "no-store");
+    return send(serving ? 200 : 503, { status: serving ? "SERVING" : "NOT_SERVING", version: options.version }, "no-store");
   }
   // A procedure this server does not serve (another version's, or outside its SIGIL_MODE): Connect's
   // error for it; gRPC and gRPC-Web clients read HTTP 404 as UNIMPLEMENTED too.

@@ -80,7 +80,7 @@ describe("bad input: clear INVALID_ARGUMENT, no crash, no half-written row", () 
 
   it("is still healthy and serving afterwards", async () => {
     const health = await fetch(`${server.httpUrl}/healthz`);
-    assert.deepEqual([health.status, await health.json()], [200, { status: "SERVING" }]);
+    assert.deepEqual([health.status, ((await health.json()) as { status: string }).status], [200, "SERVING"]);
     const anon = createSigilClient({ baseUrl: server.grpcUrl });
     const key = (await admin.issueKey({ name: "after", owner: "o" })).secret;
     assert.equal((await anon.verifyKey({ credential: key })).valid, true);

@@ -48,4 +48,17 @@ describe("configuration", () => {
       (e: Error) => /^SIGIL_DATABASE_URL .*is not valid/.test(e.message) && !e.message.includes("hunter2"),
     );
   });
+
+  it("reads CORS origins and the database start timeout", () => {
+    const c = loadConfig([], { SIGIL_CORS_ORIGINS: " https://App.example.com ,http://localhost:5173,", SIGIL_DATABASE_START_TIMEOUT: "5s" });
+    assert.deepEqual(c.corsOrigins, ["https://app.example.com", "http://localhost:5173"]);
+    assert.equal(c.databaseStartTimeoutMs, 5000);
+    const d = loadConfig([], {});
+    assert.deepEqual(d.corsOrigins, [], "CORS is off by default");
+    assert.equal(d.databaseStartTimeoutMs, 60_000);
+    for (const bad of ["https://app.example.com/", "app.example.com", "https://a.example.com/path", "ftp://a.example.com"]) {
+      assert.throws(() => loadConfig([], { SIGIL_CORS_ORIGINS: bad }), (e: Error) => e instanceof ConfigError && /^SIGIL_CORS_ORIGINS \(--cors-origins\) must be origins/.test(e.message), bad);
+    }
+    assert.throws(() => loadConfig([], { SIGIL_DATABASE_START_TIMEOUT: "2h" }), (e: Error) => /^SIGIL_DATABASE_START_TIMEOUT/.test(e.message));
+  });
 });
