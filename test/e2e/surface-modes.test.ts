@@ -102,7 +102,7 @@ describe("SIGIL_MODE=verify: the verification surface beside an admin instance o
     abort.abort();
     const jwks = (await (await fetch(`${verifyServer.httpUrl}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
     assert.equal(jwks.keys.length, 1);
-    assert.deepEqual(await (await fetch(`${verifyServer.httpUrl}/healthz`)).json(), { status: "SERVING" });
+    assert.equal(((await (await fetch(`${verifyServer.httpUrl}/healthz`)).json()) as { status: string }).status, "SERVING");
   });
 
   it("RevokeKey is self-revocation only: an admin key (or any other key) revoking another key is PERMISSION_DENIED", async () => {
