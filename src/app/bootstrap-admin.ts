@@ -32,7 +32,7 @@ export async function bootstrapAdminKey(db: SigilDb, service: KeyService, dataDi
     const { record } = await service.issue(
       { name: "bootstrap admin", owner: BOOTSTRAP_OWNER, scopes: [ADMIN_SCOPE], metadata: {}, expireTime: null },
       {
-        actorKeyId: null,
+        actor: null,
         beforeWrite: (key) => {
           try {
             replacePrivateFile(file, key + "\n");

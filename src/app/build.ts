@@ -9,6 +9,7 @@ import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";
 import { createLogger } from "../log/logger.js";
+import { ActorRecheck } from "../service/actor-recheck.js";
 import { AdminAuthorizer } from "../service/admin-auth.js";
 import { AuditService } from "../service/audit-service.js";
 import { BatchVerifyService } from "../service/batch-verify-service.js";
@@ -143,13 +144,16 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         },
       },
     });
-    const admin = new AdminAuthorizer(verifier, now);
+    const admin = new AdminAuthorizer(verifier, now, config.keyPrefix);
+    // Mutations authorize their writes again inside their own transactions.
+    const recheck = new ActorRecheck({ verifier, dialect, now });
     const service = new KeyService({
       db,
-      issueWriter: new KeyIssueWriter(db),
+      issueWriter: new KeyIssueWriter(db, { checkActors: (tx, actors) => recheck.refusals(tx, actors) }),
       directory,
       verifier,
       admin,
+      recheck,
       hasher,
       issueSealer: new Sealer(secrets, "issue request"),
       signingKeys,
@@ -186,8 +190,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
     lastUse.start();
     background.push(lastUse);
-    const lifecycle = new KeyLifecycleService({ db, directory, admin, hasher, lastUse, now, keyPrefix: config.keyPrefix });
-    const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, now, keyPrefix: config.keyPrefix });
+    const lifecycle = new KeyLifecycleService({ db, directory, admin, recheck, hasher, lastUse, now, keyPrefix: config.keyPrefix });
+    const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, recheck, now, keyPrefix: config.keyPrefix });
     const surface = new ServiceSurface(config.mode);
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.

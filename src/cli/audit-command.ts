@@ -15,6 +15,7 @@ const ACTION_CHOICES = {
   revoke: AuditAction.REVOKE_KEY,
   import: AuditAction.IMPORT_KEY,
   "rotate-signing-key": AuditAction.ROTATE_SIGNING_KEY,
+  "issue-replay": AuditAction.ISSUE_REPLAY,
 } as const;
 
 const AUDIT_HELP = `Usage: sigil audit [options]

@@ -24,6 +24,7 @@ const ACTION_NAMES: Record<AuditAction, AuditActionName | undefined> = {
   [AuditAction.REVOKE_KEY]: "revoke",
   [AuditAction.IMPORT_KEY]: "import",
   [AuditAction.ROTATE_SIGNING_KEY]: "rotate_signing_key",
+  [AuditAction.ISSUE_REPLAY]: "issue_replay",
 };
 
 const ACTIONS: Record<AuditActionName, AuditAction> = {
@@ -33,6 +34,7 @@ const ACTIONS: Record<AuditActionName, AuditAction> = {
   revoke: AuditAction.REVOKE_KEY,
   import: AuditAction.IMPORT_KEY,
   rotate_signing_key: AuditAction.ROTATE_SIGNING_KEY,
+  issue_replay: AuditAction.ISSUE_REPLAY,
 };
 
 /** ListAuditEvents: the audit trail of key mutations, for admins. */

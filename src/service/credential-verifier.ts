@@ -130,17 +130,47 @@ export class CredentialVerifier {
   #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
-    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    if (!record || !this.#sigilSecretMatches(record, keyId, secret, options.nowMs)) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
+  }
+
+  /** The current secret, or the old one of a rotation until its grace period ends. */
+  #sigilSecretMatches(record: KeyRecord, keyId: string, secret: string, nowMs: number): boolean {
     if (!record.secretImported && this.#matchesCurrentSecret(record, keyId, secret)) {
       if (record.hashVersion !== this.#d.hasher.currentVersion) this.#d.onStaleHash?.(record, secret);
-    } else {
-      // The old secret of a rotation verifies until its grace period ends.
-      const previous = record.previousSecret;
-      if (!previous || previous.imported || previous.expireTime <= options.nowMs || !this.#d.hasher.matches(keyId, secret, previous.hash, previous.hashVersion)) {
-        return fail(VerifyReason.NOT_FOUND, kind, keyId);
-      }
+      return true;
     }
-    return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
+    const previous = record.previousSecret;
+    return !!previous && !previous.imported && previous.expireTime > nowMs && this.#d.hasher.matches(keyId, secret, previous.hash, previous.hashVersion);
+  }
+
+  /** The same for an imported key string (by its SHA-256). */
+  #importedSecretMatches(record: KeyRecord, sha256: Buffer, imported: ImportedKeyLookup, nowMs: number): boolean {
+    if (record.secretImported && imported.hasher.matches(sha256, record.secretHash, record.hashVersion)) {
+      if (record.hashVersion !== imported.hasher.currentVersion) imported.onStaleHash?.(record, sha256);
+      return true;
+    }
+    const previous = record.previousSecret;
+    return !!previous && previous.imported && previous.expireTime > nowMs && imported.hasher.matches(sha256, previous.hash, previous.hashVersion);
+  }
+
+  /**
+   * Checks an API key against a record the caller read itself, not the cache: the in-transaction
+   * re-check of a mutation's actor. Same answers as `verifyApiKey`, but no usage controls and no
+   * use is noted.
+   */
+  checkApiKeyAgainst(credential: string, record: KeyRecord | undefined, nowMs: number): Verification {
+    const kind = CredentialKind.API_KEY;
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind);
+    const parsed = parseApiKey(credential, this.#d.keyPrefix);
+    const imported = this.#d.importedKeys;
+    const matched = parsed
+      ? parsed.keyId === record.keyId && this.#sigilSecretMatches(record, parsed.keyId, parsed.secret, nowMs)
+      : !!imported && this.#mayBeImported(credential) && this.#importedSecretMatches(record, sha256Of(credential), imported, nowMs);
+    if (!matched) return fail(VerifyReason.NOT_FOUND, kind, record.keyId);
+    const state = keyState(record, nowMs);
+    if (state !== "active") return fail(STATE_FAILURE[state], kind, record.keyId);
+    return { valid: true, reason: VerifyReason.VALID, kind, keyId: record.keyId, record, scopes: record.scopes, expireTimeMs: record.expireTime };
   }
 
   /**
@@ -175,15 +205,7 @@ export class CredentialVerifier {
     // Unknown strings get no key id: nothing about other keys is revealed.
     if (keyId === undefined) return fail(VerifyReason.NOT_FOUND, kind);
     const record = await this.#d.directory.get(keyId, options.nowMs);
-    if (!record) return fail(VerifyReason.NOT_FOUND, kind);
-    if (record.secretImported && imported.hasher.matches(sha256, record.secretHash, record.hashVersion)) {
-      if (record.hashVersion !== imported.hasher.currentVersion) imported.onStaleHash?.(record, sha256);
-    } else {
-      const previous = record.previousSecret;
-      if (!previous || !previous.imported || previous.expireTime <= options.nowMs || !imported.hasher.matches(sha256, previous.hash, previous.hashVersion)) {
-        return fail(VerifyReason.NOT_FOUND, kind);
-      }
-    }
+    if (!record || !this.#importedSecretMatches(record, sha256, imported, options.nowMs)) return fail(VerifyReason.NOT_FOUND, kind);
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
   }
 

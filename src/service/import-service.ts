@@ -23,10 +23,12 @@ import {
   type ImportKeyResponse,
   type ImportKeyResult,
 } from "../../gen/sigil/v1/key_import_pb.js";
+import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
+import type { MutationActor } from "./mutation-actor.js";
 import { invalid, LIMITS, requireMetadata, requireName, requireOwner, requireScopes, timestampMs } from "./request-validation.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 
@@ -36,6 +38,8 @@ export interface ImportServiceDeps {
   readonly importedKeys: ImportedKeyIndex;
   readonly hasher: ImportedKeyHasher;
   readonly admin: AdminAuthorizer;
+  /** Authorizes each import again inside its transaction. */
+  readonly recheck: ActorRecheck;
   readonly now: () => number;
   /** This server's key prefix: strings in Sigil's own format are issued, not imported. */
   readonly keyPrefix: string;
@@ -67,14 +71,14 @@ export class ImportService {
   }
 
   async importKey(req: ImportKeyRequest, ctx: CallContext): Promise<ImportKeyResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireAdmin(ctx);
     const now = this.#d.now();
     const item = this.#prepare(req, now, "");
     ctx.keyId = item.record.keyId;
     const duplicate = await findKeysByLookupHashes(this.#d.db, [item.lookupHash]);
     if (duplicate.length > 0) throw alreadyImported(duplicate[0]!.key_id);
     try {
-      await this.#insert([item], actor.keyId, now);
+      await this.#insert([item], actor, now);
     } catch (err) {
       if (isUniqueViolation(err)) throw alreadyImported(undefined);
       throw err;
@@ -83,7 +87,7 @@ export class ImportService {
   }
 
   async batchImportKeys(req: BatchImportKeysRequest, ctx: CallContext): Promise<BatchImportKeysResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireAdmin(ctx);
     const n = req.requests.length;
     if (n === 0 || n > MAX_BATCH_IMPORT) throw invalid(`requests: must hold 1 to ${MAX_BATCH_IMPORT} items, got ${n}`);
     const now = this.#d.now();
@@ -115,16 +119,18 @@ export class ImportService {
       fresh.push(p);
     }
     try {
-      await this.#insert(fresh.map((p) => p.item), actor.keyId, now);
+      await this.#insert(fresh.map((p) => p.item), actor, now);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       // A concurrent import took one of the strings: import one at a time so only that one fails.
       for (const p of fresh) {
         try {
-          await this.#insert([p.item], actor.keyId, now);
+          await this.#insert([p.item], actor, now);
         } catch (itemErr) {
-          if (!isUniqueViolation(itemErr)) throw itemErr;
-          results[p.index] = failure(alreadyImported(undefined, p.index));
+          // The actor's refusal (revoked meanwhile, say) fails this item and every later one.
+          if (itemErr instanceof ConnectError) results[p.index] = failure(itemErr);
+          else if (isUniqueViolation(itemErr)) results[p.index] = failure(alreadyImported(undefined, p.index));
+          else throw itemErr;
         }
       }
     }
@@ -193,9 +199,11 @@ export class ImportService {
   }
 
   /** Inserts keys with their feed and audit rows in one transaction, then makes them verifiable here. */
-  async #insert(items: readonly PreparedImport[], actorKeyId: string, now: number): Promise<void> {
+  async #insert(items: readonly PreparedImport[], actor: MutationActor, now: number): Promise<void> {
     if (items.length === 0) return;
+    const actorKeyId = actor.keyId;
     await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor);
       for (const { record, source } of items) {
         await insertKey(tx, rowFromRecord(record));
         await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now });

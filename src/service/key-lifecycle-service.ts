@@ -19,6 +19,7 @@ import {
   type UpdateKeyRequest,
   type UpdateKeyResponse,
 } from "../../gen/sigil/v1/key_lifecycle_pb.js";
+import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
@@ -30,6 +31,8 @@ export interface KeyLifecycleServiceDeps {
   readonly db: SigilDb;
   readonly directory: KeyDirectory;
   readonly admin: AdminAuthorizer;
+  /** Authorizes each mutation again inside its transaction. */
+  readonly recheck: ActorRecheck;
   readonly hasher: KeyHasher;
   readonly lastUse?: LastUseRecorder;
   readonly now: () => number;
@@ -49,13 +52,14 @@ export class KeyLifecycleService {
   }
 
   async updateKey(req: UpdateKeyRequest, ctx: CallContext): Promise<UpdateKeyResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireAdmin(ctx);
     if (!req.key) throw invalid("key: required (its key_id names the key, update_mask the fields to change)");
     const keyId = requireKeyId(req.key.keyId, "key.key_id");
     ctx.keyId = keyId;
     const now = this.#d.now();
     const update = parseKeyUpdate(req.key, req.updateMask?.paths ?? [], now);
     const row = await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
       this.#requireUnrevoked(await findKey(tx, keyId), keyId);
       if (!(await updateUnrevokedKey(tx, keyId, { ...update.set, update_time: now }))) throw revokedError(keyId);
       await appendChange(tx, { key_id: keyId, action: "update", reason: null, actor_key_id: actor.keyId, time: now });
@@ -69,13 +73,14 @@ export class KeyLifecycleService {
   }
 
   async rotateKey(req: RotateKeyRequest, ctx: CallContext): Promise<RotateKeyResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireAdmin(ctx);
     const keyId = requireKeyId(req.keyId);
     ctx.keyId = keyId;
     const graceMs = req.gracePeriod ? durationMs(req.gracePeriod, "grace_period", 0, MAX_ROTATION_GRACE_MS) : 0;
     const now = this.#d.now();
     const { key, secret } = formatApiKey(this.#d.keyPrefix, keyId);
     const row = await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
       const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId);
       // The secret current now keeps verifying through the grace period; an older one stops here.
       const keep = graceMs > 0;

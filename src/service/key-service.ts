@@ -11,7 +11,7 @@ import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
 import type { KeyIssueWriter } from "../store/key-issue-writer.js";
-import { deleteExpiredIssueRequest, findIssueRequest } from "../store/issue-request-repository.js";
+import { findIssueRequest } from "../store/issue-request-repository.js";
 import { findKey, listKeys, markKeyRevoked, type KeyStatusFilter } from "../store/key-repository.js";
 import { looksLikeJwt, mintDerivedJwt } from "../tokens/derived-jwt.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
@@ -56,11 +56,13 @@ import {
   type VerifyKeyRequest,
   type VerifyKeyResponse,
 } from "../../gen/sigil/v1/key_service_pb.js";
+import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
 import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier, Verification } from "./credential-verifier.js";
+import type { MutationActor } from "./mutation-actor.js";
 import { keyToProto, optionalTimestamp } from "./key-mapper.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 import { verifyRequestOptions } from "./verify-request.js";
@@ -81,11 +83,13 @@ import {
 
 export interface KeyServiceDeps {
   readonly db: SigilDb;
-  /** Group-commits IssueKey writes. */
-  readonly issueWriter: KeyIssueWriter;
+  /** Group-commits IssueKey writes; checks each write's actor in the batch's transaction. */
+  readonly issueWriter: KeyIssueWriter<MutationActor>;
   readonly directory: KeyDirectory;
   readonly verifier: CredentialVerifier;
   readonly admin: AdminAuthorizer;
+  /** Authorizes each mutation again inside its transaction. */
+  readonly recheck: ActorRecheck;
   readonly hasher: KeyHasher;
   /** Seals secrets kept for idempotent IssueKey retries. */
   readonly issueSealer: Sealer;
@@ -130,28 +134,26 @@ export class KeyService {
   }
 
   async issueKey(req: IssueKeyRequest, ctx: CallContext): Promise<IssueKeyResponse> {
-    const actor = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireAdmin(ctx);
     const now = this.#d.now();
     const spec = this.#newKeySpec(req, now);
     const requestId = requireBoundedText(req.requestId, "request_id", LIMITS.requestIdChars);
     const fingerprint = requestId ? fingerprintOf(req) : "";
     if (requestId) {
-      const replay = await this.#replayIssue(requestId, fingerprint, now);
+      const replay = await this.#replayIssue(actor, requestId, fingerprint, now);
       if (replay) {
         ctx.keyId = replay.key?.keyId;
         return replay;
       }
-      // An id whose retry window has passed may be used again, even before the pruner removes it.
-      await deleteExpiredIssueRequest(this.#d.db, requestId, now);
     }
     try {
-      const issued = await this.issue(spec, { actorKeyId: actor.keyId, requestId, fingerprint, now });
+      const issued = await this.issue(spec, { actor, requestId, fingerprint, now });
       ctx.keyId = issued.record.keyId;
       return create(IssueKeyResponseSchema, { key: keyToProto(issued.record, now), secret: issued.key });
     } catch (err) {
       // A concurrent retry with the same request id won the insert: answer with its result.
       if (requestId && isUniqueViolation(err)) {
-        const replay = await this.#replayIssue(requestId, fingerprint, now);
+        const replay = await this.#replayIssue(actor, requestId, fingerprint, now);
         if (replay) return replay;
       }
       throw err;
@@ -179,26 +181,37 @@ export class KeyService {
     };
   }
 
-  async #replayIssue(requestId: string, fingerprint: string, now: number): Promise<IssueKeyResponse | undefined> {
-    const previous = await findIssueRequest(this.#d.db, requestId, now);
-    if (!previous) return undefined;
-    if (previous.fingerprint !== fingerprint) {
-      throw new ConnectError("request_id was already used for a different IssueKey request", Code.AlreadyExists);
-    }
-    const row = await findKey(this.#d.db, previous.key_id);
-    if (!row) throw new ConnectError(`key ${previous.key_id} of this request_id no longer exists`, Code.FailedPrecondition);
-    const key = this.#d.issueSealer.unseal(previous.sealed_secret, `${requestId}:${previous.key_id}`).toString("utf8");
-    return create(IssueKeyResponseSchema, { key: keyToProto(recordFromRow(row), now), secret: key });
+  /**
+   * The answer to a retry of `actor`'s request id (request ids are scoped to the calling key), or
+   * undefined when it has no live record. A replay hands out a secret again, so it is authorized
+   * and audited in one transaction, like a mutation.
+   */
+  async #replayIssue(actor: MutationActor, requestId: string, fingerprint: string, now: number): Promise<IssueKeyResponse | undefined> {
+    if (!(await findIssueRequest(this.#d.db, actor.keyId, requestId, now))) return undefined;
+    return this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor);
+      const previous = await findIssueRequest(tx, actor.keyId, requestId, now);
+      if (!previous) return undefined;
+      if (previous.fingerprint !== fingerprint) {
+        throw new ConnectError("request_id was already used for a different IssueKey request", Code.AlreadyExists);
+      }
+      const row = await findKey(tx, previous.key_id);
+      if (!row) throw new ConnectError(`key ${previous.key_id} of this request_id no longer exists`, Code.FailedPrecondition);
+      await appendAuditEvent(tx, { time: now, action: "issue_replay", keyId: previous.key_id, actorKeyId: actor.keyId, details: { request_id: requestId } });
+      const key = this.#d.issueSealer.unseal(previous.sealed_secret, `${requestId}:${previous.key_id}`).toString("utf8");
+      return create(IssueKeyResponseSchema, { key: keyToProto(recordFromRow(row), now), secret: key });
+    });
   }
 
   /**
-   * Creates a key: row, change-feed entry and (optionally) idempotency record in one transaction.
-   * Also used to create the first admin key at bootstrap.
+   * Creates a key: row, change-feed entry and (optionally) idempotency record in one transaction,
+   * which first checks the actor again (ActorRecheck). `actor` null: the server itself creates its
+   * first admin key at bootstrap.
    */
   async issue(
     spec: NewKeySpec,
     opts: {
-      actorKeyId: string | null;
+      actor: MutationActor | null;
       requestId?: string;
       fingerprint?: string;
       now?: number;
@@ -206,16 +219,19 @@ export class KeyService {
       beforeWrite?: (key: string) => void;
     },
   ): Promise<{ record: KeyRecord; key: string }> {
+    const actorKeyId = opts.actor?.keyId ?? null;
     const now = opts.now ?? this.#d.now();
     const { record, key } = newKeyRecord(spec, { prefix: this.#d.settings.keyPrefix, hasher: this.#d.hasher, now });
     opts.beforeWrite?.(key);
     const keyId = record.keyId;
     await this.#d.issueWriter.write({
       key: rowFromRecord(record),
-      change: { key_id: keyId, action: "issue", reason: null, actor_key_id: opts.actorKeyId, time: now },
-      audit: { time: now, action: "issue", keyId, actorKeyId: opts.actorKeyId, details: auditKeySettings(spec) },
-      issueRequest: opts.requestId
+      change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now },
+      audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec) },
+      actor: opts.actor ?? undefined,
+      issueRequest: opts.requestId && actorKeyId
         ? {
+            actor_key_id: actorKeyId,
             request_id: opts.requestId,
             fingerprint: opts.fingerprint ?? "",
             key_id: keyId,
@@ -311,6 +327,8 @@ export class KeyService {
     ctx.keyId = keyId;
     const now = this.#d.now();
     const row = await this.#d.db.transaction().execute(async (tx) => {
+      // A holder revoking its own key needs no admin rights, and revoking only takes authority away.
+      if (actor.admin) await this.#d.recheck.requireAdmin(tx, actor.admin, { changesActor: actor.keyId === keyId });
       const revoked = await markKeyRevoked(tx, keyId, now, reason);
       if (revoked) {
         await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now });
@@ -329,7 +347,7 @@ export class KeyService {
    * Who may revoke `keyId`: an admin, or whoever presents that very key (a holder revoking a key
    * found leaked needs no admin). The key's own secret must match; its state does not matter.
    */
-  async #revocationActor(ctx: CallContext, keyId: string): Promise<{ keyId: string; self: boolean }> {
+  async #revocationActor(ctx: CallContext, keyId: string): Promise<{ keyId: string; self: boolean; admin?: MutationActor }> {
     const credential = bearerCredential(ctx.authorization);
     let presented: Verification | undefined;
     if (credential) {
@@ -338,7 +356,7 @@ export class KeyService {
     }
     try {
       const admin = await this.#d.admin.requireAdmin(ctx);
-      return { keyId: admin.keyId, self: false };
+      return { keyId: admin.keyId, self: false, admin: admin.actor };
     } catch (err) {
       // A valid key that is not an admin's, naming another key: say what self-revocation allows.
       if (presented?.valid && err instanceof ConnectError && err.code === Code.PermissionDenied) {

@@ -1,23 +1,31 @@
+import type { Transaction } from "kysely";
 import type { AuditEntry } from "./audit-repository.js";
 import { appendAuditEvents } from "./audit-repository.js";
 import { appendChanges } from "./change-feed-repository.js";
-import type { SigilDb } from "./database.js";
-import { insertIssueRequests } from "./issue-request-repository.js";
+import type { Database, SigilDb } from "./database.js";
+import { deleteExpiredIssueRequestsFor, insertIssueRequests } from "./issue-request-repository.js";
 import { insertKeys } from "./key-repository.js";
 import type { NewChangeRow } from "./tables/change-feed-table.js";
 import type { NewIssueRequestRow } from "./tables/issue-requests-table.js";
 import type { NewKeyRow } from "./tables/keys-table.js";
 
-/** Everything one IssueKey writes, atomically. */
-export interface KeyIssueWrite {
+/** Everything one IssueKey writes, atomically, and who writes it (undefined: the server itself). */
+export interface KeyIssueWrite<A> {
   readonly key: NewKeyRow;
   readonly change: NewChangeRow;
   readonly audit: AuditEntry;
   readonly issueRequest?: NewIssueRequestRow;
+  readonly actor?: A;
 }
 
-interface Pending {
-  readonly write: KeyIssueWrite;
+/**
+ * Authorizes the actors of a batch inside its transaction: returns the error of each actor that
+ * may not write (its writes fail with it, and are not written); the others' writes go ahead.
+ */
+export type ActorCheck<A> = (tx: Transaction<Database>, actors: readonly A[]) => Promise<ReadonlyMap<A, Error>>;
+
+interface Pending<A> {
+  readonly write: KeyIssueWrite<A>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -25,23 +33,26 @@ interface Pending {
 /**
  * Group commit for IssueKey. Issues that arrive while a commit is being prepared share one
  * transaction of multi-row INSERTs: one commit (and one statement per table) instead of one per
- * key. Each key's rows are still all-or-nothing. When a batch fails, its writes are retried one
- * per transaction, so only the write at fault (a reused request id, say) fails.
+ * key. Each key's rows are still all-or-nothing, and each write's actor is checked inside the
+ * transaction that writes it. When a batch fails, its writes are retried one per transaction, so
+ * only the write at fault (a reused request id, say) fails.
  */
-export class KeyIssueWriter {
+export class KeyIssueWriter<A> {
   readonly #db: SigilDb;
   readonly #maxBatch: number;
-  #pending: Pending[] = [];
+  readonly #checkActors: ActorCheck<A>;
+  #pending: Array<Pending<A>> = [];
   #scheduled = false;
 
-  constructor(db: SigilDb, options: { maxBatch?: number } = {}) {
+  constructor(db: SigilDb, options: { maxBatch?: number; checkActors: ActorCheck<A> }) {
     this.#db = db;
     // 256 rows of the widest table stay far below SQLite's and PostgreSQL's bound-parameter limits.
     this.#maxBatch = options.maxBatch ?? 256;
+    this.#checkActors = options.checkActors;
   }
 
-  /** Resolves once the write is committed; rejects with the write's own error. */
-  write(write: KeyIssueWrite): Promise<void> {
+  /** Resolves once the write is committed; rejects with the write's own error (its actor's refusal, say). */
+  write(write: KeyIssueWrite<A>): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ write, resolve, reject });
       if (this.#pending.length >= this.#maxBatch) this.#flush();
@@ -60,24 +71,45 @@ export class KeyIssueWriter {
     if (batch.length > 0) void this.#commit(batch);
   }
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Array<Pending<A>>): Promise<void> {
+    let refused: ReadonlyMap<A, Error>;
     try {
-      await this.#transaction(batch.map((p) => p.write));
-      for (const p of batch) p.resolve();
+      refused = await this.#transaction(batch.map((p) => p.write));
     } catch (err) {
       if (batch.length === 1) return batch[0]!.reject(err);
       for (const p of batch) {
-        await this.#transaction([p.write]).then(p.resolve, p.reject);
+        await this.#transaction([p.write]).then((one) => settle(p, one), p.reject);
       }
+      return;
     }
+    for (const p of batch) settle(p, refused);
   }
 
-  async #transaction(writes: KeyIssueWrite[]): Promise<void> {
-    await this.#db.transaction().execute(async (tx) => {
-      await insertKeys(tx, writes.map((w) => w.key));
-      await appendChanges(tx, writes.map((w) => w.change));
-      await appendAuditEvents(tx, writes.map((w) => w.audit));
-      await insertIssueRequests(tx, writes.flatMap((w) => (w.issueRequest ? [w.issueRequest] : [])));
+  /** Writes the writes whose actors pass the check; returns the refusals. */
+  async #transaction(writes: ReadonlyArray<KeyIssueWrite<A>>): Promise<ReadonlyMap<A, Error>> {
+    return this.#db.transaction().execute(async (tx) => {
+      const actors = [...new Set(writes.flatMap((w) => (w.actor === undefined ? [] : [w.actor])))];
+      const refused = actors.length > 0 ? await this.#checkActors(tx, actors) : new Map<A, Error>();
+      const allowed = writes.filter((w) => w.actor === undefined || !refused.has(w.actor));
+      if (allowed.length > 0) {
+        await insertKeys(tx, allowed.map((w) => w.key));
+        await appendChanges(tx, allowed.map((w) => w.change));
+        await appendAuditEvents(tx, allowed.map((w) => w.audit));
+        const requests = allowed.filter((w) => w.issueRequest !== undefined);
+        if (requests.length > 0) {
+          // Expired records of the same request ids give way, as of the earliest write's time.
+          const now = Math.min(...requests.map((w) => w.change.time));
+          await deleteExpiredIssueRequestsFor(tx, requests.map((w) => w.issueRequest!), now);
+          await insertIssueRequests(tx, requests.map((w) => w.issueRequest!));
+        }
+      }
+      return refused;
     });
   }
+}
+
+function settle<A>(p: Pending<A>, refused: ReadonlyMap<A, Error>): void {
+  const refusal = p.write.actor === undefined ? undefined : refused.get(p.write.actor);
+  if (refusal) p.reject(refusal);
+  else p.resolve();
 }

@@ -27,6 +27,23 @@ export async function findKey(db: Db, keyId: string): Promise<KeyRow | undefined
   return result.rows[0];
 }
 
+/**
+ * How `findKeyLocked` holds the row until the transaction ends. PostgreSQL: `share` (FOR SHARE)
+ * lets other checks read it but makes a concurrent UPDATE of it (a revocation) wait, or makes
+ * this read wait for one in progress and then see its result; `update` (FOR UPDATE) for a row the
+ * transaction will change itself. `none` for SQLite, whose write transactions hold the database's
+ * write lock from BEGIN (see sqlite-immediate-dialect.ts).
+ */
+export type RowLock = "share" | "update" | "none";
+
+/** A key row read inside a transaction, locked as `lock` says. */
+export async function findKeyLocked(tx: Transaction<Database>, keyId: string, lock: RowLock): Promise<KeyRow | undefined> {
+  const query = tx.selectFrom("keys").selectAll().where("key_id", "=", keyId);
+  if (lock === "share") return query.forShare().executeTakeFirst();
+  if (lock === "update") return query.forUpdate().executeTakeFirst();
+  return query.executeTakeFirst();
+}
+
 /** Marks a key revoked unless it already is; returns whether this call revoked it. */
 export async function markKeyRevoked(db: Db, keyId: string, time: number, reason: string): Promise<boolean> {
   const result = await db

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type RawBuilder } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely";
 import type { DialectName } from "./database.js";
 
@@ -219,6 +219,25 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable("signing_keys").dropColumn("revoke_time").execute();
       },
     },
+    "0006_issue_requests_actor": {
+      // Issue #9: IssueKey request ids are scoped to the calling key, so another admin reusing an id
+      // issues its own key instead of receiving the first admin's secret. The table is rebuilt
+      // (SQLite cannot change a primary key); live records keep their actor, read from the audit
+      // trail's issue event of their key, so retries across the upgrade still replay.
+      async up(db: Kysely<any>) {
+        await rebuildIssueRequests(db, true, sql`
+          select coalesce((select a.actor_key_id from audit_events a where a.key_id = r.key_id and a.action = 'issue' order by a.seq limit 1), ''),
+                 r.request_id, r.fingerprint, r.key_id, r.sealed_secret, r.expire_time
+          from issue_requests r`);
+      },
+      async down(db: Kysely<any>) {
+        // Back to one global namespace: of ids used by several actors, the earliest-expiring record stays.
+        await rebuildIssueRequests(db, false, sql`
+          select r.request_id, r.fingerprint, r.key_id, r.sealed_secret, r.expire_time from issue_requests r
+          where not exists (select 1 from issue_requests o where o.request_id = r.request_id
+                            and (o.expire_time < r.expire_time or (o.expire_time = r.expire_time and o.actor_key_id < r.actor_key_id)))`);
+      },
+    },
   };
 }
 
@@ -243,6 +262,28 @@ async function rebuildSqliteChangeFeed(db: Kysely<any>, options: { keyIdNullable
     await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
     await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
   });
+}
+
+/**
+ * Replaces issue_requests by a table keyed by (actor_key_id, request_id) or, `byActor` false, by
+ * request_id alone, filled by `rows` (a select of the new table's columns, in order, from the old).
+ */
+async function rebuildIssueRequests(db: Kysely<any>, byActor: boolean, rows: RawBuilder<unknown>): Promise<void> {
+  let table = db.schema.createTable("issue_requests_next");
+  if (byActor) table = table.addColumn("actor_key_id", "text", (c) => c.notNull());
+  table = table
+    .addColumn("request_id", "text", (c) => (byActor ? c.notNull() : c.primaryKey()))
+    .addColumn("fingerprint", "text", (c) => c.notNull())
+    .addColumn("key_id", "text", (c) => c.notNull())
+    .addColumn("sealed_secret", "text", (c) => c.notNull())
+    .addColumn("expire_time", "bigint", (c) => c.notNull());
+  if (byActor) table = table.addPrimaryKeyConstraint("issue_requests_actor_request_pkey", ["actor_key_id", "request_id"] as never);
+  await table.execute();
+  const columns = `${byActor ? "actor_key_id, " : ""}request_id, fingerprint, key_id, sealed_secret, expire_time`;
+  await sql`insert into issue_requests_next (${sql.raw(columns)}) ${rows}`.execute(db);
+  await db.schema.dropTable("issue_requests").execute();
+  await db.schema.alterTable("issue_requests_next").renameTo("issue_requests").execute();
+  await db.schema.createIndex("issue_requests_by_expiry").on("issue_requests").column("expire_time").execute();
 }
 
 class CodeMigrationProvider implements MigrationProvider {

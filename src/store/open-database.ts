@@ -1,9 +1,10 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, type Dialect } from "kysely";
+import { Kysely, PostgresDialect, type Dialect } from "kysely";
 import pg from "pg";
 import type { Database, DialectName, SigilDb } from "./database.js";
+import { ImmediateSqliteDialect } from "./sqlite-immediate-dialect.js";
 import { UnavailableMappingDialect, type UnavailableListener } from "./unavailable-mapping-dialect.js";
 
 export interface OpenedDatabase {
@@ -50,7 +51,7 @@ function openSqlite(file: string, options: OpenDatabaseOptions): { dialect: Dial
   // the wait blocks this process's event loop: keep it short next to the call deadlines.
   sqlite.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
   sqlite.pragma("foreign_keys = ON");
-  return { dialect: new SqliteDialect({ database: withStatementCache(sqlite) }), name: "sqlite" };
+  return { dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }), name: "sqlite" };
 }
 
 /**

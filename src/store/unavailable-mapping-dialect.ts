@@ -1,5 +1,6 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, Kysely, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
 import { classifyUnavailable, databaseUnavailableError } from "./database-unavailable.js";
+import { transactionConflictError } from "./transaction-conflict.js";
 
 /** Told about every failure that means the server is out of reach (health goes NOT_SERVING at once, not at the next probe). */
 export type UnavailableListener = (reason: string) => void;
@@ -114,7 +115,7 @@ class UnavailableMappingDriver implements Driver {
 
   #translate(err: unknown): unknown {
     const unavailable = classifyUnavailable(err);
-    if (unavailable === undefined) return err;
+    if (unavailable === undefined) return transactionConflictError(err) ?? err;
     if (unavailable.unreachable) this.#onUnavailable(unavailable.reason);
     return databaseUnavailableError(unavailable.reason);
   }

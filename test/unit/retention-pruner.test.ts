@@ -21,14 +21,17 @@ describe("RetentionPruner", () => {
     await db
       .insertInto("issue_requests")
       .values([
-        { request_id: "expired", fingerprint: "f", key_id: "k1", sealed_secret: "s", expire_time: now - 1 },
-        { request_id: "live", fingerprint: "f", key_id: "k2", sealed_secret: "s", expire_time: now + 1000 },
+        { actor_key_id: "a1", request_id: "expired", fingerprint: "f", key_id: "k1", sealed_secret: "s", expire_time: now - 1 },
+        { actor_key_id: "a1", request_id: "live", fingerprint: "f", key_id: "k2", sealed_secret: "s", expire_time: now + 1000 },
+        // Request ids are scoped to their actor: another admin's live record of an expired id stays.
+        { actor_key_id: "a2", request_id: "expired", fingerprint: "f", key_id: "k3", sealed_secret: "s", expire_time: now + 1000 },
       ])
       .execute();
     const pruner = new RetentionPruner(db, { retentionMs: 7 * day, now: () => now, log: pino({ level: "silent" }) });
     assert.equal(await pruner.prune(), 2);
     assert.deepEqual((await db.selectFrom("change_feed").select("key_id").execute()).map((r) => r.key_id), ["new"]);
-    assert.deepEqual((await db.selectFrom("issue_requests").select("request_id").execute()).map((r) => r.request_id), ["live"]);
+    const left = await db.selectFrom("issue_requests").select(["actor_key_id", "request_id"]).orderBy("actor_key_id").orderBy("request_id").execute();
+    assert.deepEqual(left.map((r) => `${r.actor_key_id}/${r.request_id}`), ["a1/live", "a2/expired"]);
     await pruner.stop();
     await db.destroy();
   });

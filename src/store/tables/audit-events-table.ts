@@ -1,6 +1,6 @@
 import type { Generated, Insertable, Selectable } from "kysely";
 
-export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import", "rotate_signing_key"] as const;
+export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import", "rotate_signing_key", "issue_replay"] as const;
 export type AuditActionName = (typeof AUDIT_ACTIONS)[number];
 
 /**
