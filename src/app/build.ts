@@ -182,7 +182,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     background.push(signingKeySchedule);
     await signingKeySchedule.start();
     // WatchRevocations streams wake on the follower's polls instead of polling on their own.
-    const revocationFeed = new RevocationFeedService({ db, feed: follower, auth: new VerifierAuthorizer(verifier, now), now });
+    const revocationFeed = new RevocationFeedService({
+      db,
+      feed: follower,
+      auth: new VerifierAuthorizer(verifier, now, config.keyPrefix),
+      now,
+      maxStreamsPerKey: config.watchStreamsPerKey,
+    });
     const pruner = new RetentionPruner(db, { retentionMs: config.feedRetentionMs, now, log });
     background.push(pruner, dbHealth);
     pruner.start();

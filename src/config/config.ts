@@ -40,6 +40,8 @@ export interface Config {
   readonly databaseStartTimeoutMs: number;
   /** Browser origins the HTTP listener answers CORS requests for (lowercase; "*" is any); empty: CORS off. */
   readonly corsOrigins: readonly string[];
+  /** Most WatchRevocations streams one key may hold open in one process. */
+  readonly watchStreamsPerKey: number;
 }
 
 export interface HostPort {
@@ -161,6 +163,7 @@ export const SETTINGS = {
   corsOrigins: setting("SIGIL_CORS_ORIGINS", "--cors-origins", "off", "browser origins allowed to call the HTTP listener (comma-separated, e.g. https://app.example.com; * for any)", origins),
   serverSecretFile: setting("SIGIL_SERVER_SECRET_FILE", "--server-secret-file", "unset", "file holding SIGIL_SERVER_SECRET (owner-only, not a link; trailing newline ignored)", filePath),
   databaseUrlFile: setting("SIGIL_DATABASE_URL_FILE", "--database-url-file", "unset", "file holding SIGIL_DATABASE_URL (owner-only, not a link; trailing newline ignored)", filePath),
+  watchStreamsPerKey: setting("SIGIL_WATCH_STREAMS_PER_KEY", "--watch-streams-per-key", "8", "most WatchRevocations streams one key may hold open in one process (of the 1000 a process allows)", integer(1, 1000)),
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -233,6 +236,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     mode: value("mode", "all")!,
     databaseStartTimeoutMs: value("databaseStartTimeoutMs", "60s")!,
     corsOrigins: Object.freeze(value("corsOrigins", "")!),
+    watchStreamsPerKey: value("watchStreamsPerKey", "8")!,
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);

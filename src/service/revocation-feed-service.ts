@@ -26,12 +26,23 @@ import { durationMs, invalid, timestampMs } from "./request-validation.js";
 import { decodeRevocationCursor, encodeRevocationCursor } from "./revocation-cursor.js";
 import type { VerifierAuthorizer } from "./verifier-auth.js";
 
+/** What a stream hears of each batch of changes the follower applied. */
+export interface AppliedChanges {
+  /** The keys changed (any mutation: issue, update, rotate, revoke, import; null for a signing-key change). */
+  readonly changes: ReadonlyArray<{ readonly key_id: string | null }>;
+  /** The follower fell behind the feed's retention and dropped its whole cache. */
+  readonly reset: boolean;
+}
+
 /** What the service needs of the process's change-feed follower. */
 export interface ChangeFeedPosition {
   /** Seq of the newest change this process has applied; every change up to it is readable. */
   readonly lastSeq: number;
-  /** Calls `listener` after the follower applied new changes; returns the unsubscribe function. */
-  onChanges(listener: () => void): () => void;
+  /**
+   * Calls `listener` after the follower applied new changes (its key cache already forgot the
+   * changed keys, so a re-check reads them afresh); returns the unsubscribe function.
+   */
+  onChanges(listener: (update: AppliedChanges) => void): () => void;
 }
 
 export interface RevocationFeedDeps {
@@ -41,6 +52,8 @@ export interface RevocationFeedDeps {
   readonly now: () => number;
   /** Most watch streams open at once in this process (default 1000). */
   readonly maxStreams?: number;
+  /** Most watch streams one key may hold open at once in this process (default 8). */
+  readonly maxStreamsPerKey?: number;
 }
 
 /** Revocations per response (the proto comment says the same). */
@@ -57,11 +70,20 @@ type Start = { kind: "now" } | { kind: "cursor"; seq: number } | { kind: "time";
  * the follower applies new changes (no polling loop of their own); streams at the same position
  * share one read. `close()` ends every stream with UNAVAILABLE so a graceful shutdown does not
  * wait for them, and their clients resume elsewhere with their cursor.
+ *
+ * Bounds: streams per process, and streams per key, so that one verifier key cannot take every
+ * stream of a process. A stream is authorized as long as it runs: when the follower applies a
+ * change to its key (made on any process) or the key's credential reaches its end of life, the
+ * stream re-checks it, and ends with PERMISSION_DENIED once the key is revoked, disabled, expired,
+ * rotated away from the presented secret or no longer holds the scope.
  */
 export class RevocationFeedService {
   readonly #d: RevocationFeedDeps;
   readonly #maxStreams: number;
+  readonly #maxStreamsPerKey: number;
   readonly #streams = new Set<AbortController>();
+  /** Open streams per key id (entries removed at zero). */
+  readonly #streamsPerKey = new Map<string, number>();
   readonly #sharedReads = new Map<string, Promise<WatchedChangeRow[]>>();
   #sharedProbe: Promise<unknown> | undefined;
   #closed = false;
@@ -69,6 +91,7 @@ export class RevocationFeedService {
   constructor(deps: RevocationFeedDeps) {
     this.#d = deps;
     this.#maxStreams = deps.maxStreams ?? 1000;
+    this.#maxStreamsPerKey = deps.maxStreamsPerKey ?? 8;
   }
 
   /** Ends every open stream (UNAVAILABLE) and refuses new ones. */
@@ -80,25 +103,38 @@ export class RevocationFeedService {
   async *watchRevocations(req: WatchRevocationsRequest, ctx: CallContext): AsyncGenerator<WatchRevocationsResponse> {
     if (this.#closed) throw shuttingDown();
     const watcher = await this.#d.auth.requireVerifier(ctx);
-    ctx.keyId = watcher.keyId;
+    const keyId = watcher.keyId;
+    ctx.keyId = keyId;
     const heartbeatMs = req.heartbeatInterval === undefined ? HEARTBEAT.defaultMs : durationMs(req.heartbeatInterval, "heartbeat_interval", HEARTBEAT.minMs, HEARTBEAT.maxMs);
     const start = this.#parseStart(req);
     if (this.#streams.size >= this.#maxStreams) {
       throw new ConnectError(`too many WatchRevocations streams open on this server (${this.#maxStreams})`, Code.ResourceExhausted);
     }
+    const ofKey = this.#streamsPerKey.get(keyId) ?? 0;
+    if (ofKey >= this.#maxStreamsPerKey) {
+      throw new ConnectError(`key ${keyId} already holds ${ofKey} WatchRevocations streams on this server (the most one key may open); close one first`, Code.ResourceExhausted);
+    }
+    this.#streamsPerKey.set(keyId, ofKey + 1);
     const stream = new AbortController();
     const onCancel = () => stream.abort();
     ctx.signal.addEventListener("abort", onCancel, { once: true });
     if (ctx.signal.aborted) stream.abort();
     this.#streams.add(stream);
     const wakeup = new FeedWakeup();
-    const unsubscribe = this.#d.feed.onChanges(() => wakeup.notify());
+    const authorization = new StreamAuthorization(watcher, () => this.#d.auth.requireVerifier(ctx), this.#d.now);
+    const unsubscribe = this.#d.feed.onChanges((update) => {
+      if (update.reset || update.changes.some((c) => c.key_id === keyId)) authorization.changed();
+      wakeup.notify();
+    });
     try {
-      yield* this.#stream(start, watcher, heartbeatMs, wakeup, stream.signal);
+      yield* this.#stream(start, authorization, heartbeatMs, wakeup, stream.signal);
       if (this.#closed) throw shuttingDown();
     } finally {
       unsubscribe();
       this.#streams.delete(stream);
+      const left = (this.#streamsPerKey.get(keyId) ?? 1) - 1;
+      if (left > 0) this.#streamsPerKey.set(keyId, left);
+      else this.#streamsPerKey.delete(keyId);
       ctx.signal.removeEventListener("abort", onCancel);
     }
   }
@@ -120,7 +156,7 @@ export class RevocationFeedService {
     }
   }
 
-  async *#stream(start: Start, watcher: KeyRecord, heartbeatMs: number, wakeup: FeedWakeup, signal: AbortSignal): AsyncGenerator<WatchRevocationsResponse> {
+  async *#stream(start: Start, authorization: StreamAuthorization, heartbeatMs: number, wakeup: FeedWakeup, signal: AbortSignal): AsyncGenerator<WatchRevocationsResponse> {
     const feed = this.#d.feed;
     let seq: number;
     // -Infinity: the first response goes out at once, so the caller knows the stream is live.
@@ -145,7 +181,9 @@ export class RevocationFeedService {
       }
     }
     for (;;) {
+      // Taken together: a change to the stream's key is applied through `upTo` once it is pending.
       const upTo = feed.lastSeq;
+      const recheck = authorization.takePending(this.#d.now());
       while (seq < upTo) {
         const rows = await this.#readShared(seq, upTo);
         const end = rows.length === REVOCATION_BATCH ? rows[rows.length - 1]!.seq : upTo;
@@ -155,15 +193,10 @@ export class RevocationFeedService {
         }
         seq = end;
         if (signal.aborted) return;
-        // The stream's own credential stops authorizing it once revoked (after that news is sent).
-        if (rows.some((r) => isRevocation(r) && r.keyId === watcher.keyId)) {
-          throw new ConnectError("the key of this WatchRevocations stream was revoked", Code.Unauthenticated);
-        }
       }
+      // After the news up to the change is sent (a revocation of the stream's own key included).
+      if (recheck) await authorization.recheck();
       const now = this.#d.now();
-      if (watcher.expireTime !== null && now >= watcher.expireTime) {
-        throw new ConnectError("the key of this WatchRevocations stream expired", Code.Unauthenticated);
-      }
       if (now - sentAt >= heartbeatMs) {
         // A heartbeat vouches that nothing was missed, which holds only while this process reaches
         // the database (else its follower is stuck): if it cannot, the stream fails and the client
@@ -172,7 +205,8 @@ export class RevocationFeedService {
         yield response([], encodeRevocationCursor(seq));
         sentAt = this.#d.now();
       }
-      const woke = await wakeup.wait(sentAt + heartbeatMs - this.#d.now(), signal);
+      const wakeAt = Math.min(sentAt + heartbeatMs, authorization.validUntil);
+      const woke = await wakeup.wait(wakeAt - this.#d.now(), signal);
       if (woke === "aborted") return;
     }
   }
@@ -220,6 +254,57 @@ export class RevocationFeedService {
       this.#sharedReads.set(key, read);
     }
     return read;
+  }
+}
+
+/**
+ * Whether one stream's key still authorizes it. A change to the key marks it for a re-check, and
+ * so does reaching the end of the credential's life (its expiry, or the end of the grace period of
+ * a rotated-away secret it may have been opened with).
+ */
+class StreamAuthorization {
+  #record: KeyRecord;
+  #checkedAt: number;
+  #pending = false;
+  readonly #check: () => Promise<KeyRecord>;
+  readonly #now: () => number;
+
+  constructor(record: KeyRecord, check: () => Promise<KeyRecord>, now: () => number) {
+    this.#record = record;
+    this.#check = check;
+    this.#now = now;
+    this.#checkedAt = now();
+  }
+
+  /** When the stream must check its key again even if nothing changes (ms; Infinity for never). */
+  get validUntil(): number {
+    // Only ends still ahead of the last check: a grace period that had ended then is no concern.
+    const ends = [this.#record.expireTime, this.#record.previousSecret?.expireTime].filter((t): t is number => typeof t === "number" && t > this.#checkedAt);
+    return Math.min(Infinity, ...ends);
+  }
+
+  changed(): void {
+    this.#pending = true;
+  }
+
+  /** Whether a re-check is due now; clears the mark. */
+  takePending(now: number): boolean {
+    const due = this.#pending || now >= this.validUntil;
+    this.#pending = false;
+    return due;
+  }
+
+  /** Checks the key again (its record read afresh); throws PERMISSION_DENIED once it may no longer watch. */
+  async recheck(): Promise<void> {
+    try {
+      const checkedAt = this.#now();
+      this.#record = await this.#check();
+      this.#checkedAt = checkedAt;
+    } catch (err) {
+      const why = err instanceof ConnectError ? err.rawMessage : "its key could not be checked";
+      if (err instanceof ConnectError && err.code === Code.Unavailable) throw err;
+      throw new ConnectError(`the key of this WatchRevocations stream may no longer watch: ${why}`, Code.PermissionDenied);
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { parseApiKey } from "../keys/api-key-format.js";
 import type { KeyRecord } from "../keys/key-record.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { bearerCredential } from "./admin-auth.js";
@@ -13,10 +14,12 @@ import { ADMIN_SCOPE, VERIFY_SCOPE } from "./scopes.js";
 export class VerifierAuthorizer {
   readonly #verifier: CredentialVerifier;
   readonly #now: () => number;
+  readonly #keyPrefix: string;
 
-  constructor(verifier: CredentialVerifier, now: () => number) {
+  constructor(verifier: CredentialVerifier, now: () => number, keyPrefix: string) {
     this.#verifier = verifier;
     this.#now = now;
+    this.#keyPrefix = keyPrefix;
   }
 
   async requireVerifier(ctx: CallContext): Promise<KeyRecord> {
@@ -24,6 +27,8 @@ export class VerifierAuthorizer {
     if (!credential) {
       throw new ConnectError(`missing credential: send \`authorization: Bearer <key with ${VERIFY_SCOPE}>\``, Code.Unauthenticated);
     }
+    // Imported key strings may be short and guessable: they never hold Sigil's own scopes.
+    if (!parseApiKey(credential, this.#keyPrefix)) throw new ConnectError(`verifier credential is not valid (${VerifyReason[VerifyReason.MALFORMED]})`, Code.Unauthenticated);
     const v = await this.#verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: this.#now() });
     if (!v.valid || !v.record) {
       throw new ConnectError(`verifier credential is not valid (${VerifyReason[v.reason]})`, Code.Unauthenticated);

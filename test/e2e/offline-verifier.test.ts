@@ -38,7 +38,8 @@ describe("OfflineVerifier", () => {
   const callsTo = (method: string) => server.logs.filter((l) => l.includes(`KeyService/${method}"`)).length;
 
   before(async () => {
-    server = await startTestServer();
+    // The verifiers of these tests share one key and stay open until the end: more than the default 8.
+    server = await startTestServer({ SIGIL_WATCH_STREAMS_PER_KEY: "64" });
     admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
     verifyKey = (await admin.issueKey({ name: "billing verifier", owner: "svc:billing", scopes: ["sigil:verify"] })).secret;
   });
