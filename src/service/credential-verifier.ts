@@ -298,10 +298,13 @@ export class CredentialVerifier {
     } catch {
       return fail(VerifyReason.MALFORMED, kind);
     }
-    const record = await this.#d.directory.get(keyId, options.nowMs);
-    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    // The root key is HMAC(server secret, key id): the signature is checked before any storage
+    // access, so a forged macaroon gets BAD_SIGNATURE whether or not its key id exists (nothing is
+    // learnt about key ids) and never reaches the database.
     const signed = this.#d.macaroonRootKeys.forVerifying(keyId).some((rootKey) => verifyMacaroonSignature(macaroon, rootKey));
     if (!signed) return fail(VerifyReason.BAD_SIGNATURE, kind, keyId);
+    const record = await this.#d.directory.get(keyId, options.nowMs);
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
     const state = keyState(record, options.nowMs);
     if (state !== "active") return fail(STATE_FAILURE[state], kind, keyId);
     const verdict = evaluateCaveats(macaroon.caveats, {

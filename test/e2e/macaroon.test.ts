@@ -1,7 +1,19 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createSigilClient, type SigilClient } from "../../src/client/index.js";
-import { attenuate, parseMacaroonToken, formatMacaroonToken, expiresCaveat } from "../../src/tokens/macaroon/index.js";
+import { randomBytes } from "node:crypto";
+import { newKeyId } from "../../src/keys/api-key-format.js";
+import {
+  attenuate,
+  expiresCaveat,
+  formatIdentifier,
+  formatMacaroonToken,
+  keyIdCaveat,
+  mintMacaroon,
+  newTokenId,
+  parseMacaroonToken,
+  scopeCaveat,
+} from "../../src/tokens/macaroon/index.js";
 import { CredentialKind, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
@@ -66,5 +78,24 @@ describe("derived macaroons through the server", () => {
     await admin.revokeKey({ keyId, reason: "leaked" });
     const v = await anon.verifyKey({ credential: d.token });
     assert.deepEqual([v.valid, v.reason], [false, VerifyReason.REVOKED]);
+  });
+
+  it("answers a forged macaroon BAD_SIGNATURE whether its key id exists or not", async () => {
+    const { keyId: existing } = await issue();
+    const forge = (keyId: string) =>
+      formatMacaroonToken(
+        mintMacaroon({
+          rootKey: randomBytes(32), // not the server's HMAC(server secret, key id)
+          identifier: formatIdentifier({ keyId, tokenId: newTokenId() }),
+          location: "sigil",
+          caveats: [keyIdCaveat(keyId), expiresCaveat(new Date(Date.now() + 60_000)), scopeCaveat(["read"])],
+        }),
+      );
+    const known = await anon.verifyKey({ credential: forge(existing) });
+    const unknown = await anon.verifyKey({ credential: forge(newKeyId()) });
+    for (const v of [known, unknown]) {
+      assert.deepEqual([v.valid, VerifyReason[v.reason], v.kind], [false, "BAD_SIGNATURE", CredentialKind.MACAROON]);
+      assert.deepEqual([v.owner, v.scopes, v.tokenId], ["", [], ""], "a forged macaroon learns nothing of the key");
+    }
   });
 });
