@@ -20,6 +20,7 @@ import { KeyService } from "../service/key-service.js";
 import { KeyIssueWriter } from "../store/key-issue-writer.js";
 import { RevocationFeedService } from "../service/revocation-feed-service.js";
 import { VerifierAuthorizer } from "../service/verifier-auth.js";
+import { VerifyFailureThrottle } from "../service/verify-failure-throttle.js";
 import { updateLookupHash } from "../store/key-lifecycle-repository.js";
 import { updateSecretHash } from "../store/key-repository.js";
 import { migrateToLatest } from "../store/migrations.js";
@@ -133,6 +134,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       // Usage controls: rate limits in this process's memory, credits in the database (exact).
       usage: { rateLimiter: new RateLimiter({ capacity: config.cacheSize }), credits: new CreditLedger(db) },
       lastUse,
+      // Failed guesses of imported strings, per client: VerifyKey, BatchVerifyKeys and DeriveToken.
+      failureThrottle: new VerifyFailureThrottle({
+        burst: config.verifyFailureBurst,
+        refillMs: config.verifyFailureRefillMs,
+        maxClients: config.verifyThrottleClients,
+      }),
       importedKeys: {
         index: importedKeys,
         hasher: importedHasher,

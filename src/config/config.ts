@@ -42,6 +42,12 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** Most WatchRevocations streams one key may hold open in one process. */
   readonly watchStreamsPerKey: number;
+  /** Failed imported-key guesses a client may make before it is throttled. */
+  readonly verifyFailureBurst: number;
+  /** A throttled client regains one failure per this many ms. */
+  readonly verifyFailureRefillMs: number;
+  /** Most clients the failure throttle tracks. */
+  readonly verifyThrottleClients: number;
 }
 
 export interface HostPort {
@@ -163,6 +169,9 @@ export const SETTINGS = {
   corsOrigins: setting("SIGIL_CORS_ORIGINS", "--cors-origins", "off", "browser origins allowed to call the HTTP listener (comma-separated, e.g. https://app.example.com; * for any)", origins),
   serverSecretFile: setting("SIGIL_SERVER_SECRET_FILE", "--server-secret-file", "unset", "file holding SIGIL_SERVER_SECRET (owner-only, not a link; trailing newline ignored)", filePath),
   databaseUrlFile: setting("SIGIL_DATABASE_URL_FILE", "--database-url-file", "unset", "file holding SIGIL_DATABASE_URL (owner-only, not a link; trailing newline ignored)", filePath),
+  verifyFailureBurst: setting("SIGIL_VERIFY_FAILURE_BURST", "--verify-failure-burst", "20", "imported key strings a client may fail to verify in a row before it is throttled (per process)", integer(1, 1_000_000)),
+  verifyFailureRefillMs: setting("SIGIL_VERIFY_FAILURE_REFILL", "--verify-failure-refill", "1s", "a throttled client regains one failed try per this interval", duration(1, 3_600_000)),
+  verifyThrottleClients: setting("SIGIL_VERIFY_THROTTLE_CLIENTS", "--verify-throttle-clients", "100000", "most clients the failure throttle tracks (about 200 bytes each)", integer(1, 10_000_000)),
   watchStreamsPerKey: setting("SIGIL_WATCH_STREAMS_PER_KEY", "--watch-streams-per-key", "8", "most WatchRevocations streams one key may hold open in one process (of the 1000 a process allows)", integer(1, 1000)),
 } as const;
 
@@ -237,6 +246,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     databaseStartTimeoutMs: value("databaseStartTimeoutMs", "60s")!,
     corsOrigins: Object.freeze(value("corsOrigins", "")!),
     watchStreamsPerKey: value("watchStreamsPerKey", "8")!,
+    verifyFailureBurst: value("verifyFailureBurst", "20")!,
+    verifyFailureRefillMs: value("verifyFailureRefillMs", "1s")!,
+    verifyThrottleClients: value("verifyThrottleClients", "100000")!,
   };
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);

@@ -23,12 +23,13 @@ export class BatchVerifyService {
     this.#now = now;
   }
 
-  async batchVerifyKeys(req: BatchVerifyKeysRequest, _ctx: CallContext): Promise<BatchVerifyKeysResponse> {
+  async batchVerifyKeys(req: BatchVerifyKeysRequest, ctx: CallContext): Promise<BatchVerifyKeysResponse> {
     const n = req.requests.length;
     if (n === 0 || n > MAX_BATCH_VERIFY) throw invalid(`requests: must hold 1 to ${MAX_BATCH_VERIFY} items, got ${n}`);
     const now = this.#now();
     // Check every item before verifying any, so a bad item uses up no rate limit or credits.
-    const options = req.requests.map((item, i) => verifyRequestOptions(item, now, `requests[${i}].`));
+    const peer = () => ctx.peerAddress;
+    const options = req.requests.map((item, i) => verifyRequestOptions(item, now, peer, `requests[${i}].`));
     const results = await Promise.all(req.requests.map((item, i) => this.#verifier.verify(item.credential, options[i]!)));
     return create(BatchVerifyKeysResponseSchema, { results: results.map(verificationToProto) });
   }

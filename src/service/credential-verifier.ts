@@ -23,6 +23,7 @@ import {
 } from "../tokens/macaroon/index.js";
 import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { hasAllScopes } from "./scopes.js";
+import { throttleClientOf, throttleDigest, type VerifyFailureThrottle } from "./verify-failure-throttle.js";
 
 /** The outcome of verifying one credential; failures are values, not exceptions. */
 export interface Verification {
@@ -57,6 +58,11 @@ export interface VerifyOptions {
   readonly clientIp?: ClientIp;
   /** Credits to use up (VerifyKey `cost`); 1 when unset. */
   readonly cost?: number;
+  /**
+   * The address of the caller (read only when needed). Set by the unauthenticated RPCs (VerifyKey,
+   * BatchVerifyKeys, DeriveToken): their failed guesses of imported strings are throttled per client.
+   */
+  readonly peerAddress?: () => string | undefined;
 }
 
 /** Usage controls the verifier applies when VerifyOptions.usage is set. */
@@ -87,6 +93,8 @@ export interface CredentialVerifierDeps {
   readonly lastUse?: LastUseRecorder;
   /** Without it, strings not in Sigil's format are MALFORMED. */
   readonly importedKeys?: ImportedKeyLookup;
+  /** Throttles clients that fail to guess imported strings (see verify-failure-throttle.ts). */
+  readonly failureThrottle?: VerifyFailureThrottle;
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
@@ -201,11 +209,29 @@ export class CredentialVerifier {
   async #verifyImported(credential: string, imported: ImportedKeyLookup, options: VerifyOptions): Promise<Verification> {
     const kind = CredentialKind.API_KEY;
     const sha256 = sha256Of(credential);
+    const throttle = this.#d.failureThrottle;
+    const client = throttle && options.peerAddress ? throttleClientOf(options.clientIp, options.peerAddress()) : undefined;
+    if (!throttle || !client) return this.#findImported(sha256, imported, options);
+    const digest = throttleDigest(sha256);
+    const admission = throttle.begin(client, digest, options.nowMs);
+    if (admission === "refused") return fail(VerifyReason.CLIENT_THROTTLED, kind);
+    let outcome: "matched" | "unmatched" | "unchecked" = "unchecked";
+    try {
+      return await this.#findImported(sha256, imported, options, (matched) => (outcome = matched ? "matched" : "unmatched"));
+    } finally {
+      throttle.settle(client, digest, admission, outcome, options.nowMs);
+    }
+  }
+
+  /** Finds and checks an imported key by the SHA-256 of its string; `onMatch` hears whether it matched. */
+  async #findImported(sha256: Buffer, imported: ImportedKeyLookup, options: VerifyOptions, onMatch?: (matched: boolean) => void): Promise<Verification> {
+    const kind = CredentialKind.API_KEY;
     const keyId = await imported.index.find(sha256, options.nowMs);
     // Unknown strings get no key id: nothing about other keys is revealed.
-    if (keyId === undefined) return fail(VerifyReason.NOT_FOUND, kind);
-    const record = await this.#d.directory.get(keyId, options.nowMs);
-    if (!record || !this.#importedSecretMatches(record, sha256, imported, options.nowMs)) return fail(VerifyReason.NOT_FOUND, kind);
+    const record = keyId === undefined ? undefined : await this.#d.directory.get(keyId, options.nowMs);
+    const matched = record !== undefined && this.#importedSecretMatches(record, sha256, imported, options.nowMs);
+    onMatch?.(matched);
+    if (!matched) return fail(VerifyReason.NOT_FOUND, kind);
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
   }
 

@@ -28,6 +28,7 @@ import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
+import { requireNoReservedScopesOnImport } from "./reserved-scopes.js";
 import type { MutationActor } from "./mutation-actor.js";
 import { invalid, LIMITS, requireMetadata, requireName, requireOwner, requireScopes, timestampMs } from "./request-validation.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
@@ -164,7 +165,7 @@ export class ImportService {
       prefix: "",
       name: prefixed(field, () => requireName(req.name)),
       owner: prefixed(field, () => requireOwner(req.owner)),
-      scopes: requireScopes(req.scopes, `${field}scopes`),
+      scopes: requireImportableScopes(req.scopes, `${field}scopes`),
       metadata: prefixed(field, () => requireMetadata(req.metadata)),
       secretHash: lookupHash,
       hashVersion: this.#d.hasher.currentVersion,
@@ -215,6 +216,12 @@ export class ImportService {
       this.#d.importedKeys.imported(record.secretHash, record.keyId);
     }
   }
+}
+
+function requireImportableScopes(scopes: readonly string[], field: string): string[] {
+  const checked = requireScopes(scopes, field);
+  requireNoReservedScopesOnImport(checked, field);
+  return checked;
 }
 
 /** Runs a check whose message names a top-level field, prefixing the batch item. */

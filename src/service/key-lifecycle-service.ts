@@ -25,6 +25,7 @@ import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
 import { parseKeyUpdate } from "./key-update-mask.js";
+import { requireNoReservedScopesOnImportedSecret } from "./reserved-scopes.js";
 import { durationMs, invalid, LIMITS, requireKeyId } from "./request-validation.js";
 
 export interface KeyLifecycleServiceDeps {
@@ -60,7 +61,8 @@ export class KeyLifecycleService {
     const update = parseKeyUpdate(req.key, req.updateMask?.paths ?? [], now);
     const row = await this.#d.db.transaction().execute(async (tx) => {
       await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
-      this.#requireUnrevoked(await findKey(tx, keyId), keyId);
+      const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId);
+      if (update.audit.scopes) requireNoReservedScopesOnImportedSecret(recordFromRow(current), update.audit.scopes, now);
       if (!(await updateUnrevokedKey(tx, keyId, { ...update.set, update_time: now }))) throw revokedError(keyId);
       await appendChange(tx, { key_id: keyId, action: "update", reason: null, actor_key_id: actor.keyId, time: now });
       await appendAuditEvent(tx, { time: now, action: "update", keyId, actorKeyId: actor.keyId, details: { fields: update.fields, ...auditKeySettings(update.audit) } });

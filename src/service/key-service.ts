@@ -246,7 +246,7 @@ export class KeyService {
 
   /** Synchronous when the answer is (cache hits, malformed input): the hot path takes no extra turn. */
   verifyKey(req: VerifyKeyRequest, ctx: CallContext): VerifyKeyResponse | Promise<VerifyKeyResponse> {
-    const v = this.#d.verifier.verify(req.credential, verifyRequestOptions(req, this.#d.now()));
+    const v = this.#d.verifier.verify(req.credential, verifyRequestOptions(req, this.#d.now(), () => ctx.peerAddress));
     const answer = (verification: Verification) => {
       ctx.keyId = verification.keyId;
       return verificationToProto(verification);
@@ -262,7 +262,7 @@ export class KeyService {
     if (looksLikeJwt(credential) || credential.startsWith(MACAROON_TOKEN_PREFIX)) {
       throw new ConnectError("tokens can only be derived from an API key", Code.Unauthenticated);
     }
-    const parent = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: now });
+    const parent = await this.#d.verifier.verifyApiKey(credential, { requiredScopes: [], audience: "", nowMs: now, peerAddress: () => ctx.peerAddress });
     ctx.keyId = parent.keyId;
     if (!parent.valid || !parent.record) throw new ConnectError(`parent key is not valid (${VerifyReason[parent.reason]})`, Code.Unauthenticated);
     const record = parent.record;

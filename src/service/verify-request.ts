@@ -5,9 +5,10 @@ import { requireClientIp, requireCost } from "./usage-validation.js";
 
 /**
  * Checks one VerifyKey request (alone, or as an item of BatchVerifyKeys, named by `field`) and
- * builds the verifier's options, with the key's usage controls on.
+ * builds the verifier's options, with the key's usage controls on and the failure throttle counting
+ * against the caller (`peerAddress`, read only when an imported string is verified).
  */
-export function verifyRequestOptions(req: VerifyKeyRequest, nowMs: number, field = ""): VerifyOptions {
+export function verifyRequestOptions(req: VerifyKeyRequest, nowMs: number, peerAddress: () => string | undefined, field = ""): VerifyOptions {
   requireCredentialText(req.credential, `${field}credential`);
   return {
     requiredScopes: requireScopes(req.requiredScopes, `${field}required_scopes`),
@@ -16,5 +17,6 @@ export function verifyRequestOptions(req: VerifyKeyRequest, nowMs: number, field
     usage: true,
     clientIp: requireClientIp(req.clientIp, `${field}client_ip`),
     cost: requireCost(req.cost, `${field}cost`),
+    peerAddress,
   };
 }

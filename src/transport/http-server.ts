@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { DescService } from "@bufbuild/protobuf";
-import { type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/config.js";
@@ -69,6 +69,7 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
   const connectHandler = connectNodeAdapter({
     routes,
     readMaxBytes: options.maxMessageBytes,
+    contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket.remoteAddress),
     fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options),
   });
   const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 65_000 }, withCors(connectHandler, options.corsOrigins ?? []));
@@ -76,8 +77,11 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
   return new HttpListener(server);
 }
 
+/** The remote address of the call's connection (node:http's socket.remoteAddress). */
+const PEER_ADDRESS = createContextKey<string | undefined>(undefined);
+
 function callContext(hctx: HandlerContext): CallContext {
-  return { authorization: hctx.requestHeader.get("authorization") ?? undefined, peerAddress: undefined, signal: hctx.signal };
+  return { authorization: hctx.requestHeader.get("authorization") ?? undefined, peerAddress: hctx.values.get(PEER_ADDRESS), signal: hctx.signal };
 }
 
 function protocolOf(hctx: HandlerContext): string {
