@@ -78,6 +78,14 @@ describe(`migration 0006_issue_requests_actor (${testDialect()})`, () => {
       ]);
       // The same id under two actors is now allowed.
       await db.insertInto("issue_requests").values({ actor_key_id: "ADMINADMINADMIN2", request_id: "old-1", fingerprint: "f", key_id: "K3", sealed_secret: "s", expire_time: 10 }).execute();
+      // And back down: one record per request id again (the earlier-expiring one of a shared id).
+      await db.insertInto("issue_requests").values({ actor_key_id: "ADMINADMINADMIN3", request_id: "old-2", fingerprint: "f", key_id: "K4", sealed_secret: "s", expire_time: 5 }).execute();
+      await migrateTo(db, dialect, "0005_signing_key_feed");
+      const down = await (db as any).selectFrom("issue_requests").select(["request_id", "key_id"]).orderBy("request_id").execute();
+      assert.deepEqual(down, [
+        { request_id: "old-1", key_id: "KEYKEYKEYKEYKEY1" },
+        { request_id: "old-2", key_id: "K4" },
+      ]);
     } finally {
       await db.destroy();
       await database?.drop();
