@@ -206,7 +206,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const lifecycle = new KeyLifecycleService({ db, directory, admin, recheck, hasher, lastUse, now, keyPrefix: config.keyPrefix });
     const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, recheck, now, keyPrefix: config.keyPrefix });
     const surface = new ServiceSurface(config.mode);
-    const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, now });
+    const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
     const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin];

@@ -1,9 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Transaction } from "kysely";
-import { keyState, recordFromRow } from "../keys/key-record.js";
-import type { Database, SigilDb } from "../store/database.js";
-import { findKey } from "../store/key-repository.js";
+import type { SigilDb } from "../store/database.js";
 import { findSigningKeys, listSigningKeysPage } from "../store/signing-key-repository.js";
 import type { SigningKeyRow } from "../store/tables/signing-keys-table.js";
 import type { SigningKeyRotator } from "../tokens/signing-key-rotation.js";
@@ -19,12 +16,12 @@ import {
   type RotateSigningKeyResponse,
   type SigningKey,
 } from "../../gen/sigil/v1/signing_key_pb.js";
+import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import { optionalTimestamp } from "./key-mapper.js";
 import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";
 import { invalid, LIMITS } from "./request-validation.js";
-import { ADMIN_SCOPE } from "./scopes.js";
 
 /**
  * Most signing keys published at once. A planned rotation beyond it is refused (the JWKS every
@@ -39,6 +36,8 @@ export interface SigningKeyServiceDeps {
   readonly keys: SigningKeys;
   readonly rotator: SigningKeyRotator;
   readonly admin: AdminAuthorizer;
+  /** Authorizes the rotation again inside its transaction. */
+  readonly recheck: ActorRecheck;
   readonly now: () => number;
 }
 
@@ -83,7 +82,7 @@ export class SigningKeyService {
         expectedKid: active.kid,
         retireNow: req.retireNow,
         actorKeyId: actor.keyId,
-        authorize: (tx) => this.#recheckAdmin(tx, actor.keyId),
+        authorize: (tx) => this.#d.recheck.requireAdmin(tx, actor.actor),
       });
       if (!result) continue; // another process rotated a moment ago: replace the key that won
       const rows = await findSigningKeys(this.#d.db, [result.newKid, ...result.retiredKids, ...result.revokedKids]);
@@ -97,16 +96,6 @@ export class SigningKeyService {
       });
     }
     throw new ConnectError("other processes kept rotating the signing key at the same time; try again", Code.Aborted);
-  }
-
-  /** The caller's admin key, read again inside the rotation's transaction (the cache answered the first check). */
-  async #recheckAdmin(tx: Transaction<Database>, keyId: string): Promise<void> {
-    const row = await findKey(tx, keyId);
-    const record = row ? recordFromRow(row) : undefined;
-    if (!record || keyState(record, this.#d.now()) !== "active") {
-      throw new ConnectError(`admin credential is not valid (key ${keyId} is no longer active)`, Code.Unauthenticated);
-    }
-    if (!record.scopes.includes(ADMIN_SCOPE)) throw new ConnectError(`key ${keyId} lacks the ${ADMIN_SCOPE} scope`, Code.PermissionDenied);
   }
 
   #toProto(row: SigningKeyRow): SigningKey {

@@ -46,6 +46,7 @@ async function attemptsBy(actor: SigilClient, victimKeyId: string, otherKeyId: s
     codeOf(actor.rotateKey({ keyId: otherKeyId })),
     codeOf(actor.revokeKey({ keyId: otherKeyId, reason: "revoked by a dead admin" })),
     codeOf(actor.importKey({ keyMaterial: { case: "rawKey", value: `legacy-${newKeyId()}` }, name: "imported by a dead admin", owner: "attacker" })),
+    codeOf(actor.rotateSigningKey({ retireNow: true })),
   ]);
 }
 
