@@ -36,7 +36,7 @@ describe(`migration 0005_signing_key_feed (${testDialect()})`, () => {
       await sql`delete from change_feed`.execute(db);
       await sql`update change_feed_horizon set pruned_through = 3`.execute(db);
 
-      assert.deepEqual(await migrateToLatest(db, dialect), ["0005_signing_key_feed"]);
+      assert.deepEqual((await migrateToLatest(db, dialect)).slice(0, 1), ["0005_signing_key_feed"]); // then any later ones
 
       const keys = await db.selectFrom("signing_keys").select(["kid", "retire_time", "revoke_time"]).orderBy("create_time").execute();
       assert.deepEqual(keys.map((k) => [k.kid, k.retire_time === null, k.revoke_time]), [["retired", false, null], ["old", false, null], ["newer", true, null]]);
@@ -55,7 +55,7 @@ describe(`migration 0005_signing_key_feed (${testDialect()})`, () => {
       await migrateTo(db, dialect, "0004_key_lifecycle_usage_audit");
       const rows = await sql<{ key_id: string }>`select key_id from change_feed order by seq`.execute(db);
       assert.deepEqual(rows.rows.map((r) => r.key_id), ["d"]);
-      assert.deepEqual(await migrateToLatest(db, dialect), ["0005_signing_key_feed"]);
+      assert.deepEqual((await migrateToLatest(db, dialect)).slice(0, 1), ["0005_signing_key_feed"]); // then any later ones
       // Past every seq handed out before (PostgreSQL's sequence also skips the values the rejected inserts drew).
       assert.ok((await appendChange(db, { key_id: "f", action: "issue", reason: null, actor_key_id: null, time: 5 })) >= 6);
     } finally {
