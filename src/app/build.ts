@@ -40,6 +40,7 @@ import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transpo
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
 import { loadReflectionFiles } from "../transport/reflection-files.js";
+import { openTransportSecurity } from "../transport/transport-security.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
 import { KeyService as KeyServiceDesc } from "../../gen/sigil/v1/key_service_pb.js";
 import { bootstrapAdminKey } from "./bootstrap-admin.js";
@@ -68,6 +69,8 @@ export interface SigilApp {
   readonly log: Logger;
   /** Path of the first admin key file when this start created it. */
   readonly adminKeyFile: string | undefined;
+  /** Re-reads the TLS files now (SIGHUP); "off" without TLS. */
+  reloadTls(): "reloaded" | "unchanged" | "failed" | "off";
   /** Graceful stop: refuse new calls, finish in-flight ones, close the database. */
   close(): Promise<void>;
 }
@@ -81,6 +84,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const log = createLogger(config.logLevel, options.logDestination);
   const now = options.now ?? Date.now;
   routeGrpcJsLogs(log);
+  // TLS material and listener bounds first: a wrong TLS file stops start-up, naming its setting,
+  // before anything is written.
+  const security = openTransportSecurity(config, log);
+  const { limits, tls } = security;
   prepareDataDir(config.dataDir);
   prepareSqliteFiles(config.databaseUrl, config.dataDir);
   const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
@@ -96,7 +103,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     },
   });
   // Timers and the LISTEN connection, stopped before the database closes (also when start-up fails).
-  const background: Array<{ stop(): Promise<void> }> = [];
+  const background: Array<{ stop(): Promise<void> }> = tls ? [tls] : [];
   try {
     await waitForDatabase(() => pingDatabase(db), { timeoutMs: config.databaseStartTimeoutMs, log });
     waitingForDatabase = false;
@@ -217,7 +224,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       if (closing) return;
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
     });
-    const grpcServer = createGrpcServer({ services, health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes });
+    const grpcServer = createGrpcServer({ services, health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes, limits, tls });
     const http = createHttpServer({
       services,
       jwks: () => ({ keys: signingKeys.jwks() }),
@@ -226,12 +233,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       maxMessageBytes: config.maxMessageBytes,
       corsOrigins: config.corsOrigins,
       version: SIGIL_VERSION,
+      limits,
+      tls,
     });
     const grpcPort = await bindGrpcServer(grpcServer, config.grpcAddress).catch((err) => {
+      grpcServer.forceClose();
       throw listenError(SETTINGS.grpcAddress, config.grpcAddress, err);
     });
     const httpPort = await http.listen(config.httpAddress).catch(async (err) => {
-      grpcServer.forceShutdown();
+      grpcServer.forceClose();
       throw listenError(SETTINGS.httpAddress, config.httpAddress, err);
     });
     // Last, once both ports are held: a start that fails leaves no admin key (neither file nor row).
@@ -241,7 +251,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       config.mode === "verify"
         ? undefined
         : await bootstrapAdminKey(db, service, config.dataDir, log).catch(async (err) => {
-            grpcServer.forceShutdown();
+            grpcServer.forceClose();
             await http.close(0);
             throw err;
           });
@@ -250,8 +260,17 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       background.push(bootstrapReminder);
       await bootstrapReminder.start();
     }
+    tls?.start();
     log.info(
-      { grpc: `${config.grpcAddress.host}:${grpcPort}`, http: `${config.httpAddress.host}:${httpPort}`, dialect, mode: config.mode, version: SIGIL_VERSION, node: process.version },
+      {
+        grpc: `${config.grpcAddress.host}:${grpcPort}`,
+        http: `${config.httpAddress.host}:${httpPort}`,
+        dialect,
+        mode: config.mode,
+        tls: tls ? (tls.current.requireClientCert ? "mtls" : "tls") : "off",
+        version: SIGIL_VERSION,
+        node: process.version,
+      },
       "sigil is listening",
     );
 
@@ -262,6 +281,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       changeFeed: follower,
       log,
       adminKeyFile,
+      reloadTls: () => security.tls?.reload() ?? "off",
       close() {
         closing ??= (async () => {
           for (const s of HEALTH_SERVICES) health.setStatus(s, "NOT_SERVING");

@@ -142,6 +142,11 @@ export class WorkerSupervisor {
     );
   }
 
+  /** Passes a signal on to every live worker (SIGHUP: reload TLS files). */
+  signalWorkers(signal: NodeJS.Signals): void {
+    for (const worker of this.#startedAt.keys()) if (!worker.isDead()) worker.process.kill(signal);
+  }
+
   /** Process ids of the live workers (for operators' logs and tests). */
   get pids(): number[] {
     return [...this.#startedAt.keys()].filter((w) => !w.isDead()).map((w) => w.process.pid!);

@@ -53,7 +53,13 @@ async function serveOneProcess(config: Config): Promise<number> {
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
+    reloadTlsOnSighup(app);
   });
+}
+
+/** SIGHUP re-reads the TLS files; it never stops the server (Node's default for SIGHUP is to exit). */
+function reloadTlsOnSighup(app: { reloadTls(): string; log: { info(o: object, m: string): void } }): void {
+  process.on("SIGHUP", () => app.log.info({ signal: "SIGHUP", tls: app.reloadTls() }, "TLS reload requested"));
 }
 
 /** A worker under the supervisor: tells it the ports, and also stops if the supervisor vanishes. */
@@ -103,6 +109,7 @@ async function serveWorkerUntilStopped(app: SigilApp): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
     // The supervisor died (even by SIGKILL): no one would restart or stop this worker.
     process.once("disconnect", () => stop("supervisor gone"));
+    reloadTlsOnSighup(app);
   });
 }
 
@@ -125,6 +132,8 @@ async function superviseWorkers(config: Config): Promise<number> {
     process.once("SIGTERM", () => void stop("SIGTERM").then(resolve));
     process.once("SIGINT", () => void stop("SIGINT").then(resolve));
   });
+  // Every worker reloads its own TLS files: pass SIGHUP on (and do not exit on it).
+  process.on("SIGHUP", () => supervisor.signalWorkers("SIGHUP"));
   try {
     await supervisor.start();
   } catch (err) {

@@ -13,6 +13,7 @@ const userAgent: Interceptor = (next) => (req) => {
   }
   return next(req);
 };
+import { clientTlsOptions, type SigilTlsOptions } from "./client-tls.js";
 
 export type SigilProtocol = "grpc" | "connect" | "grpc-web";
 
@@ -27,6 +28,8 @@ export interface SigilClientOptions {
   readonly useJson?: boolean;
   /** Extra interceptors (tracing, retries, ...). */
   readonly interceptors?: Interceptor[];
+  /** For an `https://` baseUrl: the CA to trust, a client certificate for mTLS (default: system CAs). */
+  readonly tls?: SigilTlsOptions;
 }
 
 export type SigilClient = Client<typeof KeyService>;
@@ -45,13 +48,15 @@ export function createSigilTransport(options: SigilClientOptions): Transport {
       return next(req);
     });
   }
+  const tls = clientTlsOptions(options.baseUrl, options.tls);
+  const nodeOptions = tls ? { nodeOptions: tls } : {};
   switch (options.protocol ?? "grpc") {
     case "grpc":
-      return createGrpcTransport({ baseUrl: options.baseUrl, interceptors });
+      return createGrpcTransport({ baseUrl: options.baseUrl, interceptors, ...nodeOptions });
     case "connect":
-      return createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: !options.useJson, interceptors });
+      return createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: !options.useJson, interceptors, ...nodeOptions });
     case "grpc-web":
-      return createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", interceptors });
+      return createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", interceptors, ...nodeOptions });
     default:
       throw new Error(`unknown protocol "${String(options.protocol)}"`);
   }

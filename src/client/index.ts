@@ -4,6 +4,7 @@
  * server-only modules (storage, logging), so resource services can depend on it alone.
  */
 export { createSigilClient, createSigilTransport, type SigilClient, type SigilClientOptions, type SigilProtocol } from "./create-client.js";
+export type { SigilTlsOptions } from "./client-tls.js";
 export {
   OfflineVerifier,
   type OfflineVerification,

@@ -3,6 +3,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload } from "jose";
 import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
+import { clientTlsOptions, type SigilTlsOptions } from "./client-tls.js";
 import { createSigilClient, type SigilClient, type SigilProtocol } from "./create-client.js";
 import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
 import { RevocationSet } from "./revocation-set.js";
@@ -62,8 +63,10 @@ export interface OfflineVerifierOptions {
   /** Sigil's address: the gRPC listener for "grpc" (default), the HTTP listener for "connect" and "grpc-web". */
   readonly baseUrl?: string;
   readonly protocol?: SigilProtocol;
-  /** A ready transport instead of baseUrl/protocol (interceptors, TLS, ...). */
+  /** A ready transport instead of baseUrl/protocol (interceptors, ...). */
   readonly transport?: Transport;
+  /** For an `https://` baseUrl: the CA to trust, a client certificate for mTLS (default: system CAs). */
+  readonly tls?: SigilTlsOptions;
   /** An API key holding `sigil:verify` (or `sigil:admin`): authorizes WatchRevocations. */
   readonly credential: string;
   /** Expected `iss` (Sigil's SIGIL_ISSUER). Default "sigil". */
@@ -305,10 +308,10 @@ function connect(options: OfflineVerifierOptions): { client: SigilClient; sessio
   if (!baseUrl) throw new TypeError("OfflineVerifier: baseUrl or transport is required");
   if ((options.protocol ?? "grpc") === "grpc") {
     // Our own HTTP/2 session, so close() can end it and the process can exit.
-    const sessionManager = new Http2SessionManager(baseUrl);
+    const sessionManager = new Http2SessionManager(baseUrl, undefined, clientTlsOptions(baseUrl, options.tls, "OfflineVerifier"));
     return { client: createClient(KeyService, createGrpcTransport({ baseUrl, sessionManager })), sessionManager };
   }
-  return { client: createSigilClient({ baseUrl, protocol: options.protocol }) };
+  return { client: createSigilClient({ baseUrl, protocol: options.protocol, ...(options.tls ? { tls: options.tls } : {}) }) };
 }
 
 /** The proto Jwk as a plain JWK, without the fields proto3 left empty. */

@@ -48,6 +48,18 @@ export interface Config {
   readonly verifyFailureRefillMs: number;
   /** Most clients the failure throttle tracks. */
   readonly verifyThrottleClients: number;
+  /** PEM certificate chain and key for TLS on both listeners; undefined: plaintext. */
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** PEM CA bundle: both listeners then require a client certificate it signed (mTLS). */
+  readonly tlsClientCaFile: string | undefined;
+  /** How often the TLS files are checked for a new certificate (SIGHUP reloads at once). */
+  readonly tlsReloadIntervalMs: number;
+  /** Bounds of each listener (see transport/listener-limits.ts). */
+  readonly maxConnections: number;
+  readonly maxStreamsPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly receiveTimeoutMs: number;
 }
 
 export interface HostPort {
@@ -173,6 +185,14 @@ export const SETTINGS = {
   verifyFailureRefillMs: setting("SIGIL_VERIFY_FAILURE_REFILL", "--verify-failure-refill", "1s", "a throttled client regains one failed try per this interval", duration(1, 3_600_000)),
   verifyThrottleClients: setting("SIGIL_VERIFY_THROTTLE_CLIENTS", "--verify-throttle-clients", "100000", "most clients the failure throttle tracks (about 200 bytes each)", integer(1, 10_000_000)),
   watchStreamsPerKey: setting("SIGIL_WATCH_STREAMS_PER_KEY", "--watch-streams-per-key", "8", "most WatchRevocations streams one key may hold open in one process (of the 1000 a process allows)", integer(1, 1000)),
+  tlsCertFile: setting("SIGIL_TLS_CERT_FILE", "--tls-cert-file", "none (plaintext)", "PEM certificate (chain allowed) for TLS on both listeners; needs --tls-key-file", filePath),
+  tlsKeyFile: setting("SIGIL_TLS_KEY_FILE", "--tls-key-file", "none", "PEM private key of --tls-cert-file", filePath),
+  tlsClientCaFile: setting("SIGIL_TLS_CLIENT_CA_FILE", "--tls-client-ca-file", "none", "PEM CA certificate(s): both listeners then require a client certificate signed by one (mTLS)", filePath),
+  tlsReloadIntervalMs: setting("SIGIL_TLS_RELOAD_INTERVAL", "--tls-reload-interval", "10s", "how often the TLS files are checked for a new certificate (SIGHUP reloads at once)", duration(1000, 3_600_000)),
+  maxConnections: setting("SIGIL_MAX_CONNECTIONS", "--max-connections", "1000", "open connections per listener and process; more are closed at once (lowered to fit the open-file limit)", integer(1, 1_000_000)),
+  maxStreamsPerConnection: setting("SIGIL_MAX_STREAMS_PER_CONNECTION", "--max-streams-per-connection", "100", "concurrent HTTP/2 streams (calls) per connection", integer(1, 10_000)),
+  idleTimeoutMs: setting("SIGIL_IDLE_TIMEOUT", "--idle-timeout", "65s", "a connection without calls for this long is closed", duration(1000, 86_400_000)),
+  receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -249,7 +269,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     verifyFailureBurst: value("verifyFailureBurst", "20")!,
     verifyFailureRefillMs: value("verifyFailureRefillMs", "1s")!,
     verifyThrottleClients: value("verifyThrottleClients", "100000")!,
+    tlsCertFile: value("tlsCertFile", undefined),
+    tlsKeyFile: value("tlsKeyFile", undefined),
+    tlsClientCaFile: value("tlsClientCaFile", undefined),
+    tlsReloadIntervalMs: value("tlsReloadIntervalMs", "10s")!,
+    maxConnections: value("maxConnections", "1000")!,
+    maxStreamsPerConnection: value("maxStreamsPerConnection", "100")!,
+    idleTimeoutMs: value("idleTimeoutMs", "65s")!,
+    receiveTimeoutMs: value("receiveTimeoutMs", "10s")!,
   };
+  requireTlsPair(config);
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);
   }
@@ -258,6 +287,16 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`${SETTINGS.signingKeyRotationMs.env} (${SETTINGS.signingKeyRotationMs.flag}) must be at least ${SETTINGS.tokenMaxTtlMs.env}`);
   }
   return Object.freeze(config);
+}
+
+/** A certificate needs its key and the reverse; mTLS needs TLS. */
+function requireTlsPair(config: Config): void {
+  const { tlsCertFile: cert, tlsKeyFile: key, tlsClientCaFile: ca } = SETTINGS;
+  if (config.tlsCertFile !== undefined && config.tlsKeyFile === undefined) throw new ConfigError(`${key.env} (${key.flag}) must be set with ${cert.env}`);
+  if (config.tlsKeyFile !== undefined && config.tlsCertFile === undefined) throw new ConfigError(`${cert.env} (${cert.flag}) must be set with ${key.env}`);
+  if (config.tlsClientCaFile !== undefined && config.tlsCertFile === undefined) {
+    throw new ConfigError(`${ca.env} (${ca.flag}) needs TLS: set ${cert.env} and ${key.env} too`);
+  }
 }
 
 function parseFlags(argv: readonly string[]): Map<string, string> {

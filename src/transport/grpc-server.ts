@@ -7,7 +7,12 @@ import type { Logger } from "pino";
 import type { CallContext } from "../service/call-context.js";
 import type { HostPort } from "../config/config.js";
 import { logCall, toPublicError } from "./call-logger.js";
+import { GrpcListener } from "./grpc-listener.js";
+import type { GatedMethod } from "./grpc-stream-gate.js";
+import type { ListenerLimits } from "./listener-limits.js";
+import { MessageLimits } from "./message-limits.js";
 import type { ServiceHandlers } from "./service-methods.js";
+import type { TlsSource } from "./tls-reloader.js";
 
 export interface GrpcListenerOptions {
   readonly services: ReadonlyArray<{ readonly service: DescService; readonly handlers: ServiceHandlers }>;
@@ -15,7 +20,11 @@ export interface GrpcListenerOptions {
   /** Serialized FileDescriptorProtos for server reflection (with comments, from descriptors/sigil.binpb). */
   readonly reflectionFiles: readonly Uint8Array[];
   readonly log: Logger;
+  /** SIGIL_MAX_MESSAGE_BYTES: the largest request of any method (smaller methods have their own). */
   readonly maxMessageBytes: number;
+  readonly limits: ListenerLimits;
+  /** TLS when set (SIGIL_TLS_CERT_FILE). */
+  readonly tls?: TlsSource | undefined;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -23,12 +32,12 @@ const identity = (b: Buffer): Buffer => b;
 const asBuffer = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 
 /** The gRPC listener on grpc-js: the service, server reflection (v1, v1alpha) and grpc.health.v1. */
-export function createGrpcServer(options: GrpcListenerOptions): grpc.Server {
+export function createGrpcServer(options: GrpcListenerOptions): GrpcListener {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
-    "grpc.max_metadata_size": 16 * 1024,
-    "grpc.max_concurrent_streams": 1000,
+    // Channelz is never served; its per-call bookkeeping is not worth paying for.
+    "grpc.enable_channelz": 0,
   });
   for (const { service, handlers } of options.services) {
     const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
@@ -55,7 +64,33 @@ export function createGrpcServer(options: GrpcListenerOptions): grpc.Server {
   options.health.addToServer(server);
   const reflection = new ReflectionService({ sigil: { fileDescriptorProtos: [...options.reflectionFiles] } } as never);
   reflection.addToServer(server);
-  return server;
+  return new GrpcListener(server, {
+    limits: options.limits,
+    methods: gatedMethods(options.services, new MessageLimits(options.maxMessageBytes)),
+    grpcJsMessageLimit: options.maxMessageBytes,
+    tls: options.tls,
+    log: options.log,
+  });
+}
+
+/** Health and reflection, registered by their own packages: their paths and kinds. */
+const BUILT_IN_METHODS: ReadonlyArray<readonly [string, boolean]> = [
+  ["grpc.health.v1.Health/Check", false],
+  ["grpc.health.v1.Health/List", false],
+  ["grpc.health.v1.Health/Watch", false],
+  ["grpc.reflection.v1.ServerReflection/ServerReflectionInfo", true],
+  ["grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", true],
+];
+
+/** Every served method by path, with its request limit (see message-limits.ts). */
+function gatedMethods(services: GrpcListenerOptions["services"], limits: MessageLimits): Map<string, GatedMethod> {
+  const methods = new Map<string, GatedMethod>();
+  const add = (name: string, clientStreaming: boolean) => methods.set(`/${name}`, { name, clientStreaming, maxMessageBytes: limits.forMethod(name) });
+  for (const { service } of services) {
+    for (const method of service.methods) add(`${service.typeName}/${method.name}`, method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming");
+  }
+  for (const [name, clientStreaming] of BUILT_IN_METHODS) add(name, clientStreaming);
+  return methods;
 }
 
 type ServerCall = grpc.ServerUnaryCall<Buffer, unknown> | grpc.ServerWritableStream<Buffer, unknown>;
@@ -152,23 +187,12 @@ function streamingHandler(method: DescMethod, handler: ServiceHandlers[string], 
   };
 }
 
-export function bindGrpcServer(server: grpc.Server, address: HostPort): Promise<number> {
-  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
+/** Binds the gRPC port; rejects with Node's listen error (EADDRINUSE, ...). */
+export function bindGrpcServer(listener: GrpcListener, address: HostPort): Promise<number> {
+  return listener.listen(address);
 }
 
 /** Stops accepting calls, lets in-flight calls finish for up to `graceMs`, then cuts the rest. */
-export function shutdownGrpcServer(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+export function shutdownGrpcServer(listener: GrpcListener, graceMs: number): Promise<void> {
+  return listener.close(graceMs);
 }

@@ -1,13 +1,19 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/config.js";
 import type { CallContext } from "../service/call-context.js";
 import { logCall, toPublicError } from "./call-logger.js";
 import { withCors } from "./cors.js";
+import { createConnectHandler, requestRefusal, type ScreenedMethod } from "./connect-handler.js";
+import { Http2SessionGuard } from "./http2-session-guard.js";
+import { MAX_HEADER_BYTES, MAX_HEADER_FIELDS, type ListenerLimits } from "./listener-limits.js";
+import { followTlsReloads, limitConnections, listenOn, tlsServerOptions } from "./listening-socket.js";
+import { MessageLimits } from "./message-limits.js";
 import type { ServiceHandlers } from "./service-methods.js";
+import type { TlsSource } from "./tls-reloader.js";
 
 export interface HttpListenerOptions {
   readonly services: ReadonlyArray<{ readonly service: DescService; readonly handlers: ServiceHandlers }>;
@@ -15,32 +21,40 @@ export interface HttpListenerOptions {
   readonly jwks: () => unknown;
   readonly isServing: () => boolean;
   readonly log: Logger;
+  /** SIGIL_MAX_MESSAGE_BYTES: the largest request of any method (smaller methods have their own). */
   readonly maxMessageBytes: number;
   /** Browser origins allowed by CORS (see cors.ts); none: CORS off. */
   readonly corsOrigins?: readonly string[];
   /** Sigil's version, in the /healthz answer. */
   readonly version?: string;
+  readonly limits: ListenerLimits;
+  /** TLS when set: HTTP/2 and HTTP/1.1 on the one port (ALPN). */
+  readonly tls?: TlsSource | undefined;
 }
-
 
 /**
  * The HTTP listener on connect-node: Connect (binary and JSON), gRPC-Web and gRPC, plus
- * GET /.well-known/jwks.json and GET /healthz, over HTTP/1.1 (what curl, fetch and browsers speak;
- * gRPC over HTTP/2 is the gRPC listener's job).
+ * GET /.well-known/jwks.json and GET /healthz. Plaintext it speaks HTTP/1.1 (what curl, fetch and
+ * browsers speak; gRPC over HTTP/2 is the gRPC listener's job); with TLS, HTTP/2 and HTTP/1.1.
  */
 export function createHttpServer(options: HttpListenerOptions): HttpListener {
+  const messageLimits = new MessageLimits(options.maxMessageBytes);
+  const screened = new Map<string, ScreenedMethod>();
   const routes = (router: ConnectRouter) => {
     for (const { service, handlers } of options.services) {
-      const impl: Record<string, unknown> = {};
       for (const method of service.methods) {
         const handler = handlers[method.localName]!;
         const name = `${service.typeName}/${method.name}`;
-        impl[method.localName] =
+        const maxMessageBytes = messageLimits.forMethod(name);
+        screened.set(`/${name}`, { name, input: method.input, maxMessageBytes });
+        const impl =
           method.methodKind === "server_streaming"
             ? async function* (req: never, hctx: HandlerContext) {
                 const startNs = process.hrtime.bigint();
                 const ctx = callContext(hctx);
                 try {
+                  const refusal = requestRefusal(hctx);
+                  if (refusal) throw refusal;
                   yield* handler(req, ctx) as AsyncIterable<unknown>;
                   logCall(options.log, { method: name, protocol: protocolOf(hctx), code: 0, startNs, keyId: ctx.keyId });
                 } catch (err) {
@@ -53,6 +67,8 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
                 const startNs = process.hrtime.bigint();
                 const ctx = callContext(hctx);
                 try {
+                  const refusal = requestRefusal(hctx);
+                  if (refusal) throw refusal;
                   const res = await handler(req, ctx);
                   logCall(options.log, { method: name, protocol: protocolOf(hctx), code: 0, startNs, keyId: ctx.keyId });
                   return res;
@@ -62,19 +78,69 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
                   throw e;
                 }
               };
+        router.rpc(method, impl as never, { readMaxBytes: maxMessageBytes });
       }
-      router.service(service, impl as never);
     }
   };
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = createConnectHandler({
     routes,
-    readMaxBytes: options.maxMessageBytes,
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket.remoteAddress),
+    methods: screened,
     fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options),
+    log: options.log,
   });
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 65_000 }, withCors(connectHandler, options.corsOrigins ?? []));
-  server.maxHeadersCount = 128;
-  return new HttpListener(server);
+  const handler = withCors(connectHandler, options.corsOrigins ?? []);
+  return options.tls ? secureListener(handler, options.tls, options) : new HttpListener(plaintextServer(handler, options.limits), undefined, { maxConnections: options.limits.maxConnections, log: options.log });
+}
+
+type NodeHandler = ReturnType<typeof createConnectHandler>;
+
+/** Node's HTTP/1.1 timeouts from the listener limits (the receive timeout covers headers and body). */
+function http1Timeouts(server: { keepAliveTimeout: number; requestTimeout: number; headersTimeout: number; maxHeadersCount: number | null }, limits: ListenerLimits): void {
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.requestTimeout = limits.receiveTimeoutMs;
+  server.headersTimeout = limits.receiveTimeoutMs;
+  server.maxHeadersCount = MAX_HEADER_FIELDS;
+}
+
+/** How often Node checks HTTP/1.1 requests against the receive timeout. */
+function checkingIntervalMs(limits: ListenerLimits): number {
+  return Math.max(50, Math.min(1000, Math.floor(limits.receiveTimeoutMs / 4)));
+}
+
+function plaintextServer(handler: NodeHandler, limits: ListenerLimits): http.Server {
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, noDelay: true, connectionsCheckingInterval: checkingIntervalMs(limits) }, handler);
+  http1Timeouts(server, limits);
+  return server;
+}
+
+/**
+ * With TLS: HTTP/2 for clients that offer it by ALPN (grpc through connect-node, curl --http2,
+ * browsers), HTTP/1.1 for the rest, on the same port. HTTP/2 sessions get the same guard as the
+ * gRPC listener (idle, receive and given-up connections).
+ */
+function secureListener(handler: NodeHandler, source: TlsSource, options: HttpListenerOptions): HttpListener {
+  const { limits, log } = options;
+  const server = http2.createSecureServer(
+    {
+      ...tlsServerOptions(source.current, { alpn: ["h2", "http/1.1"], receiveTimeoutMs: limits.receiveTimeoutMs }),
+      allowHTTP1: true,
+      settings: { maxHeaderListSize: MAX_HEADER_BYTES, maxConcurrentStreams: limits.maxStreamsPerConnection },
+    },
+    handler,
+  );
+  http1Timeouts(server as unknown as http.Server, limits);
+  (server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = checkingIntervalMs(limits);
+  followTlsReloads(server, source);
+  const guard = new Http2SessionGuard({ idleTimeoutMs: limits.idleTimeoutMs, receiveTimeoutMs: limits.receiveTimeoutMs, listener: "http", log });
+  guard.watch(server, { countStreams: true });
+  server.on("stream", (stream: http2.ServerHttp2Stream) => guard.expectRequest(stream, cutStream, undefined));
+  return new HttpListener(server, guard, { maxConnections: limits.maxConnections, log });
+}
+
+/** A request not received within the receive timeout: its stream is reset. */
+function cutStream(stream: http2.ServerHttp2Stream): void {
+  if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
 }
 
 /** The remote address of the call's connection (node:http's socket.remoteAddress). */
@@ -113,35 +179,39 @@ function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: Ht
   send(404, { code: "not_found", message: `no route for ${req.method} ${path}` });
 }
 
-/** The HTTP server, with a graceful close. */
+/** The HTTP server (HTTP/1.1, or with TLS HTTP/2 and HTTP/1.1), with a graceful close. */
 export class HttpListener {
-  readonly server: http.Server;
+  readonly server: http.Server | http2.Http2SecureServer;
+  readonly #guard: Http2SessionGuard | undefined;
 
-  constructor(server: http.Server) {
+  constructor(server: http.Server | http2.Http2SecureServer, guard: Http2SessionGuard | undefined, options: { readonly maxConnections: number; readonly log: Logger }) {
     this.server = server;
+    this.#guard = guard;
+    limitConnections(server, options.maxConnections, "http", options.log);
   }
 
+  /** Binds the port; rejects with Node's listen error (EADDRINUSE, EACCES, ...). */
   listen(address: HostPort): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off("error", reject);
-        const addr = this.server.address();
-        resolve(typeof addr === "object" && addr ? addr.port : address.port);
-      });
-    });
+    return listenOn(this.server, address);
   }
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes the rest. */
   close(graceMs: number): Promise<void> {
+    // Http2SecureServer tracks its HTTP/1.1 connections like http.Server, without the methods.
+    const closeAll = () => http.Server.prototype.closeAllConnections.call(this.server);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      const timer = setTimeout(() => {
+        closeAll();
+        this.#guard?.stop();
+      }, graceMs);
       this.server.close(() => {
         clearTimeout(timer);
+        this.#guard?.stop();
         resolve();
       });
       // Idle keep-alive connections would hold the server open; busy ones close after their response.
-      this.server.closeIdleConnections();
+      http.Server.prototype.closeIdleConnections.call(this.server);
+      this.#guard?.closeSessions();
     });
   }
 }

@@ -1,0 +1,221 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import http2 from "node:http2";
+import { fromBinary, fromJsonString, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ConnectRouter, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { tooLargeMessage } from "./message-limits.js";
+
+type NodeServerRequest = Parameters<typeof universalRequestFromNodeRequest>[0];
+type NodeServerResponse = Parameters<typeof universalResponseToNodeResponse>[1];
+
+/** A method as the screening knows it, by request path ("/sigil.v1.KeyService/VerifyKey"). */
+export interface ScreenedMethod {
+  /** "sigil.v1.KeyService/VerifyKey". */
+  readonly name: string;
+  readonly input: DescMessage;
+  readonly maxMessageBytes: number;
+}
+
+export interface ConnectHandlerOptions {
+  readonly routes: (router: ConnectRouter) => void;
+  readonly methods: ReadonlyMap<string, ScreenedMethod>;
+  /** Requests for paths no route serves. */
+  readonly fallback: (req: NodeServerRequest, res: NodeServerResponse) => void;
+  /** Values every call's HandlerContext starts with (the peer address). */
+  readonly contextValues?: (req: NodeServerRequest) => ContextValues;
+  readonly log: Logger;
+}
+
+/** Why the screening refused a request; the method implementation throws it (and is logged). */
+const REQUEST_REFUSAL = createContextKey<ConnectError | undefined>(undefined, { description: "sigil request refusal" });
+
+/** The refusal for this call, if its request was malformed or too large: handlers throw it first. */
+export function requestRefusal(ctx: HandlerContext): ConnectError | undefined {
+  return ctx.values.get(REQUEST_REFUSAL);
+}
+
+/**
+ * connect-node's request handler (what `connectNodeAdapter` does), with every request body read
+ * and checked before Connect parses it:
+ * - over its method's limit: not read further, RESOURCE_EXHAUSTED; the connection is then closed
+ *   after the answer (HTTP/1.1 `Connection: close`; HTTP/2: the stream is reset), since the unread
+ *   rest of the body would otherwise sit in front of the next request on a keep-alive connection;
+ * - not a valid message (binary or JSON, bare or enveloped): INVALID_ARGUMENT. Connect itself says
+ *   INTERNAL ("parse binary: premature EOF") for a malformed binary body.
+ * Either way Connect is handed an empty message and the refusal, which the method wrapper throws:
+ * the answer comes in the caller's protocol and the call is logged like any other.
+ * Compressed bodies are passed on unchecked (Connect decompresses and parses them).
+ */
+export function createConnectHandler(options: ConnectHandlerOptions): (req: NodeServerRequest, res: NodeServerResponse) => void {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli] });
+  options.routes(router);
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const path = req.url?.split("?", 2)[0] ?? "";
+    const uHandler = paths.get(path);
+    if (!uHandler) return options.fallback(req, res);
+    const values = options.contextValues?.(req) ?? createContextValues();
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    const method = options.methods.get(path);
+    const body = uReq.body;
+    const screened: UniversalServerRequest =
+      method && isByteStream(body)
+        ? {
+            ...uReq,
+            body: screenBody(body, wireFormat(uReq.header), method, uReq.header.get("content-length"), (refusal, unread) => {
+              values.set(REQUEST_REFUSAL, refusal);
+              if (unread) closeAfterAnswer(req, res);
+            }),
+          }
+        : uReq;
+    uHandler(screened)
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        options.log.warn({ method: `${uHandler.service.typeName}/${uHandler.method.name}`, err: { message: (reason as Error)?.message } }, "could not answer a request");
+      });
+  };
+}
+
+type WireFormat = { readonly enveloped: boolean; readonly json: boolean; readonly compressed: boolean } | undefined;
+
+/** How the body is framed and encoded, from its headers; undefined: a content type Connect will refuse itself. */
+function wireFormat(header: Headers): WireFormat {
+  const type = (header.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const unaryEncoding = header.get("content-encoding");
+  const compressed = unaryEncoding !== null && unaryEncoding !== "identity";
+  switch (type) {
+    case "application/proto":
+      return { enveloped: false, json: false, compressed };
+    case "application/json":
+      return { enveloped: false, json: true, compressed };
+    case "application/connect+proto":
+    case "application/grpc":
+    case "application/grpc+proto":
+    case "application/grpc-web":
+    case "application/grpc-web+proto":
+      return { enveloped: true, json: false, compressed: false };
+    case "application/connect+json":
+    case "application/grpc+json":
+    case "application/grpc-web+json":
+      return { enveloped: true, json: true, compressed: false };
+    default:
+      return undefined;
+  }
+}
+
+const ENVELOPE_HEADER = 5;
+const FLAG_COMPRESSED = 0x01;
+
+/**
+ * Reads the whole body (at most the method's limit), checks it, and yields it unchanged, or an
+ * empty message after calling `refuse`. `unread` tells that part of the body was left unread.
+ */
+async function* screenBody(
+  body: AsyncIterable<Uint8Array>,
+  format: WireFormat,
+  method: ScreenedMethod,
+  contentLength: string | null,
+  refuse: (refusal: ConnectError, unread: boolean) => void,
+): AsyncIterable<Uint8Array> {
+  if (format === undefined) {
+    yield* body;
+    return;
+  }
+  const limit = method.maxMessageBytes + (format.enveloped ? ENVELOPE_HEADER : 0);
+  const tooLarge = (size?: number) => new ConnectError(tooLargeMessage(method.name, size, method.maxMessageBytes), Code.ResourceExhausted);
+  const declared = contentLength !== null && /^\d{1,15}$/.test(contentLength) ? Number(contentLength) : undefined;
+  if (declared !== undefined && declared > limit) {
+    refuse(tooLarge(format.enveloped ? undefined : declared), true);
+    yield emptyMessage(format);
+    return;
+  }
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  // Iterated by hand: leaving a loop early would destroy the request before the answer is sent.
+  const iterator = body[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) break;
+    length += next.value.byteLength;
+    if (length > limit) {
+      refuse(tooLarge(), true);
+      yield emptyMessage(format);
+      return;
+    }
+    chunks.push(next.value);
+  }
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  const problem = format.compressed ? undefined : checkBody(bytes, format, method);
+  if (problem !== undefined) {
+    refuse(problem, false);
+    yield emptyMessage(format);
+    return;
+  }
+  yield bytes;
+}
+
+function checkBody(bytes: Uint8Array, format: NonNullable<WireFormat>, method: ScreenedMethod): ConnectError | undefined {
+  const invalid = new ConnectError(`request is not a valid ${method.input.typeName} message`, Code.InvalidArgument);
+  if (!format.enveloped) return isMessage(bytes, format.json, method.input) ? undefined : invalid;
+  let at = 0;
+  while (at < bytes.byteLength) {
+    if (bytes.byteLength - at < ENVELOPE_HEADER) return invalid;
+    const flags = bytes[at]!;
+    const size = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
+    if (size > method.maxMessageBytes) return new ConnectError(tooLargeMessage(method.name, size, method.maxMessageBytes), Code.ResourceExhausted);
+    const start = at + ENVELOPE_HEADER;
+    if (bytes.byteLength - start < size) return invalid;
+    if ((flags & FLAG_COMPRESSED) === 0 && !isMessage(bytes.subarray(start, start + size), format.json, method.input)) return invalid;
+    at = start + size;
+  }
+  return undefined;
+}
+
+function isMessage(bytes: Uint8Array, json: boolean, input: DescMessage): boolean {
+  try {
+    if (json) fromJsonString(input, new TextDecoder().decode(bytes), { ignoreUnknownFields: true });
+    else fromBinary(input, bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const EMPTY_JSON = new TextEncoder().encode("{}");
+
+/** A valid empty request in the body's framing: Connect parses it, the method throws the refusal. */
+function emptyMessage(format: NonNullable<WireFormat>): Uint8Array {
+  const payload = format.json ? EMPTY_JSON : new Uint8Array(0);
+  if (!format.enveloped) return payload;
+  const framed = new Uint8Array(ENVELOPE_HEADER + payload.byteLength);
+  new DataView(framed.buffer).setUint32(1, payload.byteLength);
+  framed.set(payload, ENVELOPE_HEADER);
+  return framed;
+}
+
+/** After the answer, drop what remains of a body that was not read. */
+function closeAfterAnswer(req: NodeServerRequest, res: NodeServerResponse): void {
+  if ("stream" in req) {
+    const stream = req.stream;
+    (res as unknown as { once(event: "finish", fn: () => void): void }).once("finish", () => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
+    return;
+  }
+  const response = res as unknown as ServerResponse;
+  if (!response.headersSent) response.setHeader("connection", "close");
+  // Node half-closes after a `Connection: close` answer; a client that keeps sending is cut off.
+  response.once("finish", () => (req as IncomingMessage).socket?.destroySoon());
+}
+
+function isByteStream(body: UniversalServerRequest["body"]): body is AsyncIterable<Uint8Array> {
+  return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
+}

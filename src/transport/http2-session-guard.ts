@@ -1,0 +1,199 @@
+import type http2 from "node:http2";
+import type { Logger } from "pino";
+
+export interface SessionGuardOptions {
+  /** A session without a stream for this long gets a GOAWAY and is closed. */
+  readonly idleTimeoutMs: number;
+  /** Time for a new session's first frames, for a request's last byte and for a PING answer. */
+  readonly receiveTimeoutMs: number;
+  /** Which listener, for log lines. */
+  readonly listener: string;
+  readonly log: Logger;
+}
+
+/** A session whose socket has read nothing for this long is asked for a PING answer. */
+const QUIET_BEFORE_PING_MS = 1000;
+/** Longest wait for a PING answer (shorter when the receive timeout is shorter). */
+const MAX_PING_WAIT_MS = 5000;
+/** A session that got a GOAWAY but still has streams after this long is destroyed. */
+const CLOSE_GRACE_MS = 10_000;
+
+interface SessionWatch {
+  readonly session: http2.ServerHttp2Session;
+  readonly openedAt: number;
+  /** The client's SETTINGS arrived (it speaks HTTP/2). */
+  settled: boolean;
+  streams: number;
+  idleSince: number;
+  closingSince: number | undefined;
+  /** Socket bytes read at the last sweep, and since when that count has not moved. */
+  seenBytes: number;
+  quietSince: number;
+  /** Socket bytes read when the last PING answer arrived: no new PING until more arrive. */
+  answeredAt: number;
+  pingSentAt: number | undefined;
+  readonly onStreamClose: () => void;
+}
+
+interface RequestWatch {
+  readonly deadline: number;
+  readonly onTimeout: (stream: http2.ServerHttp2Stream, context: unknown) => void;
+  readonly context: unknown;
+}
+
+/**
+ * Bounds what an HTTP/2 client can hold on a listener, by one sweep per interval rather than
+ * timers per call:
+ * - a connection that sends no HTTP/2 SETTINGS within the receive timeout is closed;
+ * - a session without streams for the idle timeout gets a GOAWAY (clients reconnect on demand);
+ * - a request whose last byte has not arrived within the receive timeout is cut (`onTimeout`);
+ * - a session whose socket has read nothing for a second is sent a PING, and destroyed if none comes
+ *   back. This closes connections the server has given up on without closing them: on Node 20, a
+ *   header field longer than nghttp2's 64 KiB makes it send GOAWAY(COMPRESSION_ERROR) and stop
+ *   reading, and the socket stayed open (CLOSE-WAIT) forever. Node 24 closes those itself.
+ */
+export class Http2SessionGuard {
+  readonly #options: SessionGuardOptions;
+  readonly #sessions = new Map<http2.ServerHttp2Session, SessionWatch>();
+  readonly #requests = new Map<http2.ServerHttp2Stream, RequestWatch>();
+  readonly #pingWaitMs: number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(options: SessionGuardOptions) {
+    this.#options = options;
+    this.#pingWaitMs = Math.min(MAX_PING_WAIT_MS, options.receiveTimeoutMs);
+    const sweepMs = Math.max(25, Math.min(1000, Math.floor(Math.min(options.idleTimeoutMs, options.receiveTimeoutMs) / 4)));
+    this.#timer = setInterval(() => this.#sweep(), sweepMs);
+    this.#timer.unref();
+  }
+
+  /**
+   * Watches every session of `server`. With `countStreams`, the guard counts streams itself;
+   * otherwise the server's stream listener must call `streamOpened` for each stream.
+   */
+  watch(server: http2.Http2Server | http2.Http2SecureServer, options: { countStreams: boolean }): void {
+    server.on("session", (session: http2.ServerHttp2Session) => this.#add(session));
+    if (options.countStreams) server.on("stream", (stream: http2.ServerHttp2Stream) => this.streamOpened(stream));
+  }
+
+  /** Counts a stream against its session's idleness until it closes. */
+  streamOpened(stream: http2.ServerHttp2Stream): void {
+    const watch = this.#sessions.get(stream.session as http2.ServerHttp2Session);
+    if (!watch) return;
+    watch.streams++;
+    stream.on("close", watch.onStreamClose);
+  }
+
+  /**
+   * Calls `onTimeout(stream, context)` if the request on `stream` is not complete within the receive
+   * timeout (one shared callback and a context, not a closure per call).
+   */
+  expectRequest<C>(stream: http2.ServerHttp2Stream, onTimeout: (stream: http2.ServerHttp2Stream, context: C) => void, context: C): void {
+    this.#requests.set(stream, { deadline: Date.now() + this.#options.receiveTimeoutMs, onTimeout: onTimeout as RequestWatch["onTimeout"], context });
+  }
+
+  /** Sessions being watched (tests, shutdown). */
+  get sessions(): readonly http2.ServerHttp2Session[] {
+    return [...this.#sessions.keys()];
+  }
+
+  /** GOAWAY to every session (shutdown); streams in flight may finish. */
+  closeSessions(): void {
+    for (const watch of this.#sessions.values()) this.#beginClose(watch, Date.now());
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    for (const watch of this.#sessions.values()) watch.session.destroy();
+    this.#sessions.clear();
+    this.#requests.clear();
+  }
+
+  #add(session: http2.ServerHttp2Session): void {
+    const now = Date.now();
+    const watch: SessionWatch = {
+      session,
+      openedAt: now,
+      settled: false,
+      streams: 0,
+      idleSince: now,
+      closingSince: undefined,
+      seenBytes: -1,
+      quietSince: now,
+      answeredAt: -1,
+      pingSentAt: undefined,
+      onStreamClose: () => {
+        if (--watch.streams === 0) watch.idleSince = Date.now();
+      },
+    };
+    this.#sessions.set(session, watch);
+    session.once("remoteSettings", () => {
+      watch.settled = true;
+    });
+    session.once("close", () => this.#sessions.delete(session));
+    // Errors end in 'close'; without a listener an 'error' would be thrown.
+    session.on("error", () => {});
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const watch of this.#sessions.values()) {
+      const { session } = watch;
+      if (session.destroyed) {
+        this.#sessions.delete(session);
+      } else if (!watch.settled) {
+        if (now - watch.openedAt >= this.#options.receiveTimeoutMs) this.#drop(watch, "no HTTP/2 SETTINGS within the receive timeout", "debug");
+      } else if (watch.closingSince !== undefined) {
+        if (now - watch.closingSince >= CLOSE_GRACE_MS) this.#drop(watch, "streams still open after GOAWAY", "debug");
+      } else if (watch.streams === 0 && now - watch.idleSince >= this.#options.idleTimeoutMs) {
+        this.#beginClose(watch, now);
+      } else {
+        this.#probe(watch, now);
+      }
+    }
+    for (const [stream, request] of this.#requests) {
+      if (stream.readableEnded || stream.closed || stream.destroyed) this.#requests.delete(stream);
+      else if (now >= request.deadline) {
+        this.#requests.delete(stream);
+        request.onTimeout(stream, request.context);
+      }
+    }
+  }
+
+  /** PING a quiet session once per quiet spell; destroy it if the answer does not come. */
+  #probe(watch: SessionWatch, now: number): void {
+    const read = watch.session.socket.bytesRead;
+    if (read !== watch.seenBytes) {
+      watch.seenBytes = read;
+      watch.quietSince = now;
+      return;
+    }
+    if (watch.pingSentAt !== undefined) {
+      if (now - watch.pingSentAt >= this.#pingWaitMs) this.#drop(watch, "no PING answer: the connection stopped reading", "info");
+      return;
+    }
+    if (read === watch.answeredAt || now - watch.quietSince < QUIET_BEFORE_PING_MS) return;
+    watch.pingSentAt = now;
+    try {
+      watch.session.ping((err) => {
+        watch.pingSentAt = undefined;
+        if (!err) watch.answeredAt = watch.session.destroyed ? -1 : watch.session.socket.bytesRead;
+      });
+    } catch {
+      this.#drop(watch, "PING could not be sent", "debug");
+    }
+  }
+
+  #beginClose(watch: SessionWatch, now: number): void {
+    if (watch.closingSince !== undefined || watch.session.destroyed) return;
+    watch.closingSince = now;
+    watch.session.close();
+  }
+
+  #drop(watch: SessionWatch, why: string, level: "debug" | "info"): void {
+    this.#sessions.delete(watch.session);
+    const socket = watch.session.socket;
+    this.#options.log[level]({ listener: this.#options.listener, peer: socket?.remoteAddress, why }, "closed an HTTP/2 connection");
+    watch.session.destroy();
+  }
+}
