@@ -60,6 +60,8 @@ export interface Config {
   readonly maxStreamsPerConnection: number;
   readonly idleTimeoutMs: number;
   readonly receiveTimeoutMs: number;
+  /** Bytes of unfinished requests each listener buffers at once. */
+  readonly maxPendingRequestBytes: number;
 }
 
 export interface HostPort {
@@ -192,6 +194,7 @@ export const SETTINGS = {
   maxConnections: setting("SIGIL_MAX_CONNECTIONS", "--max-connections", "1000", "open connections per listener and process; more are closed at once (lowered to fit the open-file limit)", integer(1, 1_000_000)),
   maxStreamsPerConnection: setting("SIGIL_MAX_STREAMS_PER_CONNECTION", "--max-streams-per-connection", "100", "concurrent HTTP/2 streams (calls) per connection", integer(1, 10_000)),
   idleTimeoutMs: setting("SIGIL_IDLE_TIMEOUT", "--idle-timeout", "65s", "a connection without calls for this long is closed", duration(1000, 86_400_000)),
+  maxPendingRequestBytes: setting("SIGIL_MAX_PENDING_REQUEST_BYTES", "--max-pending-request-bytes", "67108864", "bytes of unfinished requests a listener buffers at once (all calls together); more is RESOURCE_EXHAUSTED", integer(1024 * 1024, 64 * 1024 ** 3)),
   receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
 } as const;
 
@@ -277,8 +280,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxStreamsPerConnection: value("maxStreamsPerConnection", "100")!,
     idleTimeoutMs: value("idleTimeoutMs", "65s")!,
     receiveTimeoutMs: value("receiveTimeoutMs", "10s")!,
+    maxPendingRequestBytes: value("maxPendingRequestBytes", "67108864")!,
   };
   requireTlsPair(config);
+  if (config.maxPendingRequestBytes < config.maxMessageBytes) {
+    const { maxPendingRequestBytes: p, maxMessageBytes: m } = SETTINGS;
+    throw new ConfigError(`${p.env} (${p.flag}) must be at least ${m.env} (${config.maxMessageBytes})`);
+  }
   if (config.tokenDefaultTtlMs > config.tokenMaxTtlMs) {
     throw new ConfigError(`${SETTINGS.tokenDefaultTtlMs.env} (${SETTINGS.tokenDefaultTtlMs.flag}) must not exceed ${SETTINGS.tokenMaxTtlMs.env}`);
   }

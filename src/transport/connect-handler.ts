@@ -11,6 +11,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { tooLargeMessage } from "./message-limits.js";
+import { BUDGET_SPENT_MESSAGE, type RequestByteBudget } from "./request-byte-budget.js";
 
 type NodeServerRequest = Parameters<typeof universalRequestFromNodeRequest>[0];
 type NodeServerResponse = Parameters<typeof universalResponseToNodeResponse>[1];
@@ -30,6 +31,8 @@ export interface ConnectHandlerOptions {
   readonly fallback: (req: NodeServerRequest, res: NodeServerResponse) => void;
   /** Values every call's HandlerContext starts with (the peer address). */
   readonly contextValues?: (req: NodeServerRequest) => ContextValues;
+  /** Bytes of unfinished request bodies held at once, over all requests of the listener. */
+  readonly budget: RequestByteBudget;
   readonly log: Logger;
 }
 
@@ -44,7 +47,8 @@ export function requestRefusal(ctx: HandlerContext): ConnectError | undefined {
 /**
  * connect-node's request handler (what `connectNodeAdapter` does), with every request body read
  * and checked before Connect parses it:
- * - over its method's limit: not read further, RESOURCE_EXHAUSTED; the connection is then closed
+ * - over its method's limit, or over the listener's byte budget for unfinished bodies: not read
+ *   further, RESOURCE_EXHAUSTED; the connection is then closed
  *   after the answer (HTTP/1.1 `Connection: close`; HTTP/2: the stream is reset), since the unread
  *   rest of the body would otherwise sit in front of the next request on a keep-alive connection;
  * - not a valid message (binary or JSON, bare or enveloped): INVALID_ARGUMENT. Connect itself says
@@ -65,17 +69,21 @@ export function createConnectHandler(options: ConnectHandlerOptions): (req: Node
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
     const method = options.methods.get(path);
     const body = uReq.body;
-    const screened: UniversalServerRequest =
-      method && isByteStream(body)
-        ? {
-            ...uReq,
-            body: screenBody(body, wireFormat(uReq.header), method, uReq.header.get("content-length"), (refusal, unread) => {
-              values.set(REQUEST_REFUSAL, refusal);
-              if (unread) closeAfterAnswer(req, res);
-            }),
-          }
-        : uReq;
-    uHandler(screened)
+    let screened = uReq;
+    if (method && isByteStream(body)) {
+      const contentLength = uReq.header.get("content-length");
+      // Connect would refuse a declared length over the limit before reading (unlogged, leaving the
+      // body unread on a keep-alive connection); the screening enforces the limit instead.
+      uReq.header.delete("content-length");
+      screened = {
+        ...uReq,
+        body: screenBody(body, wireFormat(uReq.header), method, contentLength, options.budget, (refusal, unread) => {
+          values.set(REQUEST_REFUSAL, refusal);
+          if (unread) closeAfterAnswer(req, res);
+        }),
+      };
+    }
+    uHandler(screened as UniversalServerRequest)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
@@ -123,6 +131,7 @@ async function* screenBody(
   format: WireFormat,
   method: ScreenedMethod,
   contentLength: string | null,
+  budget: RequestByteBudget,
   refuse: (refusal: ConnectError, unread: boolean) => void,
 ): AsyncIterable<Uint8Array> {
   if (format === undefined) {
@@ -141,16 +150,26 @@ async function* screenBody(
   let length = 0;
   // Iterated by hand: leaving a loop early would destroy the request before the answer is sent.
   const iterator = body[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done) break;
-    length += next.value.byteLength;
-    if (length > limit) {
-      refuse(tooLarge(), true);
-      yield emptyMessage(format);
-      return;
+  try {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      const size = next.value.byteLength;
+      if (length + size > limit) {
+        refuse(tooLarge(), true);
+        yield emptyMessage(format);
+        return;
+      }
+      if (!budget.tryReserve(size)) {
+        refuse(new ConnectError(BUDGET_SPENT_MESSAGE, Code.ResourceExhausted), true);
+        yield emptyMessage(format);
+        return;
+      }
+      length += size;
+      chunks.push(next.value);
     }
-    chunks.push(next.value);
+  } finally {
+    budget.release(length);
   }
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
   const problem = format.compressed ? undefined : checkBody(bytes, format, method);

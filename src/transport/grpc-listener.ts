@@ -8,14 +8,13 @@ import { createGrpcStreamGate, type GatedMethod } from "./grpc-stream-gate.js";
 import { Http2SessionGuard } from "./http2-session-guard.js";
 import { MAX_HEADER_BYTES, type ListenerLimits } from "./listener-limits.js";
 import { followTlsReloads, limitConnections, listenOn, tlsServerOptions } from "./listening-socket.js";
+import { RequestByteBudget } from "./request-byte-budget.js";
 import type { TlsSource } from "./tls-reloader.js";
 
 export interface GrpcSocketOptions {
   readonly limits: ListenerLimits;
   /** Per-method request limits, by gRPC path. */
   readonly methods: ReadonlyMap<string, GatedMethod>;
-  /** grpc.max_receive_message_length of the grpc-js server. */
-  readonly grpcJsMessageLimit: number;
   /** TLS (ALPN h2) when set; plaintext HTTP/2 otherwise. */
   readonly tls?: TlsSource | undefined;
   readonly log: Logger;
@@ -44,7 +43,7 @@ export class GrpcListener {
     injection.http2Server.on(
       "stream",
       createGrpcStreamGate(
-        { methods: options.methods, grpcJsMessageLimit: options.grpcJsMessageLimit, guard: this.#guard, receiveTimeoutMs: limits.receiveTimeoutMs, log },
+        { methods: options.methods, budget: new RequestByteBudget(limits.maxPendingRequestBytes), guard: this.#guard, receiveTimeoutMs: limits.receiveTimeoutMs, log },
         injection.grpcStreamListener,
       ),
     );

@@ -67,7 +67,6 @@ export function createGrpcServer(options: GrpcListenerOptions): GrpcListener {
   return new GrpcListener(server, {
     limits: options.limits,
     methods: gatedMethods(options.services, new MessageLimits(options.maxMessageBytes)),
-    grpcJsMessageLimit: options.maxMessageBytes,
     tls: options.tls,
     log: options.log,
   });

@@ -4,6 +4,7 @@ import { logCall } from "./call-logger.js";
 import type { Http2SessionGuard } from "./http2-session-guard.js";
 import { MAX_HEADER_BYTES } from "./listener-limits.js";
 import { tooLargeMessage } from "./message-limits.js";
+import { BUDGET_SPENT_MESSAGE, type RequestByteBudget } from "./request-byte-budget.js";
 
 /** What the gate knows of a gRPC method, by path ("/sigil.v1.KeyService/VerifyKey"). */
 export interface GatedMethod {
@@ -17,8 +18,8 @@ export interface GatedMethod {
 
 export interface GrpcStreamGateOptions {
   readonly methods: ReadonlyMap<string, GatedMethod>;
-  /** The limit grpc-js itself enforces (grpc.max_receive_message_length): no check needed at or above it. */
-  readonly grpcJsMessageLimit: number;
+  /** Bytes of unfinished messages held at once, over all calls of the listener. */
+  readonly budget: RequestByteBudget;
   readonly guard: Http2SessionGuard;
   readonly receiveTimeoutMs: number;
   readonly log: Logger;
@@ -34,7 +35,8 @@ const GRPC_STATUS = { DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8 } as const;
  *   acknowledged it, so a call sent with the connection preface would otherwise pass);
  * - a request message larger than its method's limit: RESOURCE_EXHAUSTED as soon as its 5-byte
  *   length prefix arrives, before the message is buffered (grpc-js applies one limit to every
- *   method: the largest);
+ *   method: the largest); one that does not arrive in a single read reserves its size from the
+ *   listener's byte budget until it is complete, and is refused when the budget is spent;
  * - a request not complete within the receive timeout: DEADLINE_EXCEEDED.
  */
 export function createGrpcStreamGate(
@@ -57,7 +59,7 @@ export function createGrpcStreamGate(
     }
     if (method) {
       if (!method.clientStreaming) guard.expectRequest(stream, onReceiveTimeout, method);
-      if (method.maxMessageBytes < options.grpcJsMessageLimit) watchFirstMessageSize(stream, method, log);
+      watchFirstMessage(stream, method, options.budget, log);
     }
     grpcStreamListener(stream, headers);
   };
@@ -65,21 +67,54 @@ export function createGrpcStreamGate(
 
 /**
  * Reads the length prefix of the call's first message as it arrives (it is in the first DATA
- * frame), and refuses the call if the message is over its method's limit. Unary and server-streaming
- * calls carry one message, so the listener goes once the prefix is checked.
+ * frame), refuses the call if the message is over its method's limit, and holds its size against the
+ * byte budget while the rest is on its way. Unary and server-streaming calls carry one message, so
+ * the listener goes once that message is in. On the hot path (a whole small message in one read)
+ * this is one length check.
  */
-function watchFirstMessageSize(stream: http2.ServerHttp2Stream, method: GatedMethod, log: Logger): void {
-  const prefix = Buffer.alloc(5);
+function watchFirstMessage(stream: http2.ServerHttp2Stream, method: GatedMethod, budget: RequestByteBudget, log: Logger): void {
+  let prefix: Buffer | undefined;
   let have = 0;
+  let size = -1;
+  let missing = 0;
+  let reserved = 0;
+  const release = () => {
+    budget.release(reserved);
+    reserved = 0;
+  };
   const onData = (chunk: Buffer) => {
-    const take = Math.min(5 - have, chunk.length);
-    chunk.copy(prefix, have, 0, take);
-    have += take;
-    if (have < 5) return;
-    stream.off("data", onData);
-    const size = prefix.readUInt32BE(1);
+    if (size >= 0) {
+      missing -= chunk.length;
+      if (missing <= 0) {
+        stream.off("data", onData);
+        release();
+      }
+      return;
+    }
+    let offset: number;
+    if (have === 0 && chunk.length >= 5) {
+      size = chunk.readUInt32BE(1);
+      offset = 5;
+    } else {
+      prefix ??= Buffer.alloc(5);
+      offset = Math.min(5 - have, chunk.length);
+      chunk.copy(prefix, have, 0, offset);
+      have += offset;
+      if (have < 5) return;
+      size = prefix.readUInt32BE(1);
+    }
+    missing = size - (chunk.length - offset);
     if (size > method.maxMessageBytes) {
+      stream.off("data", onData);
       refuse(stream, log, method.name, GRPC_STATUS.RESOURCE_EXHAUSTED, tooLargeMessage(method.name, size, method.maxMessageBytes), process.hrtime.bigint());
+    } else if (missing <= 0) {
+      stream.off("data", onData);
+    } else if (budget.tryReserve(size)) {
+      reserved = size;
+      stream.once("close", release);
+    } else {
+      stream.off("data", onData);
+      refuse(stream, log, method.name, GRPC_STATUS.RESOURCE_EXHAUSTED, BUDGET_SPENT_MESSAGE, process.hrtime.bigint());
     }
   };
   stream.on("data", onData);

@@ -13,6 +13,7 @@ import { MAX_HEADER_BYTES, MAX_HEADER_FIELDS, type ListenerLimits } from "./list
 import { followTlsReloads, limitConnections, listenOn, tlsServerOptions } from "./listening-socket.js";
 import { MessageLimits } from "./message-limits.js";
 import type { ServiceHandlers } from "./service-methods.js";
+import { RequestByteBudget } from "./request-byte-budget.js";
 import type { TlsSource } from "./tls-reloader.js";
 
 export interface HttpListenerOptions {
@@ -87,6 +88,7 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket.remoteAddress),
     methods: screened,
     fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options),
+    budget: new RequestByteBudget(options.limits.maxPendingRequestBytes),
     log: options.log,
   });
   const handler = withCors(connectHandler, options.corsOrigins ?? []);

@@ -16,6 +16,8 @@ export interface ListenerLimits {
    * and send its first HTTP/2 frames.
    */
   readonly receiveTimeoutMs: number;
+  /** Bytes of unfinished requests buffered at once, all calls together (see RequestByteBudget). */
+  readonly maxPendingRequestBytes: number;
 }
 
 /**

@@ -5,7 +5,9 @@
  * - IssueKey / UpdateKey / ImportKey: 32 metadata entries of up to 576 characters (4 bytes each in
  *   UTF-8), 64 scopes, 64 networks, names ≈ 85 KiB;
  * - the batch methods: up to 100 / 1,000 of those, bounded by SIGIL_MAX_MESSAGE_BYTES alone;
- * - everything else (GetKey, ListKeys, RevokeKey, ..., health, reflection): a few hundred bytes.
+ * - health: a service name, which a NOT_FOUND answer repeats in its grpc-message header (a 1 MB
+ *   name gave the client no status at all): 1 KiB;
+ * - everything else (GetKey, ListKeys, RevokeKey, ..., reflection): a few hundred bytes.
  * Methods are named `<service type name>/<method name>`, the gRPC path without its leading slash.
  */
 const METHOD_LIMITS: Readonly<Record<string, number>> = {
@@ -16,6 +18,8 @@ const METHOD_LIMITS: Readonly<Record<string, number>> = {
   "sigil.v1.KeyService/ImportKey": 128 * 1024,
   "sigil.v1.KeyService/BatchVerifyKeys": Infinity,
   "sigil.v1.KeyService/BatchImportKeys": Infinity,
+  "grpc.health.v1.Health/Check": 1024,
+  "grpc.health.v1.Health/Watch": 1024,
 };
 const DEFAULT_LIMIT = 16 * 1024;
 

@@ -30,6 +30,7 @@ export function openTransportSecurity(config: Config, log: Logger): TransportSec
     maxStreamsPerConnection: config.maxStreamsPerConnection,
     idleTimeoutMs: config.idleTimeoutMs,
     receiveTimeoutMs: config.receiveTimeoutMs,
+    maxPendingRequestBytes: config.maxPendingRequestBytes,
   };
   if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) return { limits, tls: undefined };
   const tls = new TlsReloader(
