@@ -2,6 +2,7 @@ import { createReadStream, existsSync } from "node:fs";
 import path from "node:path";
 import { createSigilClient, type SigilClient } from "../client/create-client.js";
 import { CliError, parseDurationFlag, UsageError } from "./cli-args.js";
+import { explainingInterceptor, resolveClientTls, TLS_HELP, TLS_OPTIONS, type TlsValues } from "./cli-tls.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:4420";
 export const DEFAULT_TIMEOUT = "30s";
@@ -14,6 +15,7 @@ const MAX_SECRET_FILE_BYTES = 16 * 1024;
 export const SERVER_OPTIONS = {
   server: { type: "string" },
   timeout: { type: "string" },
+  ...TLS_OPTIONS,
 } as const;
 
 /** Options of admin commands. */
@@ -25,7 +27,8 @@ export const CONNECTION_OPTIONS = {
 
 export const SERVER_HELP = `Connection:
   --server <url>            gRPC address of the server    SIGIL_SERVER   (default ${DEFAULT_SERVER})
-  --timeout <duration>      deadline of each call         SIGIL_TIMEOUT  (default ${DEFAULT_TIMEOUT})`;
+  --timeout <duration>      deadline of each call         SIGIL_TIMEOUT  (default ${DEFAULT_TIMEOUT})
+${TLS_HELP}`;
 
 export const CONNECTION_HELP = `${SERVER_HELP}
   --admin-key-file <path>   file holding the admin key    SIGIL_ADMIN_KEY_FILE
@@ -34,7 +37,7 @@ export const CONNECTION_HELP = `${SERVER_HELP}
                             (a flag is visible in ps: prefer the variable or a file)
   Flags win over variables; an admin key wins over an admin key file.`;
 
-export interface ConnectionValues {
+export interface ConnectionValues extends TlsValues {
   readonly server?: string | undefined;
   readonly timeout?: string | undefined;
   readonly "admin-key"?: string | undefined;
@@ -135,5 +138,14 @@ export async function connect(
   const timeoutText = values.timeout ?? nonEmpty(environment.env["SIGIL_TIMEOUT"]) ?? DEFAULT_TIMEOUT;
   const timeoutMs = parseDurationFlag("--timeout", timeoutText, 1, 3_600_000);
   const adminKey = options.bearer ?? (options.admin ? await resolveAdminKey(values, environment) : undefined);
-  return { client: createSigilClient({ baseUrl, protocol: "grpc", adminKey }), call: { timeoutMs } };
+  const tls = resolveClientTls(baseUrl, values, environment.env, environment.cwd);
+  // TLS and protocol mismatches become one line that says what to change.
+  const interceptors = [explainingInterceptor(baseUrl.startsWith("https:"))];
+  let client: SigilClient;
+  try {
+    client = createSigilClient({ baseUrl, protocol: "grpc", adminKey, interceptors, ...(tls ? { tls } : {}) });
+  } catch (err) {
+    throw new CliError((err as Error).message.replace(/^createSigilClient: /, "").replace(/tls\.(ca|cert|key)File/, (_m, k: string) => (k === "ca" ? "--ca-file" : `--client-${k}-file`)));
+  }
+  return { client, call: { timeoutMs } };
 }

@@ -16,6 +16,7 @@ export interface CliFailure {
 export function describeFailure(err: unknown): CliFailure {
   if (err instanceof UsageError) return { line: `sigil: ${oneLine(err.message)}`, exitCode: 2 };
   if (err instanceof CliError) return { line: `sigil: ${oneLine(err.message)}`, exitCode: 1 };
+  if (err instanceof ConnectError && err.cause instanceof CliError) return { line: `sigil: ${oneLine(err.cause.message)}`, exitCode: 1 };
   if (err instanceof ConnectError) {
     // The usual cause: an admin command sent to an instance started with --mode verify.
     const hint = err.code === Code.Unimplemented ? " (a server started with --mode verify serves no admin commands; use an admin instance)" : "";
