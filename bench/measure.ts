@@ -45,6 +45,8 @@ export interface MeasureTarget {
   port: number;
   /** Processes, with their descendants, whose CPU counts as the server's but not their RSS: a PostgreSQL postmaster. */
   databasePids?: number[];
+  /** The server speaks TLS on this port; clients trust this CA. */
+  tls?: { ca: string };
 }
 
 const cpuNow = (): number => {
@@ -106,6 +108,7 @@ export async function measure(
         grpcClient,
         host: "127.0.0.1",
         port: server.port,
+        ...(server.tls ? { tls: server.tls } : {}),
         path: record.path,
         headers: scenario.headers?.(fixtures) ?? {},
         requests,

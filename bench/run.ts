@@ -28,6 +28,7 @@ import { startReferenceServer, type ReferenceServerKind } from "./servers/refere
 import { startSigil, stopSigil, type SigilOptions } from "./servers/sigil-server.js";
 import { loadConfig } from "../src/config/config.js";
 import { judgeTargets } from "./targets.js";
+import { makeBenchCertificates, type BenchTls } from "./tls-certificates.js";
 
 const RESULTS_DIR = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 
@@ -136,6 +137,13 @@ class BenchRun {
     return path.join(this.dir, "logs", file);
   }
 
+  #tls: BenchTls | undefined;
+  /** The TLS scenarios' certificates, made on first use. */
+  get tls(): BenchTls {
+    this.#tls ??= makeBenchCertificates(path.join(this.dir, "tls"));
+    return this.#tls;
+  }
+
   scenariosOn(target: ScenarioTarget): Scenario[] {
     return this.selected.filter((s) => s.target === target);
   }
@@ -208,20 +216,22 @@ async function seedDatasets(bench: BenchRun, datasets: Dataset[]): Promise<void>
 
 async function runLimits(bench: BenchRun, round: number): Promise<void> {
   const fixtures = referenceFixtures();
-  for (const kind of ["bare-grpc", "bare-connect"] as ReferenceServerKind[]) {
+  for (const kind of ["bare-grpc", "bare-grpc-tls", "bare-connect"] as ReferenceServerKind[]) {
     const list = bench.scenariosOn(kind);
     if (list.length === 0) continue;
-    const server = await startReferenceServer(kind, SERVER_CPUS, bench.log(`${kind}.log`));
+    const tls = kind === "bare-grpc-tls" ? bench.tls : undefined;
+    const server = await startReferenceServer(kind, SERVER_CPUS, bench.log(`${kind}.log`), tls);
+    const target = { pid: server.process.pid, port: server.port, ...(tls ? { tls: { ca: tls.ca } } : {}) };
     try {
-      await warmUpServer(list[0]!, { pid: server.process.pid, port: server.port }, fixtures, bench.config, bench.options.grpcClient);
+      await warmUpServer(list[0]!, target, fixtures, bench.config, bench.options.grpcClient);
       for (const scenario of list) {
         for (const level of LEVELS) {
-          const target = { pid: server.process.pid, port: server.port };
           bench.record(await bench.measureQuietly(() => measure(scenario, level, target, fixtures, bench.config, bench.options.grpcClient, round)));
         }
       }
       const verify = list.find((s) => s.method === "VerifyKey");
-      if (round === 1 && verify) {
+      // h2load and the grpc-js check speak plaintext: the TLS limit is not cross-checked.
+      if (round === 1 && verify && !tls) {
         console.log(`checking the load generator against ${kind}…`);
         bench.generatorChecks.push(...(await checkGenerator(verify, server, fixtures, bench.config, path.join(bench.dir, "h2load-body.bin"))));
       }
@@ -242,6 +252,8 @@ interface SigilSetup {
   levels?: readonly Level[];
   /** Load worker threads for saturated runs, when the generator must be lighter than usual. */
   loadThreads?: number;
+  /** TLS on both listeners. */
+  tls?: BenchTls;
 }
 
 async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
@@ -257,8 +269,14 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
     ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
     ...(setup.cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(setup.cacheSize) } }),
     ...(bench.options.cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
+    ...(setup.tls ? { tls: setup.tls } : {}),
   });
-  const measureTarget = (port: number) => ({ pid: sigil.process.pid, port, ...(setup.databasePids ? { databasePids: setup.databasePids } : {}) });
+  const measureTarget = (port: number) => ({
+    pid: sigil.process.pid,
+    port,
+    ...(setup.databasePids ? { databasePids: setup.databasePids } : {}),
+    ...(setup.tls ? { tls: { ca: setup.tls.ca } } : {}),
+  });
   try {
     if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
     const fixtures: Fixtures = await prepareSigilFixtures(sigil, dataset.keyList);
@@ -287,7 +305,7 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
 }
 
 function countRuns(config: BenchConfig, selected: Scenario[]): number {
-  const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-connect").length;
+  const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-grpc-tls" || s.target === "bare-connect").length;
   const compared = selected.filter((s) => COMPARISON_TARGETS.includes(s.target)).length;
   return LEVELS.length * (selected.length - compared + limits * (config.limitRounds - 1)) + config.comparisonLevels.length * compared;
 }
@@ -406,7 +424,7 @@ async function main(): Promise<void> {
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => ["sigil-main", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
+  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
@@ -414,6 +432,7 @@ async function main(): Promise<void> {
     await phase("limits", () => runLimits(bench, 1));
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
+    await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {

@@ -14,12 +14,15 @@ import { bearer, METHOD_PATHS, type MethodName } from "./sigil-rpc.js";
  * Which server a scenario runs against. Sigil runs on the large database with its default cache,
  * and, for the key-count comparison, with a one-entry cache (every verify reads the database) on
  * the large and on the small database. The comparisons of comparison-scenarios.ts run on the large
- * database with 1 and 2 workers, and on PostgreSQL.
+ * database with 1 and 2 workers, and on PostgreSQL. `sigil-tls` is the large database with TLS on
+ * both listeners; its limit is `bare-grpc-tls`, bare grpc-js over TLS with the same certificate.
  */
 export type ScenarioTarget =
   | "bare-grpc"
+  | "bare-grpc-tls"
   | "bare-connect"
   | "sigil-main"
+  | "sigil-tls"
   | "sigil-main-uncached"
   | "sigil-small-uncached"
   | "sigil-workers-1"
@@ -118,6 +121,15 @@ export function scenarios(config: BenchConfig): Scenario[] {
       requests: (f) => fixed(deriveBodies(f.validKeys[0]!, "grpc")),
     },
     {
+      id: "limit-grpc-verify-tls",
+      label: "bare grpc-js VerifyKey, TLS",
+      title: "bare grpc-js over TLS: VerifyKey path",
+      target: "bare-grpc-tls",
+      protocol: "grpc",
+      method: "VerifyKey",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
+    },
+    {
       id: "limit-connect-verify",
       label: "bare connect-node VerifyKey",
       title: "bare connect-node (HTTP/1.1): VerifyKey, Connect JSON",
@@ -135,6 +147,17 @@ export function scenarios(config: BenchConfig): Scenario[] {
       protocol: "grpc",
       method: "VerifyKey",
       limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
+      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
+    },
+    {
+      id: "verify-cache-hit-tls",
+      label: "verify, cache hit, TLS",
+      title: "VerifyKey, valid key, cache hit, over TLS (gRPC listener, ECDSA P-256 certificate)",
+      target: "sigil-tls",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify-tls",
       requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
       preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
     },

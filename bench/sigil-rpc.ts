@@ -34,8 +34,10 @@ export const bearer = (key: string): Record<string, string> => ({ authorization:
 export class SigilRpc {
   private readonly client: grpc.Client;
 
-  constructor(port: number) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  /** `tlsCa`: the server speaks TLS with a certificate this CA (PEM) signed. */
+  constructor(port: number, tlsCa?: string) {
+    const credentials = tlsCa ? grpc.credentials.createSsl(Buffer.from(tlsCa)) : grpc.credentials.createInsecure();
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials, tlsCa ? { "grpc.ssl_target_name_override": "localhost" } : {});
   }
 
   call<I extends DescMessage, O extends DescMessage>(

@@ -15,7 +15,9 @@ type Check =
   | { kind: "ratio"; scenarioId: string; atLeast: number; limitName: string }
   | { kind: "rate"; scenarioId: string; atLeast: number }
   | { kind: "p99"; scenarioId: string; atMostMs: number }
-  | { kind: "rss"; atMostMb: number };
+  | { kind: "rss"; atMostMb: number }
+  /** This scenario's saturated rate against another Sigil scenario's (what a feature costs). */
+  | { kind: "relative"; scenarioId: string; baselineId: string; atLeast: number; baselineName: string };
 
 interface Target {
   description: string;
@@ -26,6 +28,11 @@ interface Target {
 
 const TARGETS: Target[] = [
   { description: "VerifyKey cache hit, saturated", check: { kind: "ratio", scenarioId: "verify-cache-hit", atLeast: 0.7, limitName: "bare grpc-js" } },
+  { description: "VerifyKey cache hit over TLS, saturated", check: { kind: "ratio", scenarioId: "verify-cache-hit-tls", atLeast: 0.65, limitName: "bare grpc-js over TLS" } },
+  {
+    description: "VerifyKey cache hit: TLS against plaintext Sigil",
+    check: { kind: "relative", scenarioId: "verify-cache-hit-tls", baselineId: "verify-cache-hit", atLeast: 0.85, baselineName: "plaintext" },
+  },
   { description: "VerifyKey cache hit, 1×1 p99", check: { kind: "p99", scenarioId: "verify-cache-hit", atMostMs: 1 } },
   { description: "VerifyKey cache miss over the large database, saturated", check: { kind: "ratio", scenarioId: "verify-cache-miss", atLeast: 0.5, limitName: "bare grpc-js" }, needsFullDataset: true },
   { description: "VerifyKey malformed key, saturated", check: { kind: "ratio", scenarioId: "verify-malformed", atLeast: 0.7, limitName: "bare grpc-js" } },
@@ -54,6 +61,7 @@ type RecordLike = Pick<RunRecord, "skipped" | "result" | "problems">;
 function runsBehind(target: Target, comparisons: readonly Comparison[], runs: readonly RunRecord[]): RunRecord[] {
   const check = target.check;
   if (check.kind === "rss") return runs.filter((r) => r.target === "sigil-main");
+  if (check.kind === "relative") return runs.filter((r) => (r.scenarioId === check.scenarioId || r.scenarioId === check.baselineId) && r.level === "throughput");
   const level = check.kind === "p99" ? "latency" : "throughput";
   const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === level);
   if (run === undefined) return [];
@@ -87,6 +95,15 @@ function judge(target: Target, comparisons: readonly Comparison[], runs: readonl
       if (problem) return { goal, measured: problem, status: "n/a" };
       const p99 = run!.result!.latencyMs.p99;
       return { goal, measured: `${p99} ms`, status: p99 <= check.atMostMs ? "pass" : "miss" };
+    }
+    case "relative": {
+      const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === "throughput");
+      const base = runs.find((r) => r.scenarioId === check.baselineId && r.level === "throughput");
+      const goal = `≥ ${pct(check.atLeast)} of ${check.baselineName} (costs ≤ ${pct(1 - check.atLeast)})`;
+      const problem = runProblem(run) ?? runProblem(base);
+      if (problem) return { goal, measured: problem, status: "n/a" };
+      const ratio = run!.okPerSecond! / base!.okPerSecond!;
+      return { goal, measured: `${pct(ratio)} (${fmt(run!.okPerSecond!)} / ${fmt(base!.okPerSecond!)} req/s)`, status: ratio >= check.atLeast ? "pass" : "miss" };
     }
     case "rss": {
       const peaks = runs.filter((r) => r.target === "sigil-main" && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);

@@ -8,7 +8,8 @@ import type { LoadSpec } from "./spec.js";
 const passThrough = (bytes: Buffer): Buffer => bytes;
 
 export function openGrpcJsConnection(spec: LoadSpec): Connection {
-  const client = new grpc.Client(`${spec.host}:${spec.port}`, grpc.credentials.createInsecure(), {
+  const credentials = spec.tls ? grpc.credentials.createSsl(Buffer.from(spec.tls.ca)) : grpc.credentials.createInsecure();
+  const client = new grpc.Client(`${spec.host}:${spec.port}`, credentials, {
     // Without a local pool, grpc-js would share one TCP connection among all clients to one target.
     "grpc.use_local_subchannel_pool": 1,
   });

@@ -4,6 +4,7 @@
 // times below a grpc-js client's, which matters because the generator gets one core, the same as
 // the server under test: a grpc-js client cannot saturate a bare grpc-js server (bench/README.md).
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { STATUS_UNAVAILABLE, STATUS_UNKNOWN, statusFromHttpStatus } from "../grpc-status.js";
 import type { Connection } from "./connection.js";
 import {
@@ -71,7 +72,7 @@ function statusOfReset(errorCode: number): number {
 export function openGrpcWireConnection(spec: LoadSpec): Connection {
   const requestHeaders: HeaderList = [
     [":method", "POST"],
-    [":scheme", "http"],
+    [":scheme", spec.tls ? "https" : "http"],
     [":path", spec.path],
     [":authority", `${spec.host}:${spec.port}`],
     ["content-type", "application/grpc"],
@@ -101,7 +102,9 @@ export function openGrpcWireConnection(spec: LoadSpec): Connection {
     failReady = reject;
   });
 
-  const socket = net.connect({ host: spec.host, port: spec.port, noDelay: true });
+  // Over TLS the same frames go through the TLS socket (ALPN h2; the CA is trusted, the name checked).
+  const tcp = net.connect({ host: spec.host, port: spec.port, noDelay: true });
+  const socket = spec.tls ? tls.connect({ socket: tcp, ca: spec.tls.ca, servername: "localhost", ALPNProtocols: ["h2"] }) : tcp;
   socket.write(
     Buffer.concat([
       CONNECTION_PREFACE,

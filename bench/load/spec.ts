@@ -3,7 +3,7 @@
 
 /** Which protocol the generator speaks. */
 export type LoadProtocol =
-  /** gRPC over HTTP/2 (h2c). */
+  /** gRPC over HTTP/2 (h2c, or TLS when the spec says so). */
   | "grpc"
   /** Connect unary JSON POST over HTTP/1.1 (what curl and fetch send). */
   | "connect-json";
@@ -27,6 +27,8 @@ export interface LoadSpec {
   /** Always 127.0.0.1: the generator refuses any other host. */
   host: "127.0.0.1";
   port: number;
+  /** gRPC over TLS (ALPN h2), trusting this CA (PEM); plaintext h2c when absent. */
+  tls?: { ca: string };
   /** gRPC method path, also the Connect URL path. */
   path: string;
   /** Extra request headers / gRPC metadata (e.g. authorization for admin RPCs). */

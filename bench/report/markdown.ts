@@ -47,7 +47,7 @@ function comparisonTable(comparisons: readonly Comparison[], threshold: number):
 
 function limitTable(runs: readonly RunRecord[], threshold: number): string {
   const lines = [header(["Limit", "Conc.", "round", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "server CPU", "generator CPU", "other CPU"])];
-  for (const r of runs.filter((run) => run.target === "bare-grpc" || run.target === "bare-connect")) {
+  for (const r of runs.filter((run) => run.target === "bare-grpc" || run.target === "bare-grpc-tls" || run.target === "bare-connect")) {
     const l = r.result?.latencyMs;
     lines.push(
       row([

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SigilRpc } from "../sigil-rpc.js";
+import type { BenchTls } from "../tls-certificates.js";
 import { findFreePort } from "./free-port.js";
 import { PinnedProcess } from "./pinned-process.js";
 import { waitForEveryWorker } from "./worker-readiness.js";
@@ -23,6 +24,8 @@ export interface SigilInstance {
   rpc: SigilRpc;
   dataDir: string;
   workers: number;
+  /** Set when the server speaks TLS (both listeners). */
+  tls?: BenchTls;
 }
 
 export interface SigilOptions {
@@ -37,6 +40,8 @@ export interface SigilOptions {
   databaseUrl?: string;
   /** Options for node itself, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** TLS on both listeners with these certificates. */
+  tls?: BenchTls;
 }
 
 export async function startSigil(options: SigilOptions): Promise<SigilInstance> {
@@ -56,11 +61,12 @@ export async function startSigil(options: SigilOptions): Promise<SigilInstance> 
       SIGIL_LOG_LEVEL: SIGIL_LOG_LEVEL,
       SIGIL_WORKERS: String(workers),
       ...(options.databaseUrl === undefined ? {} : { SIGIL_DATABASE_URL: options.databaseUrl }),
+      ...(options.tls ? { SIGIL_TLS_CERT_FILE: options.tls.certFile, SIGIL_TLS_KEY_FILE: options.tls.keyFile } : {}),
       ...options.env,
     },
     logFile: options.logFile,
   });
-  const rpc = new SigilRpc(grpcPort);
+  const rpc = new SigilRpc(grpcPort, options.tls?.ca);
   try {
     await waitUntilServing(server, rpc);
     if (workers > 1) await waitForEveryWorker(server.pid, workers, grpcPort, READY_TIMEOUT_MS);
@@ -69,7 +75,7 @@ export async function startSigil(options: SigilOptions): Promise<SigilInstance> 
       throw new Error(`${adminKeyFile} does not exist: a fresh server writes it, and so must seed.js when it creates the admin key`);
     }
     const adminKey = readFileSync(adminKeyFile, "utf8").trim();
-    return { process: server, grpcPort, httpPort, adminKey, rpc, dataDir: options.dataDir, workers };
+    return { process: server, grpcPort, httpPort, adminKey, rpc, dataDir: options.dataDir, workers, ...(options.tls ? { tls: options.tls } : {}) };
   } catch (err) {
     rpc.close();
     await server.stop();
