@@ -55,7 +55,7 @@ export function requestRefusal(ctx: HandlerContext): ConnectError | undefined {
  *   INTERNAL ("parse binary: premature EOF") for a malformed binary body.
  * Either way Connect is handed an empty message and the refusal, which the method wrapper throws:
  * the answer comes in the caller's protocol and the call is logged like any other.
- * Compressed bodies are passed on unchecked (Connect decompresses and parses them).
+ * Compressed bodies (gzip, br) are decompressed for the check, within the same limit.
  */
 export function createConnectHandler(options: ConnectHandlerOptions): (req: NodeServerRequest, res: NodeServerResponse) => void {
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli] });
@@ -92,28 +92,31 @@ export function createConnectHandler(options: ConnectHandlerOptions): (req: Node
   };
 }
 
-type WireFormat = { readonly enveloped: boolean; readonly json: boolean; readonly compressed: boolean } | undefined;
+type WireFormat = { readonly enveloped: boolean; readonly json: boolean; readonly encoding: string | undefined } | undefined;
+
+const COMPRESSIONS = new Map([compressionGzip, compressionBrotli].map((c) => [c.name, c]));
 
 /** How the body is framed and encoded, from its headers; undefined: a content type Connect will refuse itself. */
 function wireFormat(header: Headers): WireFormat {
   const type = (header.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  const unaryEncoding = header.get("content-encoding");
-  const compressed = unaryEncoding !== null && unaryEncoding !== "identity";
+  const named = (name: string | null) => (name === null || name === "identity" ? undefined : name);
+  const unary = named(header.get("content-encoding"));
+  const enveloped = named(header.get("grpc-encoding") ?? header.get("connect-content-encoding"));
   switch (type) {
     case "application/proto":
-      return { enveloped: false, json: false, compressed };
+      return { enveloped: false, json: false, encoding: unary };
     case "application/json":
-      return { enveloped: false, json: true, compressed };
+      return { enveloped: false, json: true, encoding: unary };
     case "application/connect+proto":
     case "application/grpc":
     case "application/grpc+proto":
     case "application/grpc-web":
     case "application/grpc-web+proto":
-      return { enveloped: true, json: false, compressed: false };
+      return { enveloped: true, json: false, encoding: enveloped };
     case "application/connect+json":
     case "application/grpc+json":
     case "application/grpc-web+json":
-      return { enveloped: true, json: true, compressed: false };
+      return { enveloped: true, json: true, encoding: enveloped };
     default:
       return undefined;
   }
@@ -172,7 +175,7 @@ async function* screenBody(
     budget.release(length);
   }
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-  const problem = format.compressed ? undefined : checkBody(bytes, format, method);
+  const problem = await checkBody(bytes, format, method);
   if (problem !== undefined) {
     refuse(problem, false);
     yield emptyMessage(format);
@@ -181,9 +184,25 @@ async function* screenBody(
   yield bytes;
 }
 
-function checkBody(bytes: Uint8Array, format: NonNullable<WireFormat>, method: ScreenedMethod): ConnectError | undefined {
+async function checkBody(bytes: Uint8Array, format: NonNullable<WireFormat>, method: ScreenedMethod): Promise<ConnectError | undefined> {
   const invalid = new ConnectError(`request is not a valid ${method.input.typeName} message`, Code.InvalidArgument);
-  if (!format.enveloped) return isMessage(bytes, format.json, method.input) ? undefined : invalid;
+  // An encoding Connect does not accept: it answers that itself.
+  const compression = format.encoding === undefined ? undefined : COMPRESSIONS.get(format.encoding);
+  if (format.encoding !== undefined && compression === undefined) return undefined;
+  const plain = async (payload: Uint8Array): Promise<Uint8Array | ConnectError> => {
+    if (!compression) return payload;
+    try {
+      return await compression.decompress(payload, method.maxMessageBytes);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      return e.code === Code.ResourceExhausted ? new ConnectError(tooLargeMessage(method.name, undefined, method.maxMessageBytes), Code.ResourceExhausted) : invalid;
+    }
+  };
+  if (!format.enveloped) {
+    const payload = await plain(bytes);
+    if (payload instanceof ConnectError) return payload;
+    return isMessage(payload, format.json, method.input) ? undefined : invalid;
+  }
   let at = 0;
   while (at < bytes.byteLength) {
     if (bytes.byteLength - at < ENVELOPE_HEADER) return invalid;
@@ -192,7 +211,10 @@ function checkBody(bytes: Uint8Array, format: NonNullable<WireFormat>, method: S
     if (size > method.maxMessageBytes) return new ConnectError(tooLargeMessage(method.name, size, method.maxMessageBytes), Code.ResourceExhausted);
     const start = at + ENVELOPE_HEADER;
     if (bytes.byteLength - start < size) return invalid;
-    if ((flags & FLAG_COMPRESSED) === 0 && !isMessage(bytes.subarray(start, start + size), format.json, method.input)) return invalid;
+    const raw = bytes.subarray(start, start + size);
+    const payload = (flags & FLAG_COMPRESSED) === 0 ? raw : await plain(raw);
+    if (payload instanceof ConnectError) return payload;
+    if (!isMessage(payload, format.json, method.input)) return invalid;
     at = start + size;
   }
   return undefined;

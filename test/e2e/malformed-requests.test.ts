@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import net from "node:net";
 import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { grpcJsClient, grpcJsRawCall } from "../support/grpc-js-call.js";
@@ -87,6 +88,16 @@ describe("malformed request bodies answer INVALID_ARGUMENT on every protocol, an
     assert.match(answer, /request is not a valid sigil\.v1\.WatchRevocationsRequest message/);
     const logged = server.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "call");
     assert.equal(logged?.code, "INVALID_ARGUMENT");
+  });
+
+  it("Connect binary, gzip-compressed", async () => {
+    const before = server.logs.length;
+    const answer = await http1(server.app.httpPort, "application/proto", gzipSync(MALFORMED), "content-encoding: gzip\r\n");
+    assert.match(answer, /^HTTP\/1\.1 400 [\s\S]*"code":"invalid_argument"/);
+    const logged = server.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "call");
+    assert.equal(logged?.code, "INVALID_ARGUMENT");
+    // Not gzip at all, though it says so.
+    assert.match(await http1(server.app.httpPort, "application/proto", MALFORMED, "content-encoding: gzip\r\n"), /"code":"invalid_argument"/);
   });
 
   it("the gRPC listener answers the same bytes INVALID_ARGUMENT", async () => {
