@@ -44,9 +44,12 @@ export function createGrpcStreamGate(
   grpcStreamListener: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
   const { methods, guard, log } = options;
-  const onReceiveTimeout = (stream: http2.ServerHttp2Stream, method: GatedMethod) => {
-    refuse(stream, log, method.name, GRPC_STATUS.DEADLINE_EXCEEDED, `request not received within ${options.receiveTimeoutMs} ms (the server's receive timeout)`, process.hrtime.bigint());
+  const onTimeout = (stream: http2.ServerHttp2Stream, method: unknown) => {
+    const name = (method as GatedMethod).name;
+    refuse(stream, log, name, GRPC_STATUS.DEADLINE_EXCEEDED, `request not received within ${options.receiveTimeoutMs} ms (the server's receive timeout)`, process.hrtime.bigint());
   };
+  // One receive-timeout watch per method, shared by its calls.
+  const watches = new Map([...methods.values()].map((m) => [m, { onTimeout, context: m }]));
   return (stream, headers, _flags, rawHeaders) => {
     guard.streamOpened(stream);
     const method = methods.get(headers[":path"] as string);
@@ -58,7 +61,7 @@ export function createGrpcStreamGate(
       return;
     }
     if (method) {
-      if (!method.clientStreaming) guard.expectRequest(stream, onReceiveTimeout, method);
+      if (!method.clientStreaming) guard.expectRequest(stream, watches.get(method)!);
       watchFirstMessage(stream, method, options.budget, log);
     }
     grpcStreamListener(stream, headers);

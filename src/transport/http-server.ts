@@ -136,7 +136,8 @@ function secureListener(handler: NodeHandler, source: TlsSource, options: HttpLi
   followTlsReloads(server, source);
   const guard = new Http2SessionGuard({ idleTimeoutMs: limits.idleTimeoutMs, receiveTimeoutMs: limits.receiveTimeoutMs, listener: "http", log });
   guard.watch(server, { countStreams: true });
-  server.on("stream", (stream: http2.ServerHttp2Stream) => guard.expectRequest(stream, cutStream, undefined));
+  const cut = { onTimeout: cutStream, context: undefined };
+  server.on("stream", (stream: http2.ServerHttp2Stream) => guard.expectRequest(stream, cut));
   return new HttpListener(server, guard, { maxConnections: limits.maxConnections, log });
 }
 
