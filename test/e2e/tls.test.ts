@@ -100,7 +100,7 @@ describe("TLS on both listeners", () => {
       assert.equal(httpVersion, version === "--http2" ? "2" : "1.1");
     }
     const { stdout: health } = await run("curl", ["-sS", "--cacert", pki.caFile, `${urls(server).http}/healthz`]);
-    assert.deepEqual(JSON.parse(health), { status: "SERVING" });
+    assert.equal((JSON.parse(health) as { status: string }).status, "SERVING");
   });
 
   it("serves the SDK over https: gRPC, Connect binary and JSON, gRPC-Web, and gRPC through connect-node on the HTTP port", async () => {
