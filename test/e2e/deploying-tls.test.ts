@@ -1,29 +1,15 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { CLI_MAIN } from "../support/cli-process.js";
+import { bash, localServeArgs, readmeShBlocks } from "../support/readme-blocks.js";
 import { databaseForTest, testDialect } from "../support/postgres.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
 
-const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
 const BUF = fileURLToPath(new URL("../../../node_modules/.bin/buf", import.meta.url));
-
-/** The ```sh blocks of the README's "Deploying with TLS and mTLS" subsection, in order. */
-function sectionBlocks(): string[] {
-  const text = readFileSync(README, "utf8");
-  const start = text.indexOf("### Deploying with TLS and mTLS");
-  assert.ok(start >= 0, "README has a Deploying with TLS and mTLS subsection");
-  const section = text.slice(start, text.indexOf("\n### ", start + 4));
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-}
-
-const bash = (script: string, options: { cwd: string; env: Record<string, string> }) =>
-  promisify(execFile)("bash", ["-c", script], { ...options, encoding: "utf8", timeout: 120_000 });
 
 /** Each line of a block, followed by a marker of its exit code on stderr. */
 const stepwise = (block: string) =>
@@ -36,7 +22,7 @@ const exitsOf = (stderr: string) => [...stderr.matchAll(/^step (\d+) exit (\d+)$
 
 describe(`README "Deploying with TLS and mTLS" (${testDialect()})`, () => {
   it("runs every command of the section as written", async () => {
-    const [certificates, servers, callers] = sectionBlocks();
+    const [certificates, servers, callers] = readmeShBlocks("### Deploying with TLS and mTLS");
     assert.ok(certificates && servers && callers, "three sh blocks");
     const work = mkdtempSync(path.join(tmpdir(), "sigil-deploy-tls-"));
     const database = await databaseForTest(work);
@@ -55,17 +41,7 @@ describe(`README "Deploying with TLS and mTLS" (${testDialect()})`, () => {
       const grpcPorts: number[] = [];
       const httpPorts: number[] = [];
       for (const line of serveLines) {
-        const args = line.trim().split(/\s+/).slice(2);
-        const local = args.map((arg, i) => {
-          const flag = args[i - 1];
-          if (flag === "--grpc-addr" || flag === "--http-addr") return "127.0.0.1:0";
-          if (flag === "--data-dir") {
-            if (!dataDirs.has(arg)) dataDirs.set(arg, mkdtempSync(path.join(tmpdir(), "sigil-deploy-tls-data-")));
-            return dataDirs.get(arg)!;
-          }
-          if (flag?.startsWith("--tls-")) return path.join(work, arg);
-          return arg;
-        });
+        const local = localServeArgs(line, dataDirs, work);
         const p = startSigilProcess(local, env);
         processes.push(p);
         const [first] = await p.waitForListening(Math.min(availableParallelism(), 256), 60_000);

@@ -1,44 +1,17 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { createSigilClient } from "../../src/client/index.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { CLI_MAIN } from "../support/cli-process.js";
+import { bash, localServeArgs, readmeShBlocks } from "../support/readme-blocks.js";
 import { databaseForTest, testDialect } from "../support/postgres.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
 
-const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
-
 /** The ```sh blocks of the README's "Deploying" subsection, in order. */
-function deployingBlocks(): string[] {
-  const text = readFileSync(README, "utf8");
-  const start = text.indexOf("### Deploying");
-  assert.ok(start >= 0, "README has a Deploying subsection");
-  const section = text.slice(start, text.indexOf("\n### ", start + 4));
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-}
-
-const bash = (script: string, options: { cwd: string; env: Record<string, string> }) =>
-  promisify(execFile)("bash", ["-c", script], { ...options, encoding: "utf8", timeout: 120_000 });
-
-/** Replaces the serve flags that name machine-specific places with test ones. */
-function localServeArgs(line: string, dataDirs: Map<string, string>): string[] {
-  const args = line.trim().split(/\s+/).slice(2); // after "sigil serve"
-  return args.map((arg, i) => {
-    const flag = args[i - 1];
-    if (flag === "--grpc-addr" || flag === "--http-addr") return "127.0.0.1:0";
-    if (flag === "--data-dir") {
-      if (!dataDirs.has(arg)) dataDirs.set(arg, mkdtempSync(path.join(tmpdir(), "sigil-deploy-")));
-      return dataDirs.get(arg)!;
-    }
-    return arg;
-  });
-}
+const deployingBlocks = () => readmeShBlocks("### Deploying");
 
 describe(`README "Deploying": an admin instance and a verify instance on one database (${testDialect()})`, () => {
   it("runs every command of the section as written", async () => {
