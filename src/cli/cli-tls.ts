@@ -75,7 +75,10 @@ export function explainConnectionFailure(err: unknown, secure: boolean): unknown
   if (err.code === Code.Internal && codes.includes("ERR_HTTP2_ERROR")) {
     return line("the server did not answer gRPC over HTTP/2: --server must be the gRPC listener (default port 4420), not the HTTP listener");
   }
-  if (err.code === Code.Canceled && causes.length === 0 && /closed with error code CANCEL/.test(err.rawMessage)) {
+  // TLS 1.3 reports a refused client certificate after the handshake: the connection is reset or
+  // the stream cancelled, with no alert seen.
+  const cutOff = (err.code === Code.Canceled && causes.length === 0 && /closed with error code CANCEL/.test(err.rawMessage)) || codes.includes("ECONNRESET") || codes.includes("EPIPE");
+  if (cutOff) {
     return line(
       secure
         ? "the server closed the TLS connection without answering: if it requires client certificates (mTLS), pass one its CA signed with --client-cert-file and --client-key-file"
