@@ -242,6 +242,8 @@ interface SigilSetup {
   levels?: readonly Level[];
   /** Load worker threads for saturated runs, when the generator must be lighter than usual. */
   loadThreads?: number;
+  /** More settings for the server. */
+  env?: Record<string, string>;
 }
 
 async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
@@ -255,7 +257,7 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
     logFile: bench.log(`sigil-${target}.log`),
     ...(setup.workers === undefined ? {} : { workers: setup.workers }),
     ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
-    ...(setup.cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(setup.cacheSize) } }),
+    env: { ...(setup.cacheSize === undefined ? {} : { SIGIL_CACHE_SIZE: String(setup.cacheSize) }), ...setup.env },
     ...(bench.options.cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
   });
   const measureTarget = (port: number) => ({ pid: sigil.process.pid, port, ...(setup.databasePids ? { databasePids: setup.databasePids } : {}) });
@@ -406,7 +408,7 @@ async function main(): Promise<void> {
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => ["sigil-main", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
+  const needsMain = selected.some((s) => ["sigil-main", "sigil-main-uncached", "sigil-main-no-usage", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
@@ -414,6 +416,7 @@ async function main(): Promise<void> {
     await phase("limits", () => runLimits(bench, 1));
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
+    await phase("Sigil, main database, usage analytics off", () => runSigil(bench, "sigil-main-no-usage", datasets.main, { env: { SIGIL_USAGE_ANALYTICS: "off" } }));
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {

@@ -15,7 +15,9 @@ type Check =
   | { kind: "ratio"; scenarioId: string; atLeast: number; limitName: string }
   | { kind: "rate"; scenarioId: string; atLeast: number }
   | { kind: "p99"; scenarioId: string; atMostMs: number }
-  | { kind: "rss"; atMostMb: number };
+  | { kind: "rss"; atMostMb: number }
+  /** A feature's cost: throughput of `scenarioId` (feature on) below that of `baselineId` (off), saturated. */
+  | { kind: "cost"; scenarioId: string; baselineId: string; atMost: number };
 
 interface Target {
   description: string;
@@ -35,6 +37,7 @@ const TARGETS: Target[] = [
   { description: "DeriveToken (JWT), saturated", check: { kind: "rate", scenarioId: "derive-jwt", atLeast: 3000 } },
   { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
   { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
+  { description: "Usage analytics cost on VerifyKey cache hit, saturated", check: { kind: "cost", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-usage", atMost: 0.02 } },
 ];
 
 const FULL_DATASET_KEYS = 1_000_000;
@@ -54,6 +57,7 @@ type RecordLike = Pick<RunRecord, "skipped" | "result" | "problems">;
 function runsBehind(target: Target, comparisons: readonly Comparison[], runs: readonly RunRecord[]): RunRecord[] {
   const check = target.check;
   if (check.kind === "rss") return runs.filter((r) => r.target === "sigil-main");
+  if (check.kind === "cost") return runs.filter((r) => (r.scenarioId === check.scenarioId || r.scenarioId === check.baselineId) && r.level === "throughput");
   const level = check.kind === "p99" ? "latency" : "throughput";
   const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === level);
   if (run === undefined) return [];
@@ -87,6 +91,16 @@ function judge(target: Target, comparisons: readonly Comparison[], runs: readonl
       if (problem) return { goal, measured: problem, status: "n/a" };
       const p99 = run!.result!.latencyMs.p99;
       return { goal, measured: `${p99} ms`, status: p99 <= check.atMostMs ? "pass" : "miss" };
+    }
+    case "cost": {
+      const goal = `≤ ${pct(check.atMost)} fewer req/s`;
+      const withIt = runs.find((r) => r.scenarioId === check.scenarioId && r.level === "throughput");
+      const without = runs.find((r) => r.scenarioId === check.baselineId && r.level === "throughput");
+      const problem = runProblem(withIt) ?? runProblem(without);
+      if (problem) return { goal, measured: problem, status: "n/a" };
+      const cost = 1 - withIt!.okPerSecond! / without!.okPerSecond!;
+      const measured = `${(cost * 100).toFixed(1)}% (${fmt(withIt!.okPerSecond!)} on / ${fmt(without!.okPerSecond!)} off req/s)`;
+      return { goal, measured, status: cost <= check.atMost ? "pass" : "miss" };
     }
     case "rss": {
       const peaks = runs.filter((r) => r.target === "sigil-main" && r.peakRssMb !== undefined).map((r) => r.peakRssMb!);
