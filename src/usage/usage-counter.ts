@@ -101,7 +101,7 @@ export class UsageCounter {
     let written = 0;
     try {
       for (; written < rows.length; written += CHUNK) {
-        await addKeyUsage(this.#db, rows.slice(written, written + CHUNK));
+        await addKeyUsage(this.#db, inLockOrder(rows.slice(written, written + CHUNK)));
         // better-sqlite3 runs each statement synchronously: let waiting calls through between them.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -114,10 +114,7 @@ export class UsageCounter {
     }
   }
 
-  /**
-   * Empties the pending counts into rows, sorted by key, minute and outcome: every process then
-   * upserts in the same order, so concurrent flushes on PostgreSQL cannot deadlock on each other's rows.
-   */
+  /** Empties the pending counts into rows. */
   #takeRows(): NewKeyUsageRow[] {
     const pending = this.#pending;
     this.#pending = new Map();
@@ -130,7 +127,7 @@ export class UsageCounter {
         counts.forEach((count, reason) => rows.push({ key_id: keyId, start_time: minute * USAGE_MINUTE_MS, reason, count }));
       }
     }
-    return rows.sort((a, b) => (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : a.start_time - b.start_time || a.reason - b.reason));
+    return rows;
   }
 
   #putBack(row: NewKeyUsageRow): void {
@@ -154,4 +151,13 @@ export class UsageCounter {
     await this.#flushing;
     await this.flush();
   }
+}
+
+/**
+ * A statement's rows sorted by key, minute and outcome: every process's upserts then lock rows in
+ * the same order, so concurrent flushes on PostgreSQL cannot deadlock (each statement commits on its
+ * own, so sorting within a statement is enough).
+ */
+function inLockOrder(rows: NewKeyUsageRow[]): NewKeyUsageRow[] {
+  return rows.sort((a, b) => (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : a.start_time - b.start_time || a.reason - b.reason));
 }

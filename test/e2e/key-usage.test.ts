@@ -201,6 +201,27 @@ describe(`usage retention (${testDialect()})`, () => {
   });
 });
 
+describe(`SIGIL_USAGE_ANALYTICS=off (${testDialect()})`, () => {
+  it("counts nothing, and GetKeyUsage still answers (empty buckets)", async () => {
+    const server = await startTestServer({ SIGIL_LAST_USE_FLUSH_INTERVAL: "100ms", SIGIL_USAGE_ANALYTICS: "off" });
+    try {
+      const admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
+      const issued = await admin.issueKey({ name: "uncounted", owner: "svc:usage" });
+      const verifier = createSigilClient({ baseUrl: server.grpcUrl });
+      for (let i = 0; i < 3; i++) assert.equal((await verifier.verifyKey({ credential: issued.secret })).valid, true);
+      await verifier.verifyKey({ credential: "sgl_nope" });
+      // Five flush intervals: anything counted would have been written by now.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const usage = await admin.getKeyUsage({ keyId: issued.key!.keyId, ...recentRange(server.now()) });
+      assert.equal(usage.buckets.length > 60, true);
+      assert.deepEqual(totals(usage), {});
+      assert.deepEqual(totals(await admin.getKeyUsage({ unattributed: true, ...recentRange(server.now()) })), {});
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe(`migration 0007_key_usage (${testDialect()})`, () => {
   it("creates key_usage after 0006 and drops it on the way down", async () => {
     const database = testDialect() === "postgres" ? await createTestDatabase() : undefined;
