@@ -254,6 +254,8 @@ interface SigilSetup {
   loadThreads?: number;
   /** TLS on both listeners. */
   tls?: BenchTls;
+  /** More settings for the server. */
+  env?: Record<string, string>;
 }
 
 async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
@@ -267,7 +269,7 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
     logFile: bench.log(`sigil-${target}.log`),
     ...(setup.workers === undefined ? {} : { workers: setup.workers }),
     ...(dataset.databaseUrl === undefined ? {} : { databaseUrl: dataset.databaseUrl }),
-    ...(setup.cacheSize === undefined ? {} : { env: { SIGIL_CACHE_SIZE: String(setup.cacheSize) } }),
+    env: { ...(setup.cacheSize === undefined ? {} : { SIGIL_CACHE_SIZE: String(setup.cacheSize) }), ...setup.env },
     ...(bench.options.cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
     ...(setup.tls ? { tls: setup.tls } : {}),
   });
@@ -424,7 +426,7 @@ async function main(): Promise<void> {
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
+  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-main-no-usage", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
@@ -433,6 +435,7 @@ async function main(): Promise<void> {
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
     await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
+    await phase("Sigil, main database, usage analytics off", () => runSigil(bench, "sigil-main-no-usage", datasets.main, { env: { SIGIL_USAGE_ANALYTICS: "off" } }));
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {

@@ -24,6 +24,7 @@ export type ScenarioTarget =
   | "sigil-main"
   | "sigil-tls"
   | "sigil-main-uncached"
+  | "sigil-main-no-usage"
   | "sigil-small-uncached"
   | "sigil-workers-1"
   | "sigil-workers-2"
@@ -144,6 +145,18 @@ export function scenarios(config: BenchConfig): Scenario[] {
       label: "verify, cache hit",
       title: "VerifyKey, valid key, cache hit",
       target: "sigil-main",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
+      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
+    },
+    // The same with usage analytics off (SIGIL_USAGE_ANALYTICS=off): what counting verifications costs.
+    {
+      id: "verify-cache-hit-no-usage",
+      label: "verify, cache hit, usage analytics off",
+      title: "VerifyKey, valid key, cache hit, usage analytics off",
+      target: "sigil-main-no-usage",
       protocol: "grpc",
       method: "VerifyKey",
       limitId: "limit-grpc-verify",

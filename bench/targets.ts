@@ -42,6 +42,7 @@ const TARGETS: Target[] = [
   { description: "DeriveToken (JWT), saturated", check: { kind: "rate", scenarioId: "derive-jwt", atLeast: 3000 } },
   { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
   { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
+  { description: "Usage analytics cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-usage", atLeast: 0.98, baselineName: "usage analytics off" } },
 ];
 
 const FULL_DATASET_KEYS = 1_000_000;

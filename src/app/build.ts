@@ -36,6 +36,8 @@ import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
 import { RateLimiter } from "../usage/rate-limiter.js";
+import { UsageCounter } from "../usage/usage-counter.js";
+import { UsageService } from "../service/usage-service.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
@@ -124,6 +126,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const importedHasher = new ImportedKeyHasher(secrets);
     const importedKeys = new ImportedKeyIndex(db, importedHasher, { capacity: config.cacheSize });
     const lastUse = new LastUseRecorder(db, { intervalMs: config.lastUseFlushIntervalMs, log });
+    // Usage analytics: verifications per key, minute and outcome, flushed on the last-use interval.
+    const usageCounter = config.usageAnalytics ? new UsageCounter(db, { intervalMs: config.lastUseFlushIntervalMs, log }) : undefined;
     const verifier = new CredentialVerifier({
       directory,
       hasher,
@@ -141,6 +145,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       // Usage controls: rate limits in this process's memory, credits in the database (exact).
       usage: { rateLimiter: new RateLimiter({ capacity: config.cacheSize }), credits: new CreditLedger(db) },
       lastUse,
+      outcomes: usageCounter,
       // Failed guesses of imported strings, per client: VerifyKey, BatchVerifyKeys and DeriveToken.
       failureThrottle: new VerifyFailureThrottle({
         burst: config.verifyFailureBurst,
@@ -203,20 +208,24 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       now,
       maxStreamsPerKey: config.watchStreamsPerKey,
     });
-    const pruner = new RetentionPruner(db, { retentionMs: config.feedRetentionMs, now, log });
+    const pruner = new RetentionPruner(db, { retentionMs: config.feedRetentionMs, usageRetentionMs: config.usageRetentionMs, now, log });
     background.push(pruner, dbHealth);
     pruner.start();
     dbHealth.start();
 
     lastUse.start();
     background.push(lastUse);
+    if (usageCounter) {
+      usageCounter.start();
+      background.push(usageCounter);
+    }
     const lifecycle = new KeyLifecycleService({ db, directory, admin, recheck, hasher, lastUse, now, keyPrefix: config.keyPrefix });
     const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, recheck, now, keyPrefix: config.keyPrefix });
     const surface = new ServiceSurface(config.mode);
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
     let closing: Promise<void> | undefined;

@@ -100,7 +100,7 @@ function eventRow(event: AuditEvent): string[] {
 }
 
 /** An absolute time, or a duration meaning that long before now. */
-function timeOrAgo(flag: string, text: string, nowMs: number): Timestamp {
+export function timeOrAgo(flag: string, text: string, nowMs: number): Timestamp {
   if (/^\d/.test(text) && text.includes("T")) return timestampFromDate(parseTimeFlag(flag, text));
   const ms = parseDurationMs(text);
   if (ms === undefined) throw new UsageError(`${flag} must be a time like 2030-01-31T12:00:00Z or a duration like 24h`);

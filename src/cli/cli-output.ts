@@ -36,10 +36,7 @@ export class CliOutput {
 
   /** A table with a header row and columns aligned to their widest cell. */
   table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
-    const cells = [headers, ...rows.map((r) => r.map(printable))];
-    const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-    const lines = cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
-    this.streams.out.write(lines.join("\n") + "\n");
+    this.streams.out.write(alignedLines(headers, rows.map((r) => r.map(printable))).join("\n") + "\n");
   }
 
   /** A plain line of output. */
@@ -51,6 +48,13 @@ export class CliOutput {
   note(text: string): void {
     this.streams.err.write(printable(text) + "\n");
   }
+}
+
+/** Header and rows as lines, columns padded to their widest cell (the last one is not padded). */
+export function alignedLines(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const cells = [headers, ...rows];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
 }
 
 const UNSAFE_TEXT = new RegExp(UNSAFE_TEXT_CHARS.source, "g");

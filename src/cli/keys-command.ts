@@ -20,6 +20,7 @@ import { checkFlag } from "./flag-checks.js";
 import { checkKeyId, checkMetadata, checkName, checkOwner, checkScopes } from "./key-field-flags.js";
 import { importKeys } from "./keys-import-command.js";
 import { update } from "./keys-update-command.js";
+import { usage } from "./keys-usage-command.js";
 
 const COMMON = { ...HELP_OPTION, ...OUTPUT_OPTIONS, ...CONNECTION_OPTIONS } as const;
 const COMMON_HELP = `${OUTPUT_HELP}\n\n${CONNECTION_HELP}\n`;
@@ -225,9 +226,9 @@ const rotate: Subcommand = {
   },
 };
 
-export const KEYS_SUBCOMMANDS: Record<string, Subcommand> = { issue, get, list, update, rotate, revoke, import: importKeys };
+export const KEYS_SUBCOMMANDS: Record<string, Subcommand> = { issue, get, list, update, rotate, revoke, import: importKeys, usage };
 
-/** `sigil keys <issue|get|list|update|rotate|revoke|import>`: admin commands on API keys. */
+/** `sigil keys <issue|get|list|update|rotate|revoke|import|usage>`: admin commands on API keys. */
 export function keysCommand(args: readonly string[], ctx: CliContext): Promise<number> {
   return runSubcommand("keys", "Manage API keys (needs an admin key).", KEYS_SUBCOMMANDS, args, ctx);
 }

@@ -8,7 +8,7 @@ const USAGE = `Usage: sigil <command> [options]
 Commands:
   serve     start the server
   migrate   bring the database schema up to date without starting the server
-  keys      issue, get, list, update, rotate, revoke and import API keys (admin)
+  keys      issue, get, list, update, rotate, revoke and import API keys, and show their usage (admin)
   tokens    derive short-lived JWTs and macaroons from an API key
   verify    verify an API key, JWT or macaroon
   audit     list the audit trail of key changes (admin)

@@ -62,6 +62,10 @@ export interface Config {
   readonly receiveTimeoutMs: number;
   /** Bytes of unfinished requests each listener buffers at once. */
   readonly maxPendingRequestBytes: number;
+  /** Count verifications per key and minute (usage analytics, GetKeyUsage). */
+  readonly usageAnalytics: boolean;
+  /** How long usage-analytics minutes are kept. */
+  readonly usageRetentionMs: number;
 }
 
 export interface HostPort {
@@ -186,6 +190,8 @@ export const SETTINGS = {
   verifyFailureBurst: setting("SIGIL_VERIFY_FAILURE_BURST", "--verify-failure-burst", "20", "imported key strings a client may fail to verify in a row before it is throttled (per process)", integer(1, 1_000_000)),
   verifyFailureRefillMs: setting("SIGIL_VERIFY_FAILURE_REFILL", "--verify-failure-refill", "1s", "a throttled client regains one failed try per this interval", duration(1, 3_600_000)),
   verifyThrottleClients: setting("SIGIL_VERIFY_THROTTLE_CLIENTS", "--verify-throttle-clients", "100000", "most clients the failure throttle tracks (about 200 bytes each)", integer(1, 10_000_000)),
+  usageAnalytics: setting("SIGIL_USAGE_ANALYTICS", "--usage-analytics", "on", "count verifications per key, minute and outcome (GetKeyUsage, sigil keys usage): on or off", (t) => oneOf(["on", "off"] as const)(t) === "on"),
+  usageRetentionMs: setting("SIGIL_USAGE_RETENTION", "--usage-retention", "30d", "how long usage-analytics counts (one row per key, minute and outcome) are kept", duration(1000, 3650 * 24 * HOUR)),
   watchStreamsPerKey: setting("SIGIL_WATCH_STREAMS_PER_KEY", "--watch-streams-per-key", "8", "most WatchRevocations streams one key may hold open in one process (of the 1000 a process allows)", integer(1, 1000)),
   tlsCertFile: setting("SIGIL_TLS_CERT_FILE", "--tls-cert-file", "none (plaintext)", "PEM certificate (chain allowed) for TLS on both listeners; needs --tls-key-file", filePath),
   tlsKeyFile: setting("SIGIL_TLS_KEY_FILE", "--tls-key-file", "none", "PEM private key of --tls-cert-file", filePath),
@@ -281,6 +287,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     idleTimeoutMs: value("idleTimeoutMs", "65s")!,
     receiveTimeoutMs: value("receiveTimeoutMs", "10s")!,
     maxPendingRequestBytes: value("maxPendingRequestBytes", "67108864")!,
+    usageAnalytics: value("usageAnalytics", "on")!,
+    usageRetentionMs: value("usageRetentionMs", "30d")!,
   };
   requireTlsPair(config);
   if (config.maxPendingRequestBytes < config.maxMessageBytes) {

@@ -23,6 +23,7 @@ import {
 } from "../tokens/macaroon/index.js";
 import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { hasAllScopes } from "./scopes.js";
+import { countedKeyOf, type VerificationCounter } from "./verification-outcomes.js";
 import { throttleClientOf, throttleDigest, type VerifyFailureThrottle } from "./verify-failure-throttle.js";
 
 /** The outcome of verifying one credential; failures are values, not exceptions. */
@@ -43,6 +44,11 @@ export interface Verification {
   readonly rateLimit?: RateLimitOutcome;
   /** The key's credits after this verification, when the check ran. */
   readonly credits?: CreditsOutcome;
+  /**
+   * NOT_FOUND because the secret did not match an existing key. Answered exactly like an unknown
+   * key id (so ids cannot be probed); only usage analytics tell the two apart.
+   */
+  readonly secretMismatch?: boolean;
 }
 
 export interface VerifyOptions {
@@ -95,6 +101,8 @@ export interface CredentialVerifierDeps {
   readonly importedKeys?: ImportedKeyLookup;
   /** Throttles clients that fail to guess imported strings (see verify-failure-throttle.ts). */
   readonly failureThrottle?: VerifyFailureThrottle;
+  /** Hears the outcome of every `verify` (usage analytics); admin auth and DeriveToken's `verifyApiKey` are not counted. */
+  readonly outcomes?: VerificationCounter;
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
@@ -117,10 +125,23 @@ export class CredentialVerifier {
     this.#d = deps;
   }
 
+  /** Any credential kind: the path of VerifyKey and BatchVerifyKeys, whose outcomes are counted. */
   verify(credential: string, options: VerifyOptions): Verification | Promise<Verification> {
-    if (looksLikeJwt(credential)) return this.#verifyJwt(credential, options);
-    if (credential.startsWith(MACAROON_TOKEN_PREFIX)) return this.#verifyMacaroon(credential, options);
-    return this.verifyApiKey(credential, options);
+    const v = looksLikeJwt(credential)
+      ? this.#verifyJwt(credential, options)
+      : credential.startsWith(MACAROON_TOKEN_PREFIX)
+        ? this.#verifyMacaroon(credential, options)
+        : this.verifyApiKey(credential, options);
+    const outcomes = this.#d.outcomes;
+    if (outcomes === undefined) return v;
+    if (v instanceof Promise) {
+      return v.then((r) => {
+        outcomes.count(countedKeyOf(r), r.reason, options.nowMs);
+        return r;
+      });
+    }
+    outcomes.count(countedKeyOf(v), v.reason, options.nowMs);
+    return v;
   }
 
   /** API keys only (admin auth and DeriveToken accept nothing else). */
@@ -138,7 +159,8 @@ export class CredentialVerifier {
   #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
-    if (!record || !this.#sigilSecretMatches(record, keyId, secret, options.nowMs)) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
+    if (!this.#sigilSecretMatches(record, keyId, secret, options.nowMs)) return { ...fail(VerifyReason.NOT_FOUND, kind, keyId), secretMismatch: true };
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
   }
 

@@ -4,6 +4,7 @@ import type { ChangeFeedHorizonTable } from "./tables/change-feed-horizon-table.
 import type { ChangeFeedTable } from "./tables/change-feed-table.js";
 import type { IssueRequestsTable } from "./tables/issue-requests-table.js";
 import type { KeysTable } from "./tables/keys-table.js";
+import type { KeyUsageTable } from "./tables/key-usage-table.js";
 import type { SigningKeysTable } from "./tables/signing-keys-table.js";
 
 /** The whole schema, as Kysely sees it. */
@@ -14,6 +15,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   issue_requests: IssueRequestsTable;
   audit_events: AuditEventsTable;
+  key_usage: KeyUsageTable;
 }
 
 export type SigilDb = Kysely<Database>;

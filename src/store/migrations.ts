@@ -238,6 +238,24 @@ function migrations(dialect: DialectName): Record<string, Migration> {
                             and (o.expire_time < r.expire_time or (o.expire_time = r.expire_time and o.actor_key_id < r.actor_key_id)))`);
       },
     },
+    "0007_key_usage": {
+      // Issue #11: verifications per key, minute and outcome (usage analytics). The primary key
+      // serves GetKeyUsage's range reads and the adding upsert; the time index serves pruning.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("key_usage")
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("start_time", "bigint", (c) => c.notNull())
+          .addColumn("reason", "integer", (c) => c.notNull())
+          .addColumn("count", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("key_usage_pkey", ["key_id", "start_time", "reason"] as never)
+          .execute();
+        await db.schema.createIndex("key_usage_by_time").on("key_usage").column("start_time").execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable("key_usage").execute();
+      },
+    },
   };
 }
 

@@ -11,8 +11,9 @@ import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
 import { codeOf } from "../support/call-outcome.js";
 import { createTestDatabase, testDialect, type TestDatabase } from "../support/postgres.js";
-import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
+import { startSigilProcess } from "../support/sigil-process.js";
 import { startTestServer } from "../support/test-server.js";
+import { clientOnWorker } from "../support/worker-client.js";
 
 /**
  * Issue #9 item 1: a mutation authorizes its write inside its own transaction, so once RevokeKey
@@ -99,18 +100,6 @@ async function withWorkers(databaseUrl: (dataDir: string) => Promise<TestDatabas
     rmSync(dataDir, { recursive: true, force: true });
     assert.equal(exit.code, 0);
   }
-}
-
-/** A client whose connection the supervisor handed to worker `pid` (connections go round robin). */
-async function clientOnWorker(server: SigilProcess, url: string, pid: number, adminKey: string): Promise<SigilClient> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const client = createSigilClient({ baseUrl: url, adminKey });
-    const marker = newKeyId();
-    await codeOf(client.getKey({ keyId: marker }));
-    const line = await server.waitFor(`the log line of ${marker}`, () => server.logs().find((l) => l.msg === "call" && l.keyId === marker));
-    if (line.pid === pid) return client;
-  }
-  throw new Error(`no connection reached worker ${pid}`);
 }
 
 function sqliteIn(dataDir: string): Promise<TestDatabase> {

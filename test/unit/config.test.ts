@@ -61,4 +61,15 @@ describe("configuration", () => {
     }
     assert.throws(() => loadConfig([], { SIGIL_DATABASE_START_TIMEOUT: "2h" }), (e: Error) => /^SIGIL_DATABASE_START_TIMEOUT/.test(e.message));
   });
+
+  it("reads the usage-analytics switch and retention", () => {
+    const d = loadConfig([], {});
+    assert.equal(d.usageAnalytics, true);
+    assert.equal(d.usageRetentionMs, 30 * 86_400_000);
+    const c = loadConfig(["--usage-analytics", "off"], { SIGIL_USAGE_RETENTION: "7d" });
+    assert.equal(c.usageAnalytics, false);
+    assert.equal(c.usageRetentionMs, 7 * 86_400_000);
+    assert.throws(() => loadConfig([], { SIGIL_USAGE_ANALYTICS: "yes" }), (e: Error) => e instanceof ConfigError && /^SIGIL_USAGE_ANALYTICS \(--usage-analytics\) must be one of on, off, got "yes"/.test(e.message));
+    assert.throws(() => loadConfig([], { SIGIL_USAGE_RETENTION: "forever" }), (e: Error) => e instanceof ConfigError && /^SIGIL_USAGE_RETENTION \(--usage-retention\) must be a duration/.test(e.message));
+  });
 });

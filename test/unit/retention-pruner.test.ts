@@ -35,4 +35,27 @@ describe("RetentionPruner", () => {
     await pruner.stop();
     await db.destroy();
   });
+
+  it("drops usage-analytics minutes that ended before the usage retention, in batches, and keeps the rest", async () => {
+    const { db, dialect } = openDatabase("sqlite::memory:");
+    await migrateToLatest(db, dialect);
+    const minute = 60_000;
+    const now = 1_800_000_000_000;
+    const retentionMs = 30 * 86_400_000;
+    // 12,000 old rows (more than a batch), the minute that ends exactly at the cutoff, and one still inside.
+    const old = Array.from({ length: 12_000 }, (_, i) => ({ key_id: `K${i % 100}`, start_time: now - retentionMs - (2 + Math.floor(i / 100)) * minute, reason: 1, count: 1 }));
+    for (let i = 0; i < old.length; i += 1000) await db.insertInto("key_usage").values(old.slice(i, i + 1000)).execute();
+    await db
+      .insertInto("key_usage")
+      .values([
+        { key_id: "edge", start_time: now - retentionMs - minute, reason: 1, count: 1 },
+        { key_id: "kept", start_time: now - retentionMs, reason: 1, count: 1 },
+      ])
+      .execute();
+    const pruner = new RetentionPruner(db, { retentionMs: 7 * 86_400_000, usageRetentionMs: retentionMs, now: () => now, log: pino({ level: "silent" }) });
+    assert.equal(await pruner.prune(), 12_001);
+    assert.deepEqual((await db.selectFrom("key_usage").select("key_id").execute()).map((r) => r.key_id), ["kept"]);
+    await pruner.stop();
+    await db.destroy();
+  });
 });

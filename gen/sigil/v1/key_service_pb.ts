@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/key_service.proto.
  */
 export const file_sigil_v1_key_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEilQMKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkSJwoKcmF0ZV9saW1pdBgIIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGAkgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYCiADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCmV4cGlyYXRpb24iPgoQSXNzdWVLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkSDgoGc2VjcmV0GAIgASgJInIKEFZlcmlmeUtleVJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCRIXCg9yZXF1aXJlZF9zY29wZXMYAiADKAkSEAoIYXVkaWVuY2UYAyABKAkSEQoJY2xpZW50X2lwGAQgASgJEgwKBGNvc3QYBSABKA0iqwMKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Ei0KCnJhdGVfbGltaXQYCiABKAsyGS5zaWdpbC52MS5SYXRlTGltaXRTdGF0dXMSKAoHY3JlZGl0cxgLIAEoCzIXLnNpZ2lsLnYxLkNyZWRpdHNTdGF0dXMaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKFkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0IkcKF0JhdGNoVmVyaWZ5S2V5c1Jlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZSKZAQoSRGVyaXZlVG9rZW5SZXF1ZXN0EhIKCmNyZWRlbnRpYWwYASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSDgoGc2NvcGVzGAMgAygJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhdWRpZW5jZRgFIAEoCSKMAgoTRGVyaXZlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgZmb3JtYXQYAiABKA4yFS5zaWdpbC52MS5Ub2tlbkZvcm1hdBIQCgh0b2tlbl9pZBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoObGlmZXRpbWVfbGltaXQYCCABKA4yHC5zaWdpbC52MS5Ub2tlbkxpZmV0aW1lTGltaXQiMgoQUmV2b2tlS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIi8KEVJldm9rZUtleVJlc3BvbnNlEhoKA2tleRgBIAEoCzINLnNpZ2lsLnYxLktleSIfCg1HZXRLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIsCg5HZXRLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkibAoPTGlzdEtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg0KBW93bmVyGAMgASgJEiMKBnN0YXR1cxgEIAEoDjITLnNpZ2lsLnYxLktleVN0YXR1cyJIChBMaXN0S2V5c1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5LZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhAKDkdldEp3a3NSZXF1ZXN0IlEKA0p3axILCgNrdHkYASABKAkSCwoDY3J2GAIgASgJEgkKAXgYAyABKAkSCwoDa2lkGAQgASgJEgsKA2FsZxgFIAEoCRILCgN1c2UYBiABKAkiLgoPR2V0Sndrc1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5Kd2sqhQEKDkNyZWRlbnRpYWxLaW5kEh8KG0NSRURFTlRJQUxfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NSRURFTlRJQUxfS0lORF9BUElfS0VZEAESFwoTQ1JFREVOVElBTF9LSU5EX0pXVBACEhwKGENSRURFTlRJQUxfS0lORF9NQUNBUk9PThADKtAFCgxWZXJpZnlSZWFzb24SHQoZVkVSSUZZX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE1ZFUklGWV9SRUFTT05fVkFMSUQQARIbChdWRVJJRllfUkVBU09OX05PVF9GT1VORBACEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAUSJAogVkVSSUZZX1JFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQBhIfChtWRVJJRllfUkVBU09OX0JBRF9TSUdOQVRVUkUQBxIfChtWRVJJRllfUkVBU09OX05PVF9ZRVRfVkFMSUQQCBIjCh9WRVJJRllfUkVBU09OX0FVRElFTkNFX01JU01BVENIEAkSIAocVkVSSUZZX1JFQVNPTl9VTktOT1dOX0NBVkVBVBAKEhoKFlZFUklGWV9SRUFTT05fRElTQUJMRUQQCxIeChpWRVJJRllfUkVBU09OX1JBVEVfTElNSVRFRBAMEiEKHVZFUklGWV9SRUFTT05fVVNBR0VfRVhIQVVTVEVEEA0SLAooVkVSSUZZX1JFQVNPTl9DTElFTlRfTkVUV09SS19OT1RfQUxMT1dFRBAOEiIKHlZFUklGWV9SRUFTT05fQ0xJRU5UX1RIUk9UVExFRBAUEicKI1ZFUklGWV9SRUFTT05fQUxHT1JJVEhNX05PVF9BTExPV0VEEA8SIQodVkVSSUZZX1JFQVNPTl9JU1NVRVJfTUlTTUFUQ0gQEBIjCh9WRVJJRllfUkVBU09OX0xJRkVUSU1FX1RPT19MT05HEBESIwofVkVSSUZZX1JFQVNPTl9SRVZPQ0FUSU9OU19TVEFMRRASEiIKHlZFUklGWV9SRUFTT05fS0VZU19VTkFWQUlMQUJMRRATKlwKC1Rva2VuRm9ybWF0EhwKGFRPS0VOX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEFRPS0VOX0ZPUk1BVF9KV1QQARIZChVUT0tFTl9GT1JNQVRfTUFDQVJPT04QAiqEAQoSVG9rZW5MaWZldGltZUxpbWl0EiQKIFRPS0VOX0xJRkVUSU1FX0xJTUlUX1VOU1BFQ0lGSUVEEAASIAocVE9LRU5fTElGRVRJTUVfTElNSVRfTUFYX1RUTBABEiYKIlRPS0VOX0xJRkVUSU1FX0xJTUlUX1BBUkVOVF9FWFBJUlkQAjLRCQoKS2V5U2VydmljZRJBCghJc3N1ZUtleRIZLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdBoaLnNpZ2lsLnYxLklzc3VlS2V5UmVzcG9uc2USRAoJVmVyaWZ5S2V5Ehouc2lnaWwudjEuVmVyaWZ5S2V5UmVxdWVzdBobLnNpZ2lsLnYxLlZlcmlmeUtleVJlc3BvbnNlEkoKC0Rlcml2ZVRva2VuEhwuc2lnaWwudjEuRGVyaXZlVG9rZW5SZXF1ZXN0Gh0uc2lnaWwudjEuRGVyaXZlVG9rZW5SZXNwb25zZRJECglSZXZva2VLZXkSGi5zaWdpbC52MS5SZXZva2VLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuUmV2b2tlS2V5UmVzcG9uc2USOwoGR2V0S2V5Ehcuc2lnaWwudjEuR2V0S2V5UmVxdWVzdBoYLnNpZ2lsLnYxLkdldEtleVJlc3BvbnNlEkEKCExpc3RLZXlzEhkuc2lnaWwudjEuTGlzdEtleXNSZXF1ZXN0Ghouc2lnaWwudjEuTGlzdEtleXNSZXNwb25zZRI+CgdHZXRKd2tzEhguc2lnaWwudjEuR2V0Sndrc1JlcXVlc3QaGS5zaWdpbC52MS5HZXRKd2tzUmVzcG9uc2USRAoJVXBkYXRlS2V5Ehouc2lnaWwudjEuVXBkYXRlS2V5UmVxdWVzdBobLnNpZ2lsLnYxLlVwZGF0ZUtleVJlc3BvbnNlEkQKCVJvdGF0ZUtleRIaLnNpZ2lsLnYxLlJvdGF0ZUtleVJlcXVlc3QaGy5zaWdpbC52MS5Sb3RhdGVLZXlSZXNwb25zZRJWCg9CYXRjaFZlcmlmeUtleXMSIC5zaWdpbC52MS5CYXRjaFZlcmlmeUtleXNSZXF1ZXN0GiEuc2lnaWwudjEuQmF0Y2hWZXJpZnlLZXlzUmVzcG9uc2USRAoJSW1wb3J0S2V5Ehouc2lnaWwudjEuSW1wb3J0S2V5UmVxdWVzdBobLnNpZ2lsLnYxLkltcG9ydEtleVJlc3BvbnNlElYKD0JhdGNoSW1wb3J0S2V5cxIgLnNpZ2lsLnYxLkJhdGNoSW1wb3J0S2V5c1JlcXVlc3QaIS5zaWdpbC52MS5CYXRjaEltcG9ydEtleXNSZXNwb25zZRJWCg9MaXN0QXVkaXRFdmVudHMSIC5zaWdpbC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiEuc2lnaWwudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USWwoQV2F0Y2hSZXZvY2F0aW9ucxIhLnNpZ2lsLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiIuc2lnaWwudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlMAESVgoPTGlzdFNpZ25pbmdLZXlzEiAuc2lnaWwudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBohLnNpZ2lsLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlElkKEFJvdGF0ZVNpZ25pbmdLZXkSIS5zaWdpbC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBoiLnNpZ2lsLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_audit, file_sigil_v1_key, file_sigil_v1_key_import, file_sigil_v1_key_lifecycle, file_sigil_v1_revocation, file_sigil_v1_signing_key, file_sigil_v1_usage]);
+  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEilQMKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkSJwoKcmF0ZV9saW1pdBgIIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGAkgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYCiADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCmV4cGlyYXRpb24iPgoQSXNzdWVLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkSDgoGc2VjcmV0GAIgASgJInIKEFZlcmlmeUtleVJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCRIXCg9yZXF1aXJlZF9zY29wZXMYAiADKAkSEAoIYXVkaWVuY2UYAyABKAkSEQoJY2xpZW50X2lwGAQgASgJEgwKBGNvc3QYBSABKA0iqwMKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Ei0KCnJhdGVfbGltaXQYCiABKAsyGS5zaWdpbC52MS5SYXRlTGltaXRTdGF0dXMSKAoHY3JlZGl0cxgLIAEoCzIXLnNpZ2lsLnYxLkNyZWRpdHNTdGF0dXMaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKFkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0IkcKF0JhdGNoVmVyaWZ5S2V5c1Jlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZSKZAQoSRGVyaXZlVG9rZW5SZXF1ZXN0EhIKCmNyZWRlbnRpYWwYASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSDgoGc2NvcGVzGAMgAygJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhdWRpZW5jZRgFIAEoCSKMAgoTRGVyaXZlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgZmb3JtYXQYAiABKA4yFS5zaWdpbC52MS5Ub2tlbkZvcm1hdBIQCgh0b2tlbl9pZBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoObGlmZXRpbWVfbGltaXQYCCABKA4yHC5zaWdpbC52MS5Ub2tlbkxpZmV0aW1lTGltaXQiMgoQUmV2b2tlS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIi8KEVJldm9rZUtleVJlc3BvbnNlEhoKA2tleRgBIAEoCzINLnNpZ2lsLnYxLktleSIfCg1HZXRLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIsCg5HZXRLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkibAoPTGlzdEtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg0KBW93bmVyGAMgASgJEiMKBnN0YXR1cxgEIAEoDjITLnNpZ2lsLnYxLktleVN0YXR1cyJIChBMaXN0S2V5c1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5LZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhAKDkdldEp3a3NSZXF1ZXN0IlEKA0p3axILCgNrdHkYASABKAkSCwoDY3J2GAIgASgJEgkKAXgYAyABKAkSCwoDa2lkGAQgASgJEgsKA2FsZxgFIAEoCRILCgN1c2UYBiABKAkiLgoPR2V0Sndrc1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5Kd2siwwEKEkdldEtleVVzYWdlUmVxdWVzdBIOCgZrZXlfaWQYASABKAkSLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBmJ1Y2tldBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgx1bmF0dHJpYnV0ZWQYBSABKAgi2QEKE0dldEtleVVzYWdlUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZidWNrZXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKQoHYnVja2V0cxgFIAMoCzIYLnNpZ2lsLnYxLktleVVzYWdlQnVja2V0IpoBCg5LZXlVc2FnZUJ1Y2tldBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt2YWxpZF9jb3VudBgCIAEoAxIUCgxmYWlsZWRfY291bnQYAyABKAMSLQoIb3V0Y29tZXMYBCADKAsyGy5zaWdpbC52MS5WZXJpZmljYXRpb25Db3VudCJKChFWZXJpZmljYXRpb25Db3VudBImCgZyZWFzb24YASABKA4yFi5zaWdpbC52MS5WZXJpZnlSZWFzb24SDQoFY291bnQYAiABKAMqhQEKDkNyZWRlbnRpYWxLaW5kEh8KG0NSRURFTlRJQUxfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NSRURFTlRJQUxfS0lORF9BUElfS0VZEAESFwoTQ1JFREVOVElBTF9LSU5EX0pXVBACEhwKGENSRURFTlRJQUxfS0lORF9NQUNBUk9PThADKtAFCgxWZXJpZnlSZWFzb24SHQoZVkVSSUZZX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE1ZFUklGWV9SRUFTT05fVkFMSUQQARIbChdWRVJJRllfUkVBU09OX05PVF9GT1VORBACEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAUSJAogVkVSSUZZX1JFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQBhIfChtWRVJJRllfUkVBU09OX0JBRF9TSUdOQVRVUkUQBxIfChtWRVJJRllfUkVBU09OX05PVF9ZRVRfVkFMSUQQCBIjCh9WRVJJRllfUkVBU09OX0FVRElFTkNFX01JU01BVENIEAkSIAocVkVSSUZZX1JFQVNPTl9VTktOT1dOX0NBVkVBVBAKEhoKFlZFUklGWV9SRUFTT05fRElTQUJMRUQQCxIeChpWRVJJRllfUkVBU09OX1JBVEVfTElNSVRFRBAMEiEKHVZFUklGWV9SRUFTT05fVVNBR0VfRVhIQVVTVEVEEA0SLAooVkVSSUZZX1JFQVNPTl9DTElFTlRfTkVUV09SS19OT1RfQUxMT1dFRBAOEiIKHlZFUklGWV9SRUFTT05fQ0xJRU5UX1RIUk9UVExFRBAUEicKI1ZFUklGWV9SRUFTT05fQUxHT1JJVEhNX05PVF9BTExPV0VEEA8SIQodVkVSSUZZX1JFQVNPTl9JU1NVRVJfTUlTTUFUQ0gQEBIjCh9WRVJJRllfUkVBU09OX0xJRkVUSU1FX1RPT19MT05HEBESIwofVkVSSUZZX1JFQVNPTl9SRVZPQ0FUSU9OU19TVEFMRRASEiIKHlZFUklGWV9SRUFTT05fS0VZU19VTkFWQUlMQUJMRRATKlwKC1Rva2VuRm9ybWF0EhwKGFRPS0VOX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEFRPS0VOX0ZPUk1BVF9KV1QQARIZChVUT0tFTl9GT1JNQVRfTUFDQVJPT04QAiqEAQoSVG9rZW5MaWZldGltZUxpbWl0EiQKIFRPS0VOX0xJRkVUSU1FX0xJTUlUX1VOU1BFQ0lGSUVEEAASIAocVE9LRU5fTElGRVRJTUVfTElNSVRfTUFYX1RUTBABEiYKIlRPS0VOX0xJRkVUSU1FX0xJTUlUX1BBUkVOVF9FWFBJUlkQAjKdCgoKS2V5U2VydmljZRJBCghJc3N1ZUtleRIZLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdBoaLnNpZ2lsLnYxLklzc3VlS2V5UmVzcG9uc2USRAoJVmVyaWZ5S2V5Ehouc2lnaWwudjEuVmVyaWZ5S2V5UmVxdWVzdBobLnNpZ2lsLnYxLlZlcmlmeUtleVJlc3BvbnNlEkoKC0Rlcml2ZVRva2VuEhwuc2lnaWwudjEuRGVyaXZlVG9rZW5SZXF1ZXN0Gh0uc2lnaWwudjEuRGVyaXZlVG9rZW5SZXNwb25zZRJECglSZXZva2VLZXkSGi5zaWdpbC52MS5SZXZva2VLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuUmV2b2tlS2V5UmVzcG9uc2USOwoGR2V0S2V5Ehcuc2lnaWwudjEuR2V0S2V5UmVxdWVzdBoYLnNpZ2lsLnYxLkdldEtleVJlc3BvbnNlEkEKCExpc3RLZXlzEhkuc2lnaWwudjEuTGlzdEtleXNSZXF1ZXN0Ghouc2lnaWwudjEuTGlzdEtleXNSZXNwb25zZRI+CgdHZXRKd2tzEhguc2lnaWwudjEuR2V0Sndrc1JlcXVlc3QaGS5zaWdpbC52MS5HZXRKd2tzUmVzcG9uc2USRAoJVXBkYXRlS2V5Ehouc2lnaWwudjEuVXBkYXRlS2V5UmVxdWVzdBobLnNpZ2lsLnYxLlVwZGF0ZUtleVJlc3BvbnNlEkQKCVJvdGF0ZUtleRIaLnNpZ2lsLnYxLlJvdGF0ZUtleVJlcXVlc3QaGy5zaWdpbC52MS5Sb3RhdGVLZXlSZXNwb25zZRJWCg9CYXRjaFZlcmlmeUtleXMSIC5zaWdpbC52MS5CYXRjaFZlcmlmeUtleXNSZXF1ZXN0GiEuc2lnaWwudjEuQmF0Y2hWZXJpZnlLZXlzUmVzcG9uc2USRAoJSW1wb3J0S2V5Ehouc2lnaWwudjEuSW1wb3J0S2V5UmVxdWVzdBobLnNpZ2lsLnYxLkltcG9ydEtleVJlc3BvbnNlElYKD0JhdGNoSW1wb3J0S2V5cxIgLnNpZ2lsLnYxLkJhdGNoSW1wb3J0S2V5c1JlcXVlc3QaIS5zaWdpbC52MS5CYXRjaEltcG9ydEtleXNSZXNwb25zZRJWCg9MaXN0QXVkaXRFdmVudHMSIC5zaWdpbC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiEuc2lnaWwudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USWwoQV2F0Y2hSZXZvY2F0aW9ucxIhLnNpZ2lsLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiIuc2lnaWwudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlMAESVgoPTGlzdFNpZ25pbmdLZXlzEiAuc2lnaWwudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBohLnNpZ2lsLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlElkKEFJvdGF0ZVNpZ25pbmdLZXkSIS5zaWdpbC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBoiLnNpZ2lsLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZRJKCgtHZXRLZXlVc2FnZRIcLnNpZ2lsLnYxLkdldEtleVVzYWdlUmVxdWVzdBodLnNpZ2lsLnYxLkdldEtleVVzYWdlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_audit, file_sigil_v1_key, file_sigil_v1_key_import, file_sigil_v1_key_lifecycle, file_sigil_v1_revocation, file_sigil_v1_signing_key, file_sigil_v1_usage]);
 
 /**
  * Request of IssueKey.
@@ -712,6 +712,183 @@ export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
   messageDesc(file_sigil_v1_key_service, 16);
 
 /**
+ * Request of GetKeyUsage.
+ *
+ * @generated from message sigil.v1.GetKeyUsageRequest
+ */
+export type GetKeyUsageRequest = Message<"sigil.v1.GetKeyUsageRequest"> & {
+  /**
+   * The key whose verifications to count (a 16-character key id). Leave it empty, and set
+   * `unattributed`, for the verifications that named no existing key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Start of the range, inclusive, rounded down to a bucket boundary. Unset means 24 hours before
+   * `end_time`.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * End of the range, exclusive, rounded up to a bucket boundary. Unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Width of each bucket: a whole number of minutes from 1 minute to 366 days (JSON "60s", "300s",
+   * "3600s", "86400s"). Unset means 1 hour. Buckets are aligned to multiples of their width since
+   * the Unix epoch, so hours start on the hour and days at 00:00 UTC. One call answers at most
+   * 1,440 buckets: a longer range needs a wider bucket.
+   *
+   * @generated from field: google.protobuf.Duration bucket = 4;
+   */
+  bucket?: Duration | undefined;
+
+  /**
+   * Count the verifications that named no existing key instead (`key_id` must then be empty):
+   * malformed credentials, unknown key ids and imported strings, tokens whose signature does not
+   * verify, and other failures that name no key.
+   *
+   * @generated from field: bool unattributed = 5;
+   */
+  unattributed: boolean;
+};
+
+/**
+ * Describes the message sigil.v1.GetKeyUsageRequest.
+ * Use `create(GetKeyUsageRequestSchema)` to create a new message.
+ */
+export const GetKeyUsageRequestSchema: GenMessage<GetKeyUsageRequest> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 17);
+
+/**
+ * Response of GetKeyUsage.
+ *
+ * @generated from message sigil.v1.GetKeyUsageResponse
+ */
+export type GetKeyUsageResponse = Message<"sigil.v1.GetKeyUsageResponse"> & {
+  /**
+   * The key counted; empty for the unattributed series.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * Start of the first bucket.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * End of the last bucket (exclusive).
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Width of every bucket.
+   *
+   * @generated from field: google.protobuf.Duration bucket = 4;
+   */
+  bucket?: Duration | undefined;
+
+  /**
+   * Every bucket from `start_time` to `end_time`, oldest first; buckets without verifications are
+   * included, with zero counts.
+   *
+   * @generated from field: repeated sigil.v1.KeyUsageBucket buckets = 5;
+   */
+  buckets: KeyUsageBucket[];
+};
+
+/**
+ * Describes the message sigil.v1.GetKeyUsageResponse.
+ * Use `create(GetKeyUsageResponseSchema)` to create a new message.
+ */
+export const GetKeyUsageResponseSchema: GenMessage<GetKeyUsageResponse> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 18);
+
+/**
+ * The verifications counted in one time bucket.
+ *
+ * @generated from message sigil.v1.KeyUsageBucket
+ */
+export type KeyUsageBucket = Message<"sigil.v1.KeyUsageBucket"> & {
+  /**
+   * Start of the bucket (its end is the start plus the response's `bucket`).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Verifications that were valid.
+   *
+   * @generated from field: int64 valid_count = 2;
+   */
+  validCount: bigint;
+
+  /**
+   * Verifications that failed, for any reason.
+   *
+   * @generated from field: int64 failed_count = 3;
+   */
+  failedCount: bigint;
+
+  /**
+   * The count of each outcome that occurred in the bucket (VERIFY_REASON_VALID and each failure
+   * reason), in the order of the reason numbers; outcomes that did not occur are left out.
+   *
+   * @generated from field: repeated sigil.v1.VerificationCount outcomes = 4;
+   */
+  outcomes: VerificationCount[];
+};
+
+/**
+ * Describes the message sigil.v1.KeyUsageBucket.
+ * Use `create(KeyUsageBucketSchema)` to create a new message.
+ */
+export const KeyUsageBucketSchema: GenMessage<KeyUsageBucket> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 19);
+
+/**
+ * How many verifications had one outcome.
+ *
+ * @generated from message sigil.v1.VerificationCount
+ */
+export type VerificationCount = Message<"sigil.v1.VerificationCount"> & {
+  /**
+   * The outcome: VERIFY_REASON_VALID, or why the verification failed.
+   *
+   * @generated from field: sigil.v1.VerifyReason reason = 1;
+   */
+  reason: VerifyReason;
+
+  /**
+   * How many verifications had it.
+   *
+   * @generated from field: int64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message sigil.v1.VerificationCount.
+ * Use `create(VerificationCountSchema)` to create a new message.
+ */
+export const VerificationCountSchema: GenMessage<VerificationCount> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_key_service, 20);
+
+/**
  * The kinds of credential Sigil mints.
  *
  * @generated from enum sigil.v1.CredentialKind
@@ -989,7 +1166,7 @@ export const TokenLifetimeLimitSchema: GenEnum<TokenLifetimeLimit> = /*@__PURE__
  * KeyService issues, verifies, derives from and revokes credentials for non-human identities.
  *
  * Admin methods (IssueKey, GetKey, ListKeys, RevokeKey, UpdateKey, RotateKey, ImportKey,
- * BatchImportKeys, ListAuditEvents, ListSigningKeys, RotateSigningKey) need the metadata `authorization: Bearer <admin key>`, where
+ * BatchImportKeys, ListAuditEvents, ListSigningKeys, RotateSigningKey, GetKeyUsage) need the metadata `authorization: Bearer <admin key>`, where
  * the admin key holds the `sigil:admin` scope. RevokeKey also accepts the key being revoked itself
  * (self-revocation). VerifyKey, BatchVerifyKeys and GetJwks need no credential. DeriveToken is
  * authorized by the key it derives from.
@@ -1172,6 +1349,19 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof RotateSigningKeyRequestSchema;
     output: typeof RotateSigningKeyResponseSchema;
+  },
+  /**
+   * Returns how often a key was verified (VerifyKey, BatchVerifyKeys) over a time range, per time
+   * bucket and outcome: valid, and each failure reason. Counts are kept per minute, summed over
+   * every Sigil process on the database, and appear within SIGIL_LAST_USE_FLUSH_INTERVAL of the
+   * verification; they are kept for SIGIL_USAGE_RETENTION.
+   *
+   * @generated from rpc sigil.v1.KeyService.GetKeyUsage
+   */
+  getKeyUsage: {
+    methodKind: "unary";
+    input: typeof GetKeyUsageRequestSchema;
+    output: typeof GetKeyUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_v1_key_service, 0);
