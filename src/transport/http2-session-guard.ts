@@ -47,7 +47,8 @@ export interface RequestWatch {
  * - a connection that sends no HTTP/2 SETTINGS within the receive timeout is closed;
  * - a session without streams for the idle timeout gets a GOAWAY (clients reconnect on demand);
  * - a request whose last byte has not arrived within the receive timeout is cut (`onTimeout`), at
- *   most half a receive timeout later (requests are kept in two generations, not with a deadline each);
+ *   at most half a receive timeout later (requests are kept in generations of half a receive
+ *   timeout, not with a deadline each);
  * - a session whose socket has read nothing for a second is sent a PING, and destroyed if none comes
  *   back. This closes connections the server has given up on without closing them: on Node 20, a
  *   header field longer than nghttp2's 64 KiB makes it send GOAWAY(COMPRESSION_ERROR) and stop
@@ -56,9 +57,11 @@ export interface RequestWatch {
 export class Http2SessionGuard {
   readonly #options: SessionGuardOptions;
   readonly #sessions = new Map<http2.ServerHttp2Session, SessionWatch>();
-  /** Requests still arriving, by generation: started in this half receive-timeout, and in the one before. */
-  #newRequests = new Map<http2.ServerHttp2Stream, RequestWatch>();
-  #oldRequests = new Map<http2.ServerHttp2Stream, RequestWatch>();
+  /**
+   * Requests still arriving, by generation of half a receive timeout, newest first: what is left
+   * of the last one when a new one begins has been arriving for a whole receive timeout or more.
+   */
+  #requestGenerations = [new Map<http2.ServerHttp2Stream, RequestWatch>(), new Map<http2.ServerHttp2Stream, RequestWatch>(), new Map<http2.ServerHttp2Stream, RequestWatch>()];
   #generationStartedAt = Date.now();
   readonly #pingWaitMs: number;
   readonly #timer: NodeJS.Timeout;
@@ -73,7 +76,7 @@ export class Http2SessionGuard {
     this.#timer.unref();
     const guard = this;
     this.#onRequestEnd = function (this: http2.ServerHttp2Stream) {
-      if (!guard.#newRequests.delete(this)) guard.#oldRequests.delete(this);
+      for (const generation of guard.#requestGenerations) if (generation.delete(this)) return;
     };
   }
 
@@ -101,7 +104,7 @@ export class Http2SessionGuard {
    * the VerifyKey throughput in garbage collection and doubled the RSS.
    */
   expectRequest(stream: http2.ServerHttp2Stream, watch: RequestWatch): void {
-    this.#newRequests.set(stream, watch);
+    this.#requestGenerations[0]!.set(stream, watch);
     stream.on("end", this.#onRequestEnd);
   }
 
@@ -119,8 +122,7 @@ export class Http2SessionGuard {
     clearInterval(this.#timer);
     for (const watch of this.#sessions.values()) watch.session.destroy();
     this.#sessions.clear();
-    this.#newRequests.clear();
-    this.#oldRequests.clear();
+    for (const generation of this.#requestGenerations) generation.clear();
   }
 
   #add(session: http2.ServerHttp2Session): void {
@@ -165,12 +167,9 @@ export class Http2SessionGuard {
         this.#probe(watch, now);
       }
     }
-    // A generation lasts half a receive timeout: what is left of the old one when the next begins
-    // has been arriving for at least a whole one.
     if (now - this.#generationStartedAt >= this.#options.receiveTimeoutMs / 2) {
-      const expired = this.#oldRequests;
-      this.#oldRequests = this.#newRequests;
-      this.#newRequests = new Map();
+      const expired = this.#requestGenerations.pop()!;
+      this.#requestGenerations.unshift(new Map());
       this.#generationStartedAt = now;
       for (const [stream, watch] of expired) {
         if (!(stream.readableEnded || stream.closed || stream.destroyed)) watch.onTimeout(stream, watch.context);
