@@ -59,6 +59,8 @@ export interface BuildOptions {
   readonly logDestination?: DestinationStream;
   /** Clock in ms; tests move time forward. */
   readonly now?: () => number;
+  /** Aborted when the process is told to stop during start-up: waiting for the database ends. */
+  readonly startSignal?: AbortSignal;
 }
 
 /** A running Sigil: both listeners bound, storage open. */
@@ -107,7 +109,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   // Timers and the LISTEN connection, stopped before the database closes (also when start-up fails).
   const background: Array<{ stop(): Promise<void> }> = tls ? [tls] : [];
   try {
-    await waitForDatabase(() => pingDatabase(db), { timeoutMs: config.databaseStartTimeoutMs, log });
+    await waitForDatabase(() => pingDatabase(db), { timeoutMs: config.databaseStartTimeoutMs, log, signal: options.startSignal });
     waitingForDatabase = false;
     const applied = await migrateToLatest(db, dialect);
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");

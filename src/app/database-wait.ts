@@ -11,6 +11,13 @@ export interface DatabaseWaitOptions {
   /** First pause between attempts; it doubles up to `maxDelayMs`. */
   readonly initialDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** Aborted when the process is told to stop: the wait ends at once (DatabaseWaitAborted). */
+  readonly signal?: AbortSignal;
+}
+
+/** Start-up was told to stop while it waited for the database. */
+export class DatabaseWaitAborted extends Error {
+  override name = "DatabaseWaitAborted";
 }
 
 /**
@@ -25,6 +32,7 @@ export async function waitForDatabase(ping: () => Promise<void>, options: Databa
   let delay = options.initialDelayMs ?? 250;
   const maxDelay = options.maxDelayMs ?? 5000;
   for (let attempt = 1; ; attempt++) {
+    if (options.signal?.aborted) throw new DatabaseWaitAborted("stopped while waiting for the database");
     try {
       await ping();
       if (attempt > 1) options.log.info({ attempts: attempt, waitedMs: Date.now() - started }, "database reachable");
@@ -42,7 +50,7 @@ export async function waitForDatabase(ping: () => Promise<void>, options: Databa
       }
       const pause = Math.min(delay, left);
       options.log.warn({ reason, attempt, retryInMs: pause }, "database not reachable yet; waiting for it");
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await pauseUnlessAborted(pause, options.signal);
       delay = Math.min(delay * 2, maxDelay);
     }
   }
@@ -60,4 +68,18 @@ function oneLine(err: unknown): string {
   const message = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
   // Driver messages name users and databases, not passwords; a URL never appears in them, but is cut if it does.
   return message.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, "<url>").replace(/\s*[\r\n]+\s*/g, " ").trim() || "unknown error";
+}
+
+function pauseUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new DatabaseWaitAborted("stopped while waiting for the database"));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -1,5 +1,7 @@
 import cluster from "node:cluster";
 import { build, type SigilApp } from "../app/build.js";
+import { DatabaseWaitAborted } from "../app/database-wait.js";
+import { ServeSignals } from "../app/serve-signals.js";
 import { WorkerStartError, WorkerSupervisor, type WorkerFailedMessage, type WorkerReadyMessage } from "../app/worker-supervisor.js";
 import { ConfigError, loadConfig, SETTINGS, type Config } from "../config/config.js";
 import { createLogger } from "../log/logger.js";
@@ -42,36 +44,45 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
 
 /** One process serving both listeners; the behaviour of `--workers 1`. */
 async function serveOneProcess(config: Config): Promise<number> {
-  const app = await build(config);
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      app.log.info({ signal }, "shutting down");
-      app.close().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-    reloadTlsOnSighup(app);
-  });
+  const signals = new ServeSignals();
+  let app: SigilApp;
+  try {
+    app = await build(config, { startSignal: signals.startSignal });
+  } catch (err) {
+    if (err instanceof DatabaseWaitAborted) return 0;
+    throw err;
+  }
+  return serveUntilStopped(app, signals);
 }
 
-/** SIGHUP re-reads the TLS files; it never stops the server (Node's default for SIGHUP is to exit). */
-function reloadTlsOnSighup(app: { reloadTls(): string; log: { info(o: object, m: string): void } }): void {
-  process.on("SIGHUP", () => app.log.info({ signal: "SIGHUP", tls: app.reloadTls() }, "TLS reload requested"));
+/** Serves until a stop is requested, then closes gracefully: 0 when that went well. */
+async function serveUntilStopped(app: SigilApp, signals: ServeSignals): Promise<number> {
+  // SIGHUP re-reads the TLS files.
+  signals.onHangup(() => app.log.info({ signal: "SIGHUP", tls: app.reloadTls() }, "TLS reload requested"));
+  const why = await signals.stopRequested;
+  app.log.info({ signal: why }, "shutting down");
+  return app.close().then(
+    () => 0,
+    () => 1,
+  );
 }
 
 /** A worker under the supervisor: tells it the ports, and also stops if the supervisor vanishes. */
 async function serveWorker(config: Config): Promise<number> {
+  const signals = new ServeSignals();
   let app: SigilApp;
   try {
-    app = await build(config);
+    app = await build(config, { startSignal: signals.startSignal });
   } catch (err) {
+    if (err instanceof DatabaseWaitAborted) {
+      // Told to stop before it was up: nothing to drain (a plain disconnect exits the worker with 0).
+      if (process.connected) process.disconnect();
+      return 0;
+    }
     return failWorkerStart(err);
   }
   try {
-    return await serveWorkerUntilStopped(app);
+    return await serveWorkerUntilStopped(app, signals);
   } finally {
     // The IPC channel would keep the process alive after everything else closed.
     if (process.connected) process.disconnect();
@@ -94,23 +105,12 @@ async function failWorkerStart(err: unknown): Promise<number> {
   return 1;
 }
 
-async function serveWorkerUntilStopped(app: SigilApp): Promise<number> {
+async function serveWorkerUntilStopped(app: SigilApp, signals: ServeSignals): Promise<number> {
   const ready: WorkerReadyMessage = { type: "sigil:ready", grpcPort: app.grpcPort, httpPort: app.httpPort };
   process.send?.(ready);
-  return new Promise<number>((resolve) => {
-    const stop = (why: string) => {
-      app.log.info({ signal: why }, "shutting down");
-      app.close().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-    // The supervisor died (even by SIGKILL): no one would restart or stop this worker.
-    process.once("disconnect", () => stop("supervisor gone"));
-    reloadTlsOnSighup(app);
-  });
+  // The supervisor died (even by SIGKILL): no one would restart or stop this worker.
+  process.once("disconnect", () => signals.requestStop("supervisor gone"));
+  return serveUntilStopped(app, signals);
 }
 
 /** The supervisor: forks the workers, restarts crashed ones, and drains them all on SIGTERM/SIGINT. */
