@@ -73,7 +73,7 @@ export class GrpcListener {
       }, graceMs);
       this.server.tryShutdown(() => {
         clearTimeout(timer);
-        this.#guard.stop();
+        this.#guard.stopAfterShutdown();
         resolve();
       });
     });

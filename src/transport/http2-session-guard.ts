@@ -118,9 +118,25 @@ export class Http2SessionGuard {
     for (const watch of this.#sessions.values()) this.#beginClose(watch, Date.now());
   }
 
+  /** Stops watching and destroys every session (a forced close). */
   stop(): void {
+    this.#stopWatching((session) => session.destroy());
+  }
+
+  /**
+   * Stops watching after a graceful shutdown: a session already closing is left to flush its last
+   * frames (on Node 24, destroying it right after its close callback drops the final trailers and the
+   * client sees RST_STREAM CANCEL); one not closing is destroyed.
+   */
+  stopAfterShutdown(): void {
+    this.#stopWatching((session) => {
+      if (!session.closed) session.destroy();
+    });
+  }
+
+  #stopWatching(end: (session: http2.ServerHttp2Session) => void): void {
     clearInterval(this.#timer);
-    for (const watch of this.#sessions.values()) watch.session.destroy();
+    for (const watch of this.#sessions.values()) end(watch.session);
     this.#sessions.clear();
     for (const generation of this.#requestGenerations) generation.clear();
   }
