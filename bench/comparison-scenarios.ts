@@ -28,7 +28,8 @@ export function comparisonScenarios(core: readonly Scenario[]): Scenario[] {
     COMPARED_SCENARIO_IDS.map((id) => {
       const base = core.find((s) => s.id === id);
       if (base === undefined) throw new Error(`no core scenario ${id}`);
-      const { limitId: _noLimit, ...rest } = base;
+      // No limit of their own, and no open-loop runs (those are the main table's).
+      const { limitId: _noLimit, openLoop: _noOpenLoop, ...rest } = base;
       return {
         ...rest,
         id: comparedId(comparison, id),

@@ -1,5 +1,5 @@
 // Run settings of the two modes. Quick is a smoke run (about a minute); full is the measurement
-// (about fifteen minutes: 36 runs of 2 s warm-up + 7 s, seeding a million keys twice (SQLite, PostgreSQL),
+// (about sixteen minutes: 42 runs of 2 s warm-up + 7 s (6 of them open loop), seeding a million keys twice (SQLite, PostgreSQL),
 // the workers and PostgreSQL comparisons, 2 × 100 revocations, re-measuring noisy runs).
 
 export interface Concurrency {
@@ -39,6 +39,8 @@ export interface BenchConfig {
   noisyRetryPauseMs: number;
   /** Concurrency levels of the workers and PostgreSQL comparisons (quick: saturated only, to stay short). */
   comparisonLevels: ReadonlyArray<"latency" | "throughput">;
+  /** Open-loop runs of the scenarios that ask for them, in percent of their saturated rate. */
+  openLoopPercents: readonly number[];
   /** Revocations timed per revocation-window setup. */
   revocationRounds: number;
   /** Whether the PostgreSQL scenarios run without being named in --only (they add a cluster start and a seeding). */
@@ -52,6 +54,7 @@ const shared = {
   loadThreads: 2,
   maxRequestsPerSecond: 200_000,
   noiseThresholdPercent: 25,
+  openLoopPercents: [25, 50, 75],
 } as const;
 
 export const QUICK: BenchConfig = {

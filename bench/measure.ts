@@ -2,6 +2,7 @@
 // together with what the server used meanwhile: CPU over the measured window, peak RSS.
 import { LOAD_CPUS, requestCap, SERVER_CPUS, type BenchConfig } from "./config.js";
 import type { Fixtures } from "./fixtures.js";
+import type { LatencySummaryMs } from "./histogram.js";
 import { generateLoad, type LoadResult } from "./load/generator.js";
 import type { GrpcClientKind } from "./load/spec.js";
 import { concurrencyLabel, concurrencyOf, type Level, type Scenario } from "./scenarios.js";
@@ -37,6 +38,23 @@ export interface RunRecord {
   attempts?: number;
   peakRssMb?: number;
   rssSource?: "VmHWM" | "VmRSS samples";
+  /** Open-loop runs: the rate asked for, as a fraction of the scenario's saturated rate, and what the schedule saw. */
+  openLoop?: OpenLoopRecord;
+}
+
+export interface OpenLoopRecord {
+  percentOfSaturation: number;
+  targetRatePerSecond: number;
+  scheduled: number;
+  dropped: number;
+  /** How late calls left against their schedule: the generator's lag plus waiting for a free stream. */
+  sendLagMs?: LatencySummaryMs;
+}
+
+/** An open-loop run's rate: `percent` of the saturated rate `saturatedRatePerSecond`. */
+export interface OpenLoopRate {
+  percent: number;
+  saturatedRatePerSecond: number;
 }
 
 export interface MeasureTarget {
@@ -62,8 +80,11 @@ export async function measure(
   config: BenchConfig,
   grpcClient: GrpcClientKind,
   round = 1,
+  openLoop?: OpenLoopRate,
 ): Promise<RunRecord> {
+  if ((level === "open-loop") !== (openLoop !== undefined)) throw new Error("an open-loop run needs a rate, and only it");
   const concurrency = concurrencyOf(config, level, scenario.protocol);
+  const ratePerSecond = openLoop && Math.round((openLoop.saturatedRatePerSecond * openLoop.percent) / 100);
   const record: RunRecord = {
     scenarioId: scenario.id,
     title: scenario.title,
@@ -76,6 +97,7 @@ export async function measure(
     ...(scenario.limitId === undefined ? {} : { limitId: scenario.limitId }),
     round,
     problems: [],
+    ...(openLoop ? { openLoop: { percentOfSaturation: openLoop.percent, targetRatePerSecond: ratePerSecond!, scheduled: 0, dropped: 0 } } : {}),
   };
   const requests = scenario.requests(fixtures);
   if (requests === undefined) return { ...record, skipped: "no stored keys to draw from (seeding unavailable)" };
@@ -117,8 +139,10 @@ export async function measure(
         warmupMs: config.warmupMs,
         durationMs: config.durationMs,
         maxRequests: requestCap(config),
+        ...(ratePerSecond ? { openLoop: { ratePerSecond } } : {}),
       },
-      level === "latency" ? 1 : config.loadThreads,
+      // One thread for a fixed rate: two spinning schedulers on one core would delay each other's sends.
+      level === "throughput" ? config.loadThreads : 1,
       onGo,
     );
     record.result = result;
@@ -126,6 +150,10 @@ export async function measure(
     if (result.errors > 0) record.problems.push(`${result.errors} calls failed: ${JSON.stringify(result.statusCounts)}`);
     if (result.hitRequestCap) record.problems.push("stopped by the request cap before the window ended");
     if (result.abandoned > 0) record.problems.push(`${result.abandoned} calls still unanswered 5 s after the window`);
+    if (record.openLoop && result.openLoop) {
+      record.openLoop = { ...record.openLoop, ...result.openLoop };
+      if (result.openLoop.dropped > 0) record.problems.push(`${result.openLoop.dropped} scheduled calls dropped: over a second of calls waited for a stream`);
+    }
   } catch (err) {
     record.problems.push(`load failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {

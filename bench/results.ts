@@ -44,7 +44,8 @@ export interface Comparison {
 
 export function compareWithLimits(runs: readonly RunRecord[]): Comparison[] {
   return runs
-    .filter((run) => run.limitId !== undefined)
+    // Open-loop runs have no limit counterpart: they are judged on latency alone.
+    .filter((run) => run.limitId !== undefined && run.level !== "open-loop")
     .map((run) => {
       const limits = runs.filter((r) => r.scenarioId === run.limitId && r.level === run.level && r.result !== undefined);
       if (limits.length === 0) return { run };

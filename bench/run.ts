@@ -154,6 +154,9 @@ class BenchRun {
     const r = run.result;
     const limit = run.limitId ? this.runs.find((l) => l.scenarioId === run.limitId && l.level === run.level)?.result : undefined;
     const noisy = this.isNoisy(run) ? " [noisy]" : "";
+    const open = run.openLoop
+      ? `open loop at ${run.openLoop.percentOfSaturation}% (${int(run.openLoop.targetRatePerSecond)} req/s scheduled, p99.9 ${r?.latencyMs.p999 ?? "?"} ms, send lag p99 ${run.openLoop.sendLagMs?.p99 ?? "?"} ms): `
+      : "";
     const summary = run.skipped
       ? `skipped: ${run.skipped}`
       : r
@@ -161,7 +164,7 @@ class BenchRun {
           `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, ` +
           `CPU server ${run.serverCpuPercent ?? "?"}% / generator ${run.loadCpuPercent ?? "?"}% / other ${run.otherCpuPercent ?? "?"}%, RSS ${run.peakRssMb ?? "?"} MB`
         : run.problems.join("; ");
-    console.log(`[${this.done}/${this.totalRuns}] ${run.scenarioId} ${run.concurrency}${run.round > 1 ? ` round ${run.round}` : ""}: ${summary}${noisy}`);
+    console.log(`[${this.done}/${this.totalRuns}] ${run.scenarioId} ${run.concurrency}${run.round > 1 ? ` round ${run.round}` : ""}: ${open}${summary}${noisy}`);
   }
 }
 
@@ -286,11 +289,21 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
     await warmUpServer(first, measureTarget(first.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort), fixtures, config, bench.options.grpcClient);
     for (const scenario of list) {
       const preflight = await scenario.preflight?.(sigil, fixtures).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
+      const target = measureTarget(scenario.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort);
+      const runs: RunRecord[] = [];
       for (const level of setup.levels ?? LEVELS) {
-        const target = measureTarget(scenario.protocol === "grpc" ? sigil.grpcPort : sigil.httpPort);
         const run = await bench.measureQuietly(() => measure(scenario, level, target, fixtures, config, bench.options.grpcClient));
         if (preflight) run.problems.unshift(`wrong answer before the load: ${preflight}`);
         bench.record(run);
+        runs.push(run);
+      }
+      // Open loop at fractions of the rate this server just reached saturated, on the same server.
+      const saturated = runs.find((r) => r.level === "throughput" && r.problems.length === 0)?.okPerSecond;
+      if (scenario.openLoop && saturated) {
+        for (const percent of config.openLoopPercents) {
+          const rate = { percent, saturatedRatePerSecond: saturated };
+          bench.record(await bench.measureQuietly(() => measure(scenario, "open-loop", target, fixtures, config, bench.options.grpcClient, 1, rate)));
+        }
       }
     }
   } finally {
@@ -309,7 +322,8 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
 function countRuns(config: BenchConfig, selected: Scenario[]): number {
   const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-grpc-tls" || s.target === "bare-connect").length;
   const compared = selected.filter((s) => COMPARISON_TARGETS.includes(s.target)).length;
-  return LEVELS.length * (selected.length - compared + limits * (config.limitRounds - 1)) + config.comparisonLevels.length * compared;
+  const openLoop = selected.filter((s) => s.openLoop).length * config.openLoopPercents.length;
+  return LEVELS.length * (selected.length - compared + limits * (config.limitRounds - 1)) + config.comparisonLevels.length * compared + openLoop;
 }
 
 /** The revocation-window setups: two `sigil serve` processes (1 worker each, both on core 0) on one database. */

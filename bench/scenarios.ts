@@ -32,7 +32,9 @@ export type ScenarioTarget =
 
 /** SIGIL_CACHE_SIZE of the uncached instances: the smallest the server accepts. */
 export const UNCACHED_CACHE_SIZE = 1;
-export type Level = "latency" | "throughput";
+/** 1×1, saturated, or a fixed rate below saturation (open-loop.ts; measured after the saturated run). */
+export type Level = "latency" | "throughput" | "open-loop";
+/** The closed-loop levels every scenario runs at. */
 export const LEVELS: readonly Level[] = ["latency", "throughput"];
 
 export interface Scenario {
@@ -47,12 +49,15 @@ export interface Scenario {
   limitId?: string;
   requests(fixtures: Fixtures): RequestSourceSpec | undefined;
   headers?(fixtures: Fixtures): Record<string, string>;
+  /** Also measured open loop, at fixed fractions of its own saturated rate (config.openLoopPercents). */
+  openLoop?: boolean;
   /** One call through a real client before the load: returns a problem, or undefined if the answer is right. */
   preflight?(sigil: SigilInstance, fixtures: Fixtures): Promise<string | undefined>;
 }
 
 export function concurrencyOf(config: BenchConfig, level: Level, protocol: LoadProtocol): Concurrency {
   if (level === "latency") return config.latency;
+  // Open loop: the saturated run's streams, so a slow answer never leaves a scheduled call without one.
   return protocol === "grpc" ? config.throughputHttp2 : config.throughputHttp1;
 }
 
@@ -148,6 +153,7 @@ export function scenarios(config: BenchConfig): Scenario[] {
       protocol: "grpc",
       method: "VerifyKey",
       limitId: "limit-grpc-verify",
+      openLoop: true,
       requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
       preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
     },
@@ -232,6 +238,7 @@ export function scenarios(config: BenchConfig): Scenario[] {
       protocol: "grpc",
       method: "VerifyKey",
       limitId: "limit-grpc-verify",
+      openLoop: true,
       requests: (f) => randomStoredKey(f, 0x5eed),
       preflight: expectVerify((f) => f.storedKeys && keyAt(f.storedKeys, 0), true, VerifyReason.VALID),
     },

@@ -15,6 +15,8 @@ type Check =
   | { kind: "ratio"; scenarioId: string; atLeast: number; limitName: string }
   | { kind: "rate"; scenarioId: string; atLeast: number }
   | { kind: "p99"; scenarioId: string; atMostMs: number }
+  /** p99 from the scheduled send time of an open-loop run at `percent` of the scenario's saturated rate. */
+  | { kind: "open-p99"; scenarioId: string; percent: number; atMostMs: number }
   | { kind: "rss"; atMostMb: number }
   /** This scenario's saturated rate against another Sigil scenario's (what a feature costs). */
   | { kind: "relative"; scenarioId: string; baselineId: string; atLeast: number; baselineName: string };
@@ -42,10 +44,20 @@ const TARGETS: Target[] = [
   { description: "DeriveToken (JWT), saturated", check: { kind: "rate", scenarioId: "derive-jwt", atLeast: 3000 } },
   { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
   { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
+  { description: "VerifyKey cache hit, open loop at 50% of saturated, p99", check: { kind: "open-p99", scenarioId: "verify-cache-hit", percent: 50, atMostMs: 1 } },
+  { description: "VerifyKey cache hit, open loop at 75% of saturated, p99", check: { kind: "open-p99", scenarioId: "verify-cache-hit", percent: 75, atMostMs: 3 } },
+  {
+    description: "VerifyKey cache miss over the large database, open loop at 50% of saturated, p99",
+    check: { kind: "open-p99", scenarioId: "verify-cache-miss", percent: 50, atMostMs: 3 },
+    needsFullDataset: true,
+  },
   { description: "Usage analytics cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-usage", atLeast: 0.98, baselineName: "usage analytics off" } },
 ];
 
 const FULL_DATASET_KEYS = 1_000_000;
+
+const openLoopRunOf = (run: RunRecord, scenarioId: string, percent: number): boolean =>
+  run.scenarioId === scenarioId && run.level === "open-loop" && run.openLoop?.percentOfSaturation === percent;
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
 
@@ -63,6 +75,7 @@ function runsBehind(target: Target, comparisons: readonly Comparison[], runs: re
   const check = target.check;
   if (check.kind === "rss") return runs.filter((r) => r.target === "sigil-main");
   if (check.kind === "relative") return runs.filter((r) => (r.scenarioId === check.scenarioId || r.scenarioId === check.baselineId) && r.level === "throughput");
+  if (check.kind === "open-p99") return runs.filter((r) => openLoopRunOf(r, check.scenarioId, check.percent));
   const level = check.kind === "p99" ? "latency" : "throughput";
   const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === level);
   if (run === undefined) return [];
@@ -97,6 +110,16 @@ function judge(target: Target, comparisons: readonly Comparison[], runs: readonl
       const p99 = run!.result!.latencyMs.p99;
       return { goal, measured: `${p99} ms`, status: p99 <= check.atMostMs ? "pass" : "miss" };
     }
+    case "open-p99": {
+      const run = runs.find((r) => openLoopRunOf(r, check.scenarioId, check.percent));
+      const goal = `≤ ${check.atMostMs} ms`;
+      const problem = runProblem(run);
+      if (problem) return { goal, measured: problem, status: "n/a" };
+      const { p99 } = run!.result!.latencyMs;
+      // A dropped call never answered at all: the rate was not sustained.
+      if (run!.openLoop!.dropped > 0) return { goal, measured: `${fmt(run!.openLoop!.dropped)} calls dropped (p99 of the rest ${p99} ms)`, status: "miss" };
+      return { goal, measured: `${p99} ms at ${fmt(run!.openLoop!.targetRatePerSecond)} req/s`, status: p99 <= check.atMostMs ? "pass" : "miss" };
+    }
     case "relative": {
       const run = runs.find((r) => r.scenarioId === check.scenarioId && r.level === "throughput");
       const base = runs.find((r) => r.scenarioId === check.baselineId && r.level === "throughput");
@@ -118,7 +141,9 @@ function judge(target: Target, comparisons: readonly Comparison[], runs: readonl
 
 /** The throughput a saturated run must reach for its target, in req/s (for the chart). */
 export function throughputGoal(comparison: Comparison): number | undefined {
-  const check = TARGETS.find((t) => "scenarioId" in t.check && t.check.scenarioId === comparison.run.scenarioId && t.check.kind !== "p99")?.check;
+  const check = TARGETS.find(
+    (t) => "scenarioId" in t.check && t.check.scenarioId === comparison.run.scenarioId && t.check.kind !== "p99" && t.check.kind !== "open-p99",
+  )?.check;
   if (check?.kind === "rate") return check.atLeast;
   if (check?.kind === "ratio" && comparison.limitRequestsPerSecond !== undefined) return check.atLeast * comparison.limitRequestsPerSecond;
   return undefined;

@@ -16,6 +16,8 @@ export interface LoadResult {
   abandoned: number;
   hitRequestCap: boolean;
   workers: number;
+  /** Open-loop runs: calls scheduled in the window, calls dropped for a full backlog, and how late calls were sent. */
+  openLoop?: { scheduled: number; dropped: number; sendLagMs: LatencySummaryMs };
 }
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
@@ -33,6 +35,7 @@ function workerSpecs(spec: LoadSpec, workerCount: number): LoadSpec[] {
     ...spec,
     connections: share,
     maxRequests: caps[i]!,
+    ...(spec.openLoop ? { openLoop: { ratePerSecond: spec.openLoop.ratePerSecond / count } } : {}),
     requests: spec.requests.kind === "random-key" ? { ...spec.requests, seed: spec.requests.seed + i * 7919 } : spec.requests,
   }));
 }
@@ -90,6 +93,7 @@ function mergeResults(results: WorkerResult[]): LoadResult {
   const latencyMs = summarizeLatency(histogram);
   histogram.destroy();
   return {
+    ...(results[0]?.openLoop ? { openLoop: mergeOpenLoop(results) } : {}),
     // Each worker's rate over its own window, summed: windows start within a few ms of each other.
     requestsPerSecond: Math.round(results.reduce((sum, r) => sum + (r.windowMs > 0 ? (r.completed * 1000) / r.windowMs : 0), 0)),
     completed,
@@ -100,5 +104,16 @@ function mergeResults(results: WorkerResult[]): LoadResult {
     abandoned: results.reduce((sum, r) => sum + r.abandoned, 0),
     hitRequestCap: results.some((r) => r.hitRequestCap),
     workers: results.length,
+  };
+}
+
+function mergeOpenLoop(results: WorkerResult[]): NonNullable<LoadResult["openLoop"]> {
+  const lag = mergeEncodedHistograms(results.map((r) => r.openLoop!.sendLagHistogram));
+  const sendLagMs = summarizeLatency(lag);
+  lag.destroy();
+  return {
+    scheduled: results.reduce((sum, r) => sum + r.openLoop!.scheduled, 0),
+    dropped: results.reduce((sum, r) => sum + r.openLoop!.dropped, 0),
+    sendLagMs,
   };
 }

@@ -42,6 +42,22 @@ export interface LoadSpec {
   durationMs: number;
   /** Hard cap on calls this worker starts, warm-up included, whatever the duration. */
   maxRequests: number;
+  /**
+   * Open loop: calls are scheduled at this fixed rate (per worker) whatever the answers, and latency
+   * is measured from each call's scheduled send time. Absent: a closed loop (each stream sends its
+   * next call when the previous one answers).
+   */
+  openLoop?: { ratePerSecond: number };
+}
+
+/** What an open-loop run adds to its WorkerResult. */
+export interface OpenLoopStats {
+  /** Calls whose scheduled time fell in the measured window. */
+  scheduled: number;
+  /** Of those, calls never sent because the backlog was full (counted as errors by the caller). */
+  dropped: number;
+  /** HDR histogram (µs) of how late calls were sent against their schedule: the generator's own lag plus queueing for a free stream. */
+  sendLagHistogram: string;
 }
 
 export interface WorkerResult {
@@ -57,6 +73,7 @@ export interface WorkerResult {
   abandoned: number;
   /** True when maxRequests stopped the run before its duration ended. */
   hitRequestCap: boolean;
+  openLoop?: OpenLoopStats;
 }
 
 /** main → worker */

@@ -1,6 +1,7 @@
 // Load generator worker thread: opens its connections, waits for "go", then runs a closed loop
-// (each stream sends its next call when the previous one answers) through a warm-up and a
-// measured window, both bounded by time and by a request cap, and reports one WorkerResult.
+// (each stream sends its next call when the previous one answers), or the open loop of
+// open-loop.ts when the spec names a rate, through a warm-up and a measured window, both bounded
+// by time and by a request cap, and reports one WorkerResult.
 import { parentPort, workerData } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { encodeHistogram, newLatencyHistogram } from "../histogram.js";
@@ -9,6 +10,7 @@ import type { Connection } from "./connection.js";
 import { openHttp1WireConnection } from "./http1-wire-connection.js";
 import { openGrpcJsConnection } from "./grpc-js-connection.js";
 import { openGrpcWireConnection } from "./grpc-wire-connection.js";
+import { runOpenLoop } from "./open-loop.js";
 import { createRequestSource } from "./request-source.js";
 import type { ControlMessage, LoadSpec, WorkerMessage, WorkerResult } from "./spec.js";
 
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) =>
     parentPort!.once("message", (message: ControlMessage) => message.type === "go" && resolve()),
   );
-  const result = await runClosedLoop(spec, connections);
+  const result = await (spec.openLoop ? runOpenLoop(spec, connections) : runClosedLoop(spec, connections));
   for (const connection of connections) connection.close();
   post({ type: "done", result });
 }

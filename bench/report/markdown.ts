@@ -69,6 +69,44 @@ function limitTable(runs: readonly RunRecord[], threshold: number): string {
   return lines.join("\n");
 }
 
+function openLoopSection(results: BenchResults, threshold: number): string {
+  const runs = results.runs.filter((r) => r.level === "open-loop");
+  if (runs.length === 0) return "";
+  const lines = [
+    header(["Scenario", "% of saturated", "scheduled req/s", "OK req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "send lag p99 ms", "dropped", "errors", "server CPU", "other CPU"]),
+  ];
+  for (const r of runs) {
+    const l = r.result?.latencyMs;
+    const o = r.openLoop!;
+    lines.push(
+      row([
+        r.title,
+        `${o.percentOfSaturation}%`,
+        int(o.targetRatePerSecond),
+        int(r.okPerSecond),
+        ms(l?.p50),
+        ms(l?.p99),
+        ms(l?.p999),
+        ms(l?.max),
+        ms(o.sendLagMs?.p99),
+        int(o.dropped),
+        statusSummary(r.result?.statusCounts),
+        cpu(r.serverCpuPercent),
+        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+      ]),
+    );
+  }
+  return `## Open-loop latency
+Calls sent at a fixed rate (a fraction of the same server's saturated rate just measured), one load thread, up to
+the saturated run's streams in flight; each latency runs from the call's **scheduled** send time, so queueing in
+the server, the connection or the generator counts against it (no coordinated omission). "send lag" is how late
+calls left against their schedule (the generator's own lag plus waiting for a free stream): when it is near the
+latency itself, the generator, not the server, is what was measured.
+
+${lines.join("\n")}
+`;
+}
+
 function keyCountTable(results: BenchResults): string {
   const ids = ["verify-uncached-small", "verify-uncached-large", "verify-cache-miss"];
   const lines = [header(["Scenario", "1×1 p50 ms", "1×1 p99 ms", "1×1 p99.9 ms", "saturated req/s", "saturated p99 ms", "peak RSS"])];
@@ -284,6 +322,7 @@ server (HTTP/1.1). Errors are counted by gRPC status (an HTTP 200 with grpc-stat
 the server's VmHWM over the run (reset before each run). CPU is in percent of one core over the measured window;
 "other CPU" is what anything else (other processes, steal) took on the two cores meanwhile: the noise of that run.
 
+${openLoopSection(results, threshold)}
 ## Limits
 ${limitTable(results.runs, threshold)}
 
