@@ -9,7 +9,7 @@ TSC := node_modules/.bin/tsc
 # deleted test's stale output in dist/ never runs).
 TEST_FILES = $(patsubst %.ts,dist/%.js,$(shell find test -name '*.test.ts' | sort))
 
-.PHONY: all build gen gen-check lint typecheck serve test bench clean
+.PHONY: all build gen gen-check lint typecheck serve test bench bench-check clean
 
 all: build
 
@@ -61,6 +61,11 @@ test: build
 
 bench: build
 	node dist/bench/run.js $(if $(QUICK),--quick,)
+
+# A shorter full-size run against the committed report: fails when a saturated ratio fell by more than
+# 10 points (not in CI: it needs a quiet machine). BENCH_ARGS go to run.js, e.g. BENCH_ARGS="--only verify".
+bench-check: build
+	node dist/bench/check.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist

@@ -30,7 +30,8 @@ import { loadConfig } from "../src/config/config.js";
 import { judgeTargets } from "./targets.js";
 import { makeBenchCertificates, type BenchTls } from "./tls-certificates.js";
 
-const RESULTS_DIR = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+/** Where the committed report lives; `--results-dir` writes elsewhere (bench-check does). */
+const COMMITTED_RESULTS_DIR = fileURLToPath(new URL("../../bench/results/", import.meta.url));
 
 interface Options {
   config: BenchConfig;
@@ -39,6 +40,8 @@ interface Options {
   grpcClient: GrpcClientKind;
   /** Run Sigil under `node --cpu-prof` and summarize where its time went. */
   cpuProfile: boolean;
+  /** Where latest.{json,md,svg} are written. */
+  resultsDir: string;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -62,6 +65,7 @@ function parseOptions(argv: readonly string[]): Options {
     keepData: argv.includes("--keep-data"),
     grpcClient,
     cpuProfile: argv.includes("--cpu-prof"),
+    resultsDir: value("--results-dir") ?? COMMITTED_RESULTS_DIR,
   };
 }
 
@@ -172,7 +176,7 @@ class BenchRun {
 const KEPT_RUN_DIRS = 5;
 
 function prepareRunDir(): string {
-  const tmp = path.join(RESULTS_DIR, "tmp");
+  const tmp = path.join(COMMITTED_RESULTS_DIR, "tmp");
   const earlier = existsSync(tmp) ? readdirSync(tmp).filter((entry) => entry.startsWith("run-")).sort() : [];
   earlier.forEach((entry, i) => {
     const dir = path.join(tmp, entry);
@@ -503,12 +507,13 @@ async function main(): Promise<void> {
     notes: bench.notes,
     durationSeconds: Math.round((Date.now() - started) / 1000),
   };
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, "latest.json"), JSON.stringify(results, null, 2) + "\n");
-  writeFileSync(path.join(RESULTS_DIR, "latest.md"), renderMarkdown(results));
-  writeFileSync(path.join(RESULTS_DIR, "latest.svg"), renderSvg(results));
+  const resultsDir = options.resultsDir;
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(path.join(resultsDir, "latest.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(path.join(resultsDir, "latest.md"), renderMarkdown(results));
+  writeFileSync(path.join(resultsDir, "latest.svg"), renderSvg(results));
   console.log(`\n${results.targets.map((t) => `${t.status.padEnd(4)}  ${t.description}: ${t.measured} (goal ${t.goal})`).join("\n")}`);
-  console.log(`\nwrote bench/results/latest.{json,md,svg} in ${results.durationSeconds} s`);
+  console.log(`\nwrote ${path.relative(process.cwd(), resultsDir) || "."}/latest.{json,md,svg} in ${results.durationSeconds} s`);
 }
 
 main().catch((err: unknown) => {
