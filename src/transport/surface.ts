@@ -18,6 +18,8 @@ const SURFACES: Readonly<Record<ServeMode, Readonly<Record<string, readonly stri
   admin: {},
   verify: {
     "sigil.v1.KeyService": ["VerifyKey", "BatchVerifyKeys", "DeriveToken", "GetJwks", "WatchRevocations", "RevokeKey"],
+    // Envoy's ext_authz (src/gateway/): VerifyKey for a gateway. /v1/authorize is served in every mode too.
+    "envoy.service.auth.v3.Authorization": ["Check"],
   },
 };
 
