@@ -41,6 +41,8 @@ const TARGETS: Target[] = [
   { description: "IssueKey, saturated", check: { kind: "rate", scenarioId: "issue-key", atLeast: 3000 } },
   { description: "DeriveToken (JWT), saturated", check: { kind: "rate", scenarioId: "derive-jwt", atLeast: 3000 } },
   { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
+  // Issue #12: forward auth for gateways, on the same HTTP/1.1 listener and limit as Connect JSON.
+  { description: "Forward auth /v1/authorize cache hit, saturated", check: { kind: "ratio", scenarioId: "gateway-forward-auth", atLeast: 0.8, limitName: "bare connect-node" } },
   { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
   { description: "Usage analytics cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-usage", atLeast: 0.98, baselineName: "usage analytics off" } },
 ];
