@@ -5,7 +5,7 @@ import type { AttributeContext, AttributeContext_HttpRequest } from "../../gen/e
 import { CheckResponseSchema, type CheckRequest, type CheckResponse } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { CallContext } from "../service/call-context.js";
 import { answerBadRequest, IDENTITY_HEADERS, type AuthorizationAnswer } from "./authorization-answer.js";
-import { AUDIENCE_HEADER, REQUIRED_SCOPES_HEADER, type AuthorizationRequest, type AuthorizationRequestReader, type HeaderLookup, type RequestParts } from "./authorization-request.js";
+import { AUDIENCE_HEADER, REQUIRED_SCOPES_HEADER, type HeaderLookup, type RequestParts } from "./authorization-request.js";
 import type { HeaderList } from "./rate-limit-headers.js";
 import type { GatewayAuthorizer } from "./gateway-authorizer.js";
 
@@ -24,27 +24,25 @@ const MAX_HEADERS = 1024;
  * request's own; x-sigil-audience, replacing it).
  */
 export class EnvoyAuthorizationService {
-  readonly #reader: AuthorizationRequestReader;
   readonly #authorizer: GatewayAuthorizer;
 
-  constructor(reader: AuthorizationRequestReader, authorizer: GatewayAuthorizer) {
-    this.#reader = reader;
+  constructor(authorizer: GatewayAuthorizer) {
     this.#authorizer = authorizer;
   }
 
   check(req: CheckRequest, ctx: CallContext): CheckResponse | Promise<CheckResponse> {
-    let request: AuthorizationRequest;
-    try {
-      request = this.#reader.read(partsOf(req.attributes));
-    } catch (err) {
-      if (err instanceof ConnectError && err.code === Code.InvalidArgument) return responseOf(answerBadRequest(err.rawMessage));
-      throw err;
-    }
-    const answer = this.#authorizer.authorize(request, () => ctx.peerAddress);
     const respond = (a: AuthorizationAnswer) => {
       if (a.keyId !== undefined) ctx.keyId = a.keyId;
       return responseOf(a);
     };
+    let answer: AuthorizationAnswer | Promise<AuthorizationAnswer>;
+    try {
+      answer = this.#authorizer.answer(partsOf(req.attributes), () => ctx.peerAddress);
+    } catch (err) {
+      // Too many headers: bad input from the gateway, answered like the reader's.
+      if (err instanceof ConnectError && err.code === Code.InvalidArgument) return respond(answerBadRequest(err.rawMessage));
+      throw err;
+    }
     return answer instanceof Promise ? answer.then(respond) : respond(answer);
   }
 }

@@ -1,7 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { HttpRoute, RouteOutcome, RouteRequest, RouteResponse } from "../transport/http-routes.js";
-import { answerBadRequest, type AuthorizationAnswer } from "./authorization-answer.js";
-import type { AuthorizationRequest, AuthorizationRequestReader, HeaderLookup } from "./authorization-request.js";
+import type { AuthorizationAnswer } from "./authorization-answer.js";
+import type { HeaderLookup, RequestParts } from "./authorization-request.js";
 import type { GatewayAuthorizer } from "./gateway-authorizer.js";
 
 /** The forward-auth path; sub-paths too, so a proxy may append the original path. */
@@ -17,11 +16,9 @@ export const FORWARD_AUTH_PATH = "/v1/authorize";
  */
 export class ForwardAuthRoute implements HttpRoute {
   readonly name = FORWARD_AUTH_PATH;
-  readonly #reader: AuthorizationRequestReader;
   readonly #authorizer: GatewayAuthorizer;
 
-  constructor(reader: AuthorizationRequestReader, authorizer: GatewayAuthorizer) {
-    this.#reader = reader;
+  constructor(authorizer: GatewayAuthorizer) {
     this.#authorizer = authorizer;
   }
 
@@ -30,19 +27,12 @@ export class ForwardAuthRoute implements HttpRoute {
   }
 
   serve(req: RouteRequest, res: RouteResponse): RouteOutcome | Promise<RouteOutcome> {
-    let request: AuthorizationRequest;
-    try {
-      request = this.#reader.read(partsOf(req));
-    } catch (err) {
-      if (err instanceof ConnectError && err.code === Code.InvalidArgument) return write(req, res, answerBadRequest(err.rawMessage));
-      throw err;
-    }
-    const answer = this.#authorizer.authorize(request, () => req.socket?.remoteAddress);
+    const answer = this.#authorizer.answer(partsOf(req), () => req.socket?.remoteAddress);
     return answer instanceof Promise ? answer.then((a) => write(req, res, a)) : write(req, res, answer);
   }
 }
 
-function partsOf(req: RouteRequest) {
+function partsOf(req: RouteRequest): RequestParts {
   const headers = req.headers;
   const url = req.url ?? "";
   const q = url.indexOf("?");

@@ -30,12 +30,13 @@ export interface Gateway {
 export function createGateway(options: GatewayOptions): Gateway {
   const reader = new AuthorizationRequestReader({ authHeader: options.authHeader, addresses: new ClientAddressResolver(options.trustedProxies) });
   const authorizer = new GatewayAuthorizer({
+    reader,
     verifier: options.verifier,
     now: options.now,
     throttleRetryAfterSeconds: Math.max(1, Math.ceil(options.verifyFailureRefillMs / 1000)),
   });
   return {
-    forwardAuth: new ForwardAuthRoute(reader, authorizer),
-    envoy: { service: Authorization, handlers: bindServiceHandlers(Authorization, [new EnvoyAuthorizationService(reader, authorizer)]) },
+    forwardAuth: new ForwardAuthRoute(authorizer),
+    envoy: { service: Authorization, handlers: bindServiceHandlers(Authorization, [new EnvoyAuthorizationService(authorizer)]) },
   };
 }
