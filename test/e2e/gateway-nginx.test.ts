@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import http, { type IncomingHttpHeaders } from "node:http";
+import http2 from "node:http2";
+import https from "node:https";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient, type SigilClient } from "../../src/client/index.js";
 import { TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
 import { startNginx, type NginxProcess } from "../support/nginx.js";
+import { createTestPki, type TestPki } from "../support/test-pki.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
@@ -247,5 +250,55 @@ describe("/v1/authorize without a proxy", () => {
     // No trusted proxies: a forwarding header is ignored, so a malformed one is no error.
     const res = await fetch(`${server.httpUrl}/v1/authorize`, { headers: { authorization: `Bearer ${secret}`, "x-forwarded-for": "not an address" } });
     assert.equal(res.status, 200);
+  });
+});
+
+describe("/v1/authorize over TLS (HTTP/2 and HTTP/1.1 on the one port)", () => {
+  let pki: TestPki;
+  let server: TestServer;
+  before(async () => {
+    pki = createTestPki();
+    server = await startTestServer({ SIGIL_TLS_CERT_FILE: pki.server.cert, SIGIL_TLS_KEY_FILE: pki.server.key });
+  });
+  after(async () => {
+    await server.close();
+    pki.remove();
+  });
+
+  it("answers an HTTP/2 request (with a body it never reads) with the identity headers", async () => {
+    const ca = readFileSync(pki.caFile);
+    const admin = createSigilClient({ baseUrl: `https://127.0.0.1:${server.app.grpcPort}`, adminKey: server.adminKey, tls: { caFile: pki.caFile } });
+    const { key, secret } = await admin.issueKey({ name: "tls", owner: "svc:tls", scopes: ["read"] });
+    const session = http2.connect(`https://127.0.0.1:${server.app.httpPort}`, { ca });
+    try {
+      const ask = (headers: http2.OutgoingHttpHeaders, body?: string) =>
+        new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          const stream = session.request({ ":path": "/v1/authorize?scope=read", ...headers });
+          stream.on("response", (h) => {
+            stream.resume();
+            resolve(h);
+          });
+          stream.on("error", reject);
+          if (body === undefined) stream.end();
+          else stream.write(body);
+        });
+      const ok = await ask({ authorization: `Bearer ${secret}` });
+      assert.deepEqual([ok[":status"], ok["x-sigil-key-id"], ok["x-sigil-owner"]], [200, key!.keyId, "svc:tls"]);
+      const posted = await ask({ ":method": "POST", authorization: `Bearer ${secret}`, "content-length": "100000" }, "partial");
+      assert.equal(posted[":status"], 200);
+      const denied = await ask({});
+      assert.deepEqual([denied[":status"], denied["www-authenticate"]], [401, 'Bearer realm="sigil"']);
+    } finally {
+      session.close();
+    }
+    const viaHttp1 = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`https://127.0.0.1:${server.app.httpPort}/v1/authorize`, { ca, headers: { authorization: `Bearer ${secret}` }, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(viaHttp1, 200);
   });
 });
