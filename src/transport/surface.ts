@@ -57,7 +57,8 @@ export class ServiceSurface {
     return files.map((bytes) => {
       const file = fromBinary(FileDescriptorProtoSchema, bytes);
       const pkg = file.package ? `${file.package}.` : "";
-      if (!file.service.some((s) => this.#methods[pkg + s.name])) return bytes;
+      // Untouched unless a method is removed (Envoy's Authorization is listed, and keeps its one method).
+      if (!file.service.some((s) => s.method.some((m) => !this.serves(pkg + s.name, m.name ?? "")))) return bytes;
       // Per service, the new index of each method kept (removed ones map to -1).
       const renumbered = file.service.map((s) => {
         let next = 0;
