@@ -53,6 +53,12 @@ const DENIALS: Partial<Record<VerifyReason, Denial>> = {
   [VerifyReason.AUDIENCE_MISMATCH]: INVALID("the token is for another audience"),
   [VerifyReason.UNKNOWN_CAVEAT]: INVALID("the token has a caveat Sigil does not know"),
   [VerifyReason.DISABLED]: INVALID("the key is disabled"),
+  [VerifyReason.ALGORITHM_NOT_ALLOWED]: INVALID("the token is signed with an algorithm Sigil does not accept"),
+  [VerifyReason.ISSUER_MISMATCH]: INVALID("the token is from another issuer"),
+  [VerifyReason.LIFETIME_TOO_LONG]: INVALID("the token lives longer than the longest token lifetime"),
+  // The SDK's offline verifier's own reasons; the server never gives them, but an answer is ready.
+  [VerifyReason.REVOCATIONS_STALE]: INVALID("revocations could not be checked"),
+  [VerifyReason.KEYS_UNAVAILABLE]: INVALID("the signing keys could not be loaded"),
   [VerifyReason.INSUFFICIENT_SCOPE]: { status: 403, error: "insufficient_scope", description: "the credential lacks a required scope" },
   [VerifyReason.CLIENT_NETWORK_NOT_ALLOWED]: { status: 403, error: "insufficient_scope", description: "the key may not be used from this client address" },
   [VerifyReason.RATE_LIMITED]: { status: 429, error: undefined, description: "the key's rate limit is used up" },
