@@ -93,6 +93,13 @@ async function expectConnectJsonValid(sigil: SigilInstance, fixtures: Fixtures):
   return `expected HTTP 200 with valid=true, got HTTP ${response.status}: ${text.slice(0, 200)}`;
 }
 
+async function expectAuthorized(sigil: SigilInstance, fixtures: Fixtures): Promise<string | undefined> {
+  const response = await fetch(`http://127.0.0.1:${sigil.httpPort}${METHOD_PATHS.Authorize}`, { headers: bearer(fixtures.validKeys[0]!) });
+  await response.arrayBuffer();
+  if (response.status === 200 && response.headers.get("x-sigil-key-id")) return undefined;
+  return `expected HTTP 200 with X-Sigil-Key-Id, got HTTP ${response.status}`;
+}
+
 export function scenarios(config: BenchConfig): Scenario[] {
   const keys = (n: number): string => n.toLocaleString("en-US");
   const short = (n: number): string => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
@@ -229,6 +236,19 @@ export function scenarios(config: BenchConfig): Scenario[] {
       limitId: "limit-connect-verify",
       requests: (f) => fixed(verifyBodies(f.validKeys, "connect-json")),
       preflight: expectConnectJsonValid,
+    },
+    // The gateways' forward auth (nginx auth_request) beside Connect JSON VerifyKey, both HTTP/1.1
+    // keep-alive on the HTTP listener, against the same limit (bare connect-node).
+    {
+      id: "gateway-forward-auth",
+      label: "/v1/authorize, cache hit",
+      title: "forward auth GET /v1/authorize, valid key, cache hit (HTTP/1.1)",
+      target: "sigil-main",
+      protocol: "forward-auth",
+      method: "Authorize",
+      limitId: "limit-connect-verify",
+      requests: (f) => fixed(f.validKeys.map((k) => new TextEncoder().encode(k))),
+      preflight: expectAuthorized,
     },
     {
       id: "verify-cache-miss",

@@ -22,6 +22,8 @@ export const METHOD_PATHS = {
   VerifyKey: "/sigil.v1.KeyService/VerifyKey",
   IssueKey: "/sigil.v1.KeyService/IssueKey",
   DeriveToken: "/sigil.v1.KeyService/DeriveToken",
+  /** Not an RPC: the gateways' forward-auth route on the HTTP listener (src/gateway/). */
+  Authorize: "/v1/authorize",
 } as const;
 const REVOKE_KEY_PATH = "/sigil.v1.KeyService/RevokeKey";
 export type MethodName = keyof typeof METHOD_PATHS;

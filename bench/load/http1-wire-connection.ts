@@ -99,6 +99,12 @@ export function openHttp1WireConnection(spec: LoadSpec): Connection {
   const headPrefix =
     `POST ${spec.path} HTTP/1.1\r\nHost: ${spec.host}:${spec.port}\r\n` +
     `Content-Type: application/json\r\nConnect-Protocol-Version: 1\r\n${extraHeaders}Content-Length: `;
+  // Forward auth: no body; the "body" is the credential, sent as a bearer token.
+  const forwardAuthPrefix = `GET ${spec.path} HTTP/1.1\r\nHost: ${spec.host}:${spec.port}\r\n${extraHeaders}Authorization: Bearer `;
+  const requestBytes =
+    spec.protocol === "forward-auth"
+      ? (body: Buffer) => Buffer.concat([Buffer.from(forwardAuthPrefix, "latin1"), body, HEAD_END])
+      : (body: Buffer) => Buffer.concat([Buffer.from(`${headPrefix}${body.length}\r\n\r\n`, "latin1"), body]);
   const queue: PendingCall[] = [];
   let inFlight: PendingCall | undefined;
   let socket: net.Socket | undefined;
@@ -135,7 +141,7 @@ export function openHttp1WireConnection(spec: LoadSpec): Connection {
     }
     socket ??= openSocket();
     inFlight = queue.shift()!;
-    socket.write(Buffer.concat([Buffer.from(`${headPrefix}${inFlight.body.length}\r\n\r\n`, "latin1"), inFlight.body]));
+    socket.write(requestBytes(inFlight.body));
   };
 
   return {

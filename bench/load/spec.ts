@@ -6,7 +6,9 @@ export type LoadProtocol =
   /** gRPC over HTTP/2 (h2c, or TLS when the spec says so). */
   | "grpc"
   /** Connect unary JSON POST over HTTP/1.1 (what curl and fetch send). */
-  | "connect-json";
+  | "connect-json"
+  /** Forward auth: GET of the path over HTTP/1.1 with `Authorization: Bearer <body>` (the body is the credential). */
+  | "forward-auth";
 
 /** Where request bodies come from. Bodies are encoded once up front wherever possible. */
 export type RequestSourceSpec =

@@ -27,6 +27,7 @@ function openConnection(spec: LoadSpec): Connection {
     case "grpc":
       return spec.grpcClient === "grpc-js" ? openGrpcJsConnection(spec) : openGrpcWireConnection(spec);
     case "connect-json":
+    case "forward-auth":
       return openHttp1WireConnection(spec);
   }
 }

@@ -32,6 +32,7 @@ import { SigningKeyRotationSchedule } from "../tokens/signing-key-schedule.js";
 import { SigningKeyService } from "../service/signing-key-service.js";
 import { SelfRevocationGuard } from "../service/self-revocation-guard.js";
 import { ServiceSurface } from "../transport/surface.js";
+import { createGateway } from "../gateway/gateway.js";
 import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
@@ -229,13 +230,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
     const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
+    // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
+    const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, "SERVING" as const])));
     let closing: Promise<void> | undefined;
     dbHealth.onChange((serving) => {
       if (closing) return;
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
     });
-    const grpcServer = createGrpcServer({ services, health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes, limits, tls });
+    const grpcServer = createGrpcServer({ services: [...services, ...surface.services([gateway.envoy])], health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes, limits, tls });
     const http = createHttpServer({
       services,
       jwks: () => ({ keys: signingKeys.jwks() }),
@@ -246,6 +249,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       version: SIGIL_VERSION,
       limits,
       tls,
+      routes: [gateway.forwardAuth],
     });
     const grpcPort = await bindGrpcServer(grpcServer, config.grpcAddress).catch((err) => {
       grpcServer.forceClose();

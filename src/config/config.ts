@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { parseAuthHeader, parseTrustedProxies } from "../gateway/gateway-settings.js";
 import { parseServerSecrets } from "../keys/server-secrets.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
@@ -66,6 +67,10 @@ export interface Config {
   readonly usageAnalytics: boolean;
   /** How long usage-analytics minutes are kept. */
   readonly usageRetentionMs: number;
+  /** Header holding the credential for /v1/authorize and Envoy's Check (lower-case), besides Authorization: Bearer. */
+  readonly authHeader: string | undefined;
+  /** Networks of proxies whose X-Forwarded-For / X-Real-IP the gateway adapters believe (canonical CIDRs). */
+  readonly trustedProxies: readonly string[];
 }
 
 export interface HostPort {
@@ -201,6 +206,8 @@ export const SETTINGS = {
   maxStreamsPerConnection: setting("SIGIL_MAX_STREAMS_PER_CONNECTION", "--max-streams-per-connection", "100", "concurrent HTTP/2 streams (calls) per connection", integer(1, 10_000)),
   idleTimeoutMs: setting("SIGIL_IDLE_TIMEOUT", "--idle-timeout", "65s", "a connection without calls for this long is closed", duration(1000, 86_400_000)),
   maxPendingRequestBytes: setting("SIGIL_MAX_PENDING_REQUEST_BYTES", "--max-pending-request-bytes", "67108864", "bytes of unfinished requests a listener buffers at once (all calls together); more is RESOURCE_EXHAUSTED", integer(1024 * 1024, 64 * 1024 ** 3)),
+  authHeader: setting("SIGIL_AUTH_HEADER", "--auth-header", "none", "request header holding the credential for /v1/authorize and Envoy ext_authz (e.g. X-API-Key), read before Authorization: Bearer", parseAuthHeader),
+  trustedProxies: setting("SIGIL_TRUSTED_PROXIES", "--trusted-proxies", "none", "networks of proxies whose X-Forwarded-For / X-Real-IP /v1/authorize and Envoy ext_authz believe (comma-separated CIDRs)", parseTrustedProxies),
   receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
 } as const;
 
@@ -289,6 +296,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxPendingRequestBytes: value("maxPendingRequestBytes", "67108864")!,
     usageAnalytics: value("usageAnalytics", "on")!,
     usageRetentionMs: value("usageRetentionMs", "30d")!,
+    authHeader: value("authHeader", "none"),
+    trustedProxies: Object.freeze(value("trustedProxies", "")!),
   };
   requireTlsPair(config);
   if (config.maxPendingRequestBytes < config.maxMessageBytes) {

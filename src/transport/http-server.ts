@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
-import { createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, createContextKey, createContextValues, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { HostPort } from "../config/config.js";
 import type { CallContext } from "../service/call-context.js";
@@ -9,6 +9,7 @@ import { logCall, toPublicError } from "./call-logger.js";
 import { withCors } from "./cors.js";
 import { createConnectHandler, requestRefusal, type ScreenedMethod } from "./connect-handler.js";
 import { Http2SessionGuard } from "./http2-session-guard.js";
+import type { HttpRoute, RouteOutcome } from "./http-routes.js";
 import { MAX_HEADER_BYTES, MAX_HEADER_FIELDS, type ListenerLimits } from "./listener-limits.js";
 import { followTlsReloads, limitConnections, listenOn, tlsServerOptions } from "./listening-socket.js";
 import { MessageLimits } from "./message-limits.js";
@@ -31,6 +32,8 @@ export interface HttpListenerOptions {
   readonly limits: ListenerLimits;
   /** TLS when set: HTTP/2 and HTTP/1.1 on the one port (ALPN). */
   readonly tls?: TlsSource | undefined;
+  /** Plain HTTP routes beside the procedures (the gateway's /v1/authorize), logged like calls. */
+  readonly routes?: readonly HttpRoute[];
 }
 
 /**
@@ -176,10 +179,35 @@ function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: Ht
     const serving = options.isServing();
     return send(serving ? 200 : 503, { status: serving ? "SERVING" : "NOT_SERVING", version: options.version }, "no-store");
   }
+  const route = options.routes?.find((r) => r.matches(path!));
+  if (route) return serveRoute(route, req, res, options.log);
   // A procedure this server does not serve (another version's, or outside its SIGIL_MODE): Connect's
   // error for it; gRPC and gRPC-Web clients read HTTP 404 as UNIMPLEMENTED too.
   if (req.method === "POST" && RPC_PATH.test(path ?? "")) return send(404, { code: "unimplemented", message: `${path!.slice(1)} is not served here` });
   send(404, { code: "not_found", message: `no route for ${req.method} ${path}` });
+}
+
+/** Runs a route and logs it like a call; what it throws becomes 503 (UNAVAILABLE: the database is out of reach) or a bare 500. */
+function serveRoute(route: HttpRoute, req: IncomingMessage, res: ServerResponse, log: Logger): void {
+  const startNs = process.hrtime.bigint();
+  const done = (outcome: RouteOutcome) => logCall(log, { method: route.name, protocol: "http", code: outcome.code, startNs, keyId: outcome.keyId });
+  const failed = (err: unknown) => {
+    const e = toPublicError(err, log, route.name);
+    if (!res.headersSent) {
+      const unavailable = e.code === Code.Unavailable;
+      res.writeHead(unavailable ? 503 : 500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: unavailable ? "unavailable" : "internal", message: e.rawMessage }));
+    } else res.destroy();
+    logCall(log, { method: route.name, protocol: "http", code: e.code, startNs, keyId: undefined });
+  };
+  let outcome: RouteOutcome | Promise<RouteOutcome>;
+  try {
+    outcome = route.serve(req, res);
+  } catch (err) {
+    return failed(err);
+  }
+  if (outcome instanceof Promise) outcome.then(done, failed);
+  else done(outcome);
 }
 
 /** The HTTP server (HTTP/1.1, or with TLS HTTP/2 and HTTP/1.1), with a graceful close. */

@@ -19,6 +19,9 @@ const METHOD_LIMITS: Readonly<Record<string, number>> = {
   "sigil.v1.KeyService/BatchVerifyKeys": Infinity,
   "sigil.v1.KeyService/BatchImportKeys": Infinity,
   "grpc.health.v1.Health/Check": 1024,
+  // Envoy sends every header of the original request (its own limit: 60 KiB by default) and, when
+  // configured, some of the body.
+  "envoy.service.auth.v3.Authorization/Check": 256 * 1024,
   "grpc.health.v1.Health/Watch": 1024,
 };
 const DEFAULT_LIMIT = 16 * 1024;

@@ -18,6 +18,8 @@ const SURFACES: Readonly<Record<ServeMode, Readonly<Record<string, readonly stri
   admin: {},
   verify: {
     "sigil.v1.KeyService": ["VerifyKey", "BatchVerifyKeys", "DeriveToken", "GetJwks", "WatchRevocations", "RevokeKey"],
+    // Envoy's ext_authz (src/gateway/): VerifyKey for a gateway. /v1/authorize is served in every mode too.
+    "envoy.service.auth.v3.Authorization": ["Check"],
   },
 };
 
@@ -55,7 +57,8 @@ export class ServiceSurface {
     return files.map((bytes) => {
       const file = fromBinary(FileDescriptorProtoSchema, bytes);
       const pkg = file.package ? `${file.package}.` : "";
-      if (!file.service.some((s) => this.#methods[pkg + s.name])) return bytes;
+      // Untouched unless a method is removed (Envoy's Authorization is listed, and keeps its one method).
+      if (!file.service.some((s) => s.method.some((m) => !this.serves(pkg + s.name, m.name ?? "")))) return bytes;
       // Per service, the new index of each method kept (removed ones map to -1).
       const renumbered = file.service.map((s) => {
         let next = 0;

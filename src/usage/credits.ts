@@ -16,6 +16,9 @@ export interface CreditsOutcome {
   readonly allowed: boolean;
   readonly remaining: number;
   readonly nextRefillTime: number | null;
+  /** The refill rule (null without refills): the gateways advertise it as RateLimit-Policy. */
+  readonly refillAmount: number | null;
+  readonly refillIntervalMs: number | null;
 }
 
 /**
@@ -48,20 +51,27 @@ export class CreditLedger {
       .where("key_id", "=", keyId)
       .where("credits_remaining", "is not", null)
       .where(sql<boolean>`${available} >= cast(${cost} as bigint)`)
-      .returning(["credits_remaining", "credits_refill_time", "credits_refill_interval_ms"])
+      .returning(["credits_remaining", "credits_refill_time", "credits_refill_interval_ms", "credits_refill_amount"])
       .executeTakeFirst();
-    if (row) return { allowed: true, remaining: Number(row.credits_remaining), nextRefillTime: nextRefill(row.credits_refill_time, row.credits_refill_interval_ms) };
-    return { allowed: false, ...(await this.balance(keyId, nowMs)) };
+    if (row) {
+      return {
+        allowed: true,
+        remaining: Number(row.credits_remaining),
+        nextRefillTime: nextRefill(row.credits_refill_time, row.credits_refill_interval_ms),
+        ...refillRule(row),
+      };
+    }
+    const current = await this.#row(keyId);
+    return { allowed: false, ...(current ? creditsAt(current, nowMs) : { remaining: 0, nextRefillTime: null }), ...refillRule(current) };
   }
 
-  /** The credits left as of `nowMs` (a due refill counted, not written). */
-  async balance(keyId: string, nowMs: number): Promise<{ remaining: number; nextRefillTime: number | null }> {
-    const row = await this.#db
+  /** The key's credit columns, for the answer to a refused decrement (a due refill counted, not written). */
+  #row(keyId: string) {
+    return this.#db
       .selectFrom("keys")
       .select(["credits_remaining", "credits_refill_amount", "credits_refill_time", "credits_refill_interval_ms"])
       .where("key_id", "=", keyId)
       .executeTakeFirst();
-    return row ? creditsAt(row, nowMs) : { remaining: 0, nextRefillTime: null };
   }
 }
 
@@ -77,6 +87,11 @@ export function creditsAt(
   if (nowMs < last + interval) return { remaining, nextRefillTime: last + interval };
   const boundary = last + Math.floor((nowMs - last) / interval) * interval;
   return { remaining: Number(row.credits_refill_amount ?? 0), nextRefillTime: boundary + interval };
+}
+
+function refillRule(row: { credits_refill_amount: number | null; credits_refill_interval_ms: number | null } | undefined): { refillAmount: number | null; refillIntervalMs: number | null } {
+  if (!row || row.credits_refill_amount === null || row.credits_refill_interval_ms === null) return { refillAmount: null, refillIntervalMs: null };
+  return { refillAmount: Number(row.credits_refill_amount), refillIntervalMs: Number(row.credits_refill_interval_ms) };
 }
 
 function nextRefill(refillTime: number | null, intervalMs: number | null): number | null {

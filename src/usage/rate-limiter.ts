@@ -16,6 +16,8 @@ export interface RateLimitOutcome {
   readonly resetTime: number;
   /** When denied: the earliest time one request is allowed again; otherwise null. */
   readonly retryTime: number | null;
+  /** The limit the bucket follows (the gateways advertise it as RateLimit-Policy). */
+  readonly config: RateLimitConfig;
 }
 
 interface Bucket {
@@ -57,6 +59,7 @@ export class RateLimiter {
       remaining: Math.floor(tokens),
       resetTime: nowMs + Math.ceil((config.burst - tokens) / ratePerMs),
       retryTime: allowed ? null : nowMs + Math.ceil((1 - tokens) / ratePerMs),
+      config,
     };
   }
 
