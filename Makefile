@@ -17,6 +17,9 @@ node_modules: package-lock.json
 	npm ci
 	@touch node_modules
 
+# The client package's generated code (sigil.v1 only), written by the same `buf generate`.
+CLIENT_GEN := clients/typescript/src/gen
+
 # gen/ (protobuf-es code) and descriptors/sigil.binpb (descriptors with comments, served by
 # reflection) are committed; `make gen` rewrites both from proto/ (never edit them by hand). The
 # descriptor set lives outside gen/ because `buf generate` empties gen/ (clean: true).
@@ -30,9 +33,10 @@ gen-check: node_modules
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
 	$(BUF) build --as-file-descriptor-set -o "$$tmp/sigil.binpb"; \
-	if ! diff -r gen "$$tmp/gen" >/dev/null || ! cmp -s descriptors/sigil.binpb "$$tmp/sigil.binpb"; then \
-		echo "gen/ or descriptors/ is stale: run 'make gen' and commit the result" >&2; diff -r gen "$$tmp/gen" | head -20 >&2; exit 1; \
-	fi; echo "gen/ and descriptors/ are up to date"
+	if ! diff -r gen "$$tmp/gen" >/dev/null || ! diff -r $(CLIENT_GEN) "$$tmp/$(CLIENT_GEN)" >/dev/null || ! cmp -s descriptors/sigil.binpb "$$tmp/sigil.binpb"; then \
+		echo "gen/, $(CLIENT_GEN)/ or descriptors/ is stale: run 'make gen' and commit the result" >&2; \
+		{ diff -r gen "$$tmp/gen"; diff -r $(CLIENT_GEN) "$$tmp/$(CLIENT_GEN)"; } | head -20 >&2; exit 1; \
+	fi; echo "gen/, $(CLIENT_GEN)/ and descriptors/ are up to date"
 
 lint: node_modules
 	$(BUF) lint

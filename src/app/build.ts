@@ -4,7 +4,7 @@ import { ChangeFeedFollower } from "../cache/change-feed-follower.js";
 import { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import { KeyDirectory } from "../cache/key-directory.js";
 import { SETTINGS, type Config } from "../config/config.js";
-import { SIGIL_VERSION } from "../client/version.js";
+import { SIGIL_VERSION } from "./version.js";
 import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";

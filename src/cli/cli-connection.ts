@@ -1,6 +1,6 @@
 import { createReadStream, existsSync } from "node:fs";
 import path from "node:path";
-import { createSigilClient, type SigilClient } from "../client/create-client.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { CliError, parseDurationFlag, UsageError } from "./cli-args.js";
 import { explainingInterceptor, resolveClientTls, TLS_HELP, TLS_OPTIONS, type TlsValues } from "./cli-tls.js";
 

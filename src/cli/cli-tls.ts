@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import type { SigilTlsOptions } from "../client/client-tls.js";
+import type { SigilTlsOptions } from "../../clients/typescript/src/index.js";
 import { CliError, UsageError } from "./cli-args.js";
 
 /** TLS options of every command that talks to a server, with their environment variables. */

@@ -47,7 +47,7 @@ async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
     case "--version":
     case "-V":
     case "version":
-      ctx.out.write(`sigil ${(await import("../client/version.js")).SIGIL_VERSION}\n`);
+      ctx.out.write(`sigil ${(await import("../app/version.js")).SIGIL_VERSION}\n`);
       return 0;
     case "help":
     case "--help":

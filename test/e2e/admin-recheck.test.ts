@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { newKeyId } from "../../src/keys/api-key-format.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";

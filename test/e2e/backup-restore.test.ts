@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { runCli } from "../support/cli-process.js";
 import { createTestDatabase, postgresBinDir, testDialect } from "../support/postgres.js";

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { databaseForTest, type TestDatabase } from "../support/postgres.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createSigilClient, OfflineVerifier, TokenFormat } from "../../src/client/index.js";
+import { createSigilClient, OfflineVerifier, TokenFormat } from "../../clients/typescript/src/index.js";
 import { runCli, type CliRun } from "../support/cli-process.js";
 import { createTestPki, type TestPki } from "../support/test-pki.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

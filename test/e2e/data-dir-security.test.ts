@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { runCli, type CliRun } from "../support/cli-process.js";
 import { testDialect } from "../support/postgres.js";
 import { startSigilProcess } from "../support/sigil-process.js";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { CLI_MAIN } from "../support/cli-process.js";
 import { bash, localServeArgs, readmeShBlocks } from "../support/readme-blocks.js";

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { ImportKeyRequestSchema, type ImportKeyRequest } from "../../gen/sigil/v1/key_import_pb.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { ImportKeyRequestSchema } from "../../gen/sigil/v1/key_import_pb.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
 import { errorOf } from "../support/call-outcome.js";

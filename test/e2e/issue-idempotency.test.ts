@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { migrateTo, migrateToLatest } from "../../src/store/migrations.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { databaseForTest, testDialect } from "../support/postgres.js";
 import { startSigilProcess } from "../support/sigil-process.js";
 import { startTestServer } from "../support/test-server.js";

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
 import { migrateTo, migrateToLatest } from "../../src/store/migrations.js";
 import { openDatabase } from "../../src/store/open-database.js";

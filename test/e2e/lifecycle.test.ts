@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { CredentialKind, KeyService, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
 import { grpcJsCall, grpcJsClient } from "../support/grpc-js-call.js";

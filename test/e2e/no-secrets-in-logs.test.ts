@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConnectError } from "@connectrpc/connect";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

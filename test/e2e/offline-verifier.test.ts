@@ -4,7 +4,7 @@ import { performance } from "node:perf_hooks";
 import { after, before, describe, it } from "node:test";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { SignJWT, decodeProtectedHeader } from "jose";
-import { createSigilClient, OfflineVerifier, TokenFormat, VerifyReason, type OfflineVerifierOptions, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, OfflineVerifier, TokenFormat, VerifyReason, type OfflineVerifierOptions, type SigilClient } from "../../clients/typescript/src/index.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 

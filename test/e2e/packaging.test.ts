@@ -20,7 +20,7 @@ const SERVER_ONLY = ["better-sqlite3", "pg", "kysely", "pino", "@grpc/grpc-js", 
 function clientImportGraph(): { files: string[]; packages: Set<string> } {
   const files: string[] = [];
   const packages = new Set<string>();
-  const pending = [path.join(ROOT, "dist/src/client/index.js")];
+  const pending = [path.join(ROOT, "dist/clients/typescript/src/index.js")];
   const seen = new Set<string>();
   const specifiers = /(?:^|[\s;])(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm;
   while (pending.length > 0) {
@@ -42,8 +42,8 @@ function clientImportGraph(): { files: string[]; packages: Set<string> } {
 describe("the client entry's import graph", () => {
   it("loads no server-only module and only declared runtime dependencies", () => {
     const { files, packages } = clientImportGraph();
-    assert.ok(files.includes("dist/src/client/offline-verifier.js") && files.includes("dist/src/tokens/macaroon/attenuate.js"), files.join(" "));
-    for (const file of files) assert.match(file, /^dist\/(src\/client|src\/tokens\/macaroon|gen)\//, `${file} is not client code`);
+    assert.ok(files.includes("dist/clients/typescript/src/offline-verifier.js") && files.includes("dist/clients/typescript/src/macaroon/attenuate.js"), files.join(" "));
+    for (const file of files) assert.match(file, /^dist\/clients\/typescript\/src\//, `${file} is not client code`);
     for (const p of packages) {
       assert.ok(!SERVER_ONLY.includes(p), `the client imports server-only ${p}`);
       assert.ok(p in pkg.dependencies, `the client imports ${p}, which is not in dependencies`);
@@ -118,7 +118,7 @@ describe("the npm package", () => {
     const packed = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { cwd: ROOT, maxBuffer: 16 << 20 });
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const contents = info!.files.map((f) => f.path);
-    for (const needed of ["dist/src/client/index.js", "dist/src/client/index.d.ts", "dist/src/client/offline-verifier.d.ts", "dist/gen/sigil/v1/key_service_pb.js", "dist/src/cli/main.js", "descriptors/sigil.binpb"]) {
+    for (const needed of ["dist/clients/typescript/src/index.js", "dist/clients/typescript/src/index.d.ts", "dist/clients/typescript/src/offline-verifier.d.ts", "dist/src/cli/main.js", "descriptors/sigil.binpb"]) {
       assert.ok(contents.includes(needed), `the tarball lacks ${needed}`);
     }
     assert.ok(!contents.some((f) => f.startsWith("dist/test/") || f.startsWith("dist/bench/") || f.startsWith("src/") || f.endsWith(".map")), "no tests, sources or maps in the tarball");

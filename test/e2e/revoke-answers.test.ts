@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { createSigilClient, KeyStatus, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, KeyStatus, type SigilClient } from "../../clients/typescript/src/index.js";
 import { errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

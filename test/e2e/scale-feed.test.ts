@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { ChangeFeedFollower, type FeedUpdate } from "../../src/cache/change-feed-follower.js";
 import { KeyDirectory } from "../../src/cache/key-directory.js";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { appendChange, feedHorizon, latestChangeSeq, pruneChangesBefore, readChangesAfter } from "../../src/store/change-feed-repository.js";
 import type { SigilDb } from "../../src/store/database.js";
 import { openDatabase } from "../../src/store/open-database.js";

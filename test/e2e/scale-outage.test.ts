@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import BetterSqlite3 from "better-sqlite3";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { grpcJsClient } from "../support/grpc-js-call.js";

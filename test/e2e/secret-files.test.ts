@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { runCli } from "../support/cli-process.js";
 import { databaseForTest, testDialect, type TestDatabase } from "../support/postgres.js";
 import { startSigilProcess } from "../support/sigil-process.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { HealthCheckResponse_ServingStatus, Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { grpcJsCall, grpcJsClient } from "../support/grpc-js-call.js";

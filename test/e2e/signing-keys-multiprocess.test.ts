@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { describe, it, type TestContext } from "node:test";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { decodeProtectedHeader } from "jose";
-import { createSigilClient, OfflineVerifier, TokenFormat, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, OfflineVerifier, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
 import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";

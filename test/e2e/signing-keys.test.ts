@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { decodeProtectedHeader } from "jose";
-import { createSigilClient, OfflineVerifier, TokenFormat, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, OfflineVerifier, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
 import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import type { WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";

@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { CLI_MAIN, runCli, type CliRun } from "../support/cli-process.js";
 import { createTestDatabase, databaseForTest, PostgresCluster, testDialect } from "../support/postgres.js";
 import { startSigilProcess } from "../support/sigil-process.js";

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { createSigilClient, TokenFormat, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
 import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { runCli } from "../support/cli-process.js";

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { grpcJsCall } from "../support/grpc-js-call.js";
 import { createTestPki, fingerprintOf, type TestPki } from "../support/test-pki.js";

@@ -5,7 +5,7 @@ import http2 from "node:http2";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createSigilClient, type SigilProtocol } from "../../src/client/index.js";
+import { createSigilClient, type SigilProtocol } from "../../clients/typescript/src/index.js";
 import { runCli } from "../support/cli-process.js";
 import { startTestServer } from "../support/test-server.js";
 

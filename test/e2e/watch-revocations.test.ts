@@ -4,7 +4,7 @@ import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { pruneChangesBefore } from "../../src/store/change-feed-repository.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { WatchRevocationsRequestSchema, WatchRevocationsResponseSchema, type WatchRevocationsRequest, type WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";

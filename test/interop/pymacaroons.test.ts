@@ -22,7 +22,7 @@ import {
   verifyMacaroonSignature,
 } from "../../src/tokens/macaroon/index.js";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { createSigilClient } from "../../src/client/index.js";
+import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { startTestServer } from "../support/test-server.js";
 

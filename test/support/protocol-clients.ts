@@ -1,4 +1,4 @@
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import type { TestServer } from "./test-server.js";
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { SigilClient } from "../../src/client/index.js";
+import type { SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey } from "../../src/keys/api-key-format.js";
 import { VerifyReason, type GetKeyUsageResponse, type VerifyKeyResponse } from "../../gen/sigil/v1/key_service_pb.js";
 

@@ -1,5 +1,5 @@
 import { ConnectError } from "@connectrpc/connect";
-import type { SigilClient } from "../../src/client/index.js";
+import type { SigilClient } from "../../clients/typescript/src/index.js";
 import type { WatchRevocationsRequest, WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";
 
 export type WatchInit = Partial<Pick<WatchRevocationsRequest, "start" | "heartbeatInterval">>;

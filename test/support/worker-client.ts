@@ -1,4 +1,4 @@
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { newKeyId } from "../../src/keys/api-key-format.js";
 import { codeOf } from "./call-outcome.js";
 import type { SigilProcess } from "./sigil-process.js";

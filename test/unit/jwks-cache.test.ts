@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { jwtVerify, SignJWT, type JWK } from "jose";
-import { JwksCache, JwksUnavailableError } from "../../src/client/jwks-cache.js";
+import { JwksCache, JwksUnavailableError } from "../../clients/typescript/src/jwks-cache.js";
 
 function signingKey(kid: string) {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");

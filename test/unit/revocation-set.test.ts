@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { RevocationSet } from "../../src/client/revocation-set.js";
-import { backoffMs } from "../../src/client/revocation-watcher.js";
+import { RevocationSet } from "../../clients/typescript/src/revocation-set.js";
+import { backoffMs } from "../../clients/typescript/src/revocation-watcher.js";
 
 const HOUR = 3_600_000;
 

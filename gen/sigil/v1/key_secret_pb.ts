@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/key_secret.proto.
  */
 export const file_sigil_v1_key_secret: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaWdpbC92MS9rZXlfc2VjcmV0LnByb3RvEghzaWdpbC52MSKeAQoJS2V5U2VjcmV0Ei8KC2NyZWF0ZV90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEaGludBgDIAEoCRIPCgdjdXJyZW50GAQgASgIEhAKCGltcG9ydGVkGAUgASgIYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChlzaWdpbC92MS9rZXlfc2VjcmV0LnByb3RvEghzaWdpbC52MSKeAQoJS2V5U2VjcmV0Ei8KC2NyZWF0ZV90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEaGludBgDIAEoCRIPCgdjdXJyZW50GAQgASgIEhAKCGltcG9ydGVkGAUgASgIQhJaEHNpZ2lsL3YxO3NpZ2lsdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Public facts about one secret of a key; never the secret itself. A key has one secret, and two

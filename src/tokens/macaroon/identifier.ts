@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { MacaroonFormatError } from "./format.js";
+import { MacaroonFormatError } from "../../../clients/typescript/src/macaroon/format.js";
 
 /**
  * The identifier of a macaroon Sigil mints: `v1:<keyId>:<tokenId>`, ASCII.

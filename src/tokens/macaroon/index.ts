@@ -1,4 +1,5 @@
-// Sigil's macaroons: libmacaroons v2 binary, the libmacaroons HMAC chain, and Sigil's caveats.
+// Sigil's macaroons for the server: the format, HMAC chain and caveats live in the client package
+// (clients/typescript/src/macaroon, which `attenuate` needs too); identifiers are minted here.
 export {
   decodeMacaroon,
   encodeMacaroon,
@@ -10,14 +11,14 @@ export {
   SIGNATURE_BYTES,
   type Caveat,
   type Macaroon,
-} from "./format.js";
+} from "../../../clients/typescript/src/macaroon/format.js";
 export {
   decodeMacaroonBase64,
   formatMacaroonToken,
   MACAROON_TOKEN_PREFIX,
   MAX_MACAROON_TOKEN_LENGTH,
   parseMacaroonToken,
-} from "./token-string.js";
+} from "../../../clients/typescript/src/macaroon/token-string.js";
 export {
   addFirstPartyCaveat,
   computeMacaroonSignature,
@@ -26,7 +27,7 @@ export {
   verifyMacaroonSignature,
   type MacaroonKey,
   type MintMacaroonOptions,
-} from "./signature.js";
+} from "../../../clients/typescript/src/macaroon/signature.js";
 export {
   audCaveat,
   evaluateCaveats,
@@ -40,7 +41,7 @@ export {
   type CaveatFailure,
   type CaveatVerdict,
   type SigilCaveat,
-} from "./caveats.js";
+} from "../../../clients/typescript/src/macaroon/caveats.js";
 export {
   formatIdentifier,
   isValidKeyId,
@@ -49,4 +50,4 @@ export {
   TOKEN_ID_BYTES,
   type MacaroonIdentifier,
 } from "./identifier.js";
-export { attenuate } from "./attenuate.js";
+export { attenuate } from "../../../clients/typescript/src/macaroon/attenuate.js";

@@ -1,10 +1,10 @@
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
-import { SIGIL_VERSION } from "./version.js";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { KeyService } from "./gen/sigil/v1/key_service_pb.js";
+import { SIGIL_CLIENT_VERSION } from "./version.js";
 
 /** Sent as User-Agent (and gRPC-Web's x-user-agent) unless the caller set its own. */
-export const SIGIL_USER_AGENT = `sigil-client/${SIGIL_VERSION}`;
+export const SIGIL_USER_AGENT = `sigil-client/${SIGIL_CLIENT_VERSION}`;
 
 /** Replaces connect-es's default user agent (which it sets before interceptors run); a caller's own stays. */
 const userAgent: Interceptor = (next) => (req) => {
@@ -60,4 +60,25 @@ export function createSigilTransport(options: SigilClientOptions): Transport {
     default:
       throw new Error(`unknown protocol "${String(options.protocol)}"`);
   }
+}
+
+/** A client and what ends its connection: for long-lived followers (the feed) that must let the process exit. */
+export interface OwnedSigilClient {
+  readonly client: SigilClient;
+  /** Closes the HTTP/2 session of a gRPC client (HTTP/1.1 sockets close by themselves when idle). */
+  close(): void;
+}
+
+/**
+ * A client over `transport` when given, else over baseUrl/protocol/tls; for gRPC with an HTTP/2
+ * session of its own, so close() can end it. `who` names the caller in option errors.
+ */
+export function openSigilClient(options: Omit<SigilClientOptions, "baseUrl"> & { readonly baseUrl?: string; readonly transport?: Transport }, who: string): OwnedSigilClient {
+  if (options.transport) return { client: createClient(KeyService, options.transport), close: () => undefined };
+  const baseUrl = options.baseUrl;
+  if (!baseUrl) throw new TypeError(`${who}: baseUrl or transport is required`);
+  if ((options.protocol ?? "grpc") !== "grpc") return { client: createSigilClient({ ...options, baseUrl }), close: () => undefined };
+  const sessionManager = new Http2SessionManager(baseUrl, undefined, clientTlsOptions(baseUrl, options.tls, who));
+  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [userAgent, ...(options.interceptors ?? [])] });
+  return { client: createClient(KeyService, transport), close: () => sessionManager.abort() };
 }

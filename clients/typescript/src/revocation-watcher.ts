@@ -1,7 +1,7 @@
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { SigilClient } from "./create-client.js";
-import type { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
+import type { SigningKeyState } from "./gen/sigil/v1/signing_key_pb.js";
 
 export interface RevocationWatcherOptions {
   readonly client: SigilClient;

@@ -1,10 +1,9 @@
-import { createClient, type ConnectError, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { ConnectError, Transport } from "@connectrpc/connect";
 import { decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload } from "jose";
-import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
-import { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
-import { clientTlsOptions, type SigilTlsOptions } from "./client-tls.js";
-import { createSigilClient, type SigilClient, type SigilProtocol } from "./create-client.js";
+import { VerifyReason } from "./gen/sigil/v1/key_service_pb.js";
+import { SigningKeyState } from "./gen/sigil/v1/signing_key_pb.js";
+import type { SigilTlsOptions } from "./client-tls.js";
+import { openSigilClient, type SigilProtocol } from "./create-client.js";
 import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
 import { RevocationSet } from "./revocation-set.js";
 import { RevocationWatcher } from "./revocation-watcher.js";
@@ -146,7 +145,7 @@ export class OfflineVerifier {
    */
   readonly #revokedKids = new Set<string>();
   readonly #watcher: RevocationWatcher;
-  readonly #sessionManager: Http2SessionManager | undefined;
+  readonly #closeClient: () => void;
   #pruneTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -168,8 +167,8 @@ export class OfflineVerifier {
     this.#failOpen = options.failOpen ?? false;
     this.#maxTokenTtlMs = positive(options.maxTokenTtlMs ?? 3_600_000, "maxTokenTtlMs");
 
-    const { client, sessionManager } = connect(options);
-    this.#sessionManager = sessionManager;
+    const { client, close } = openSigilClient(options, "OfflineVerifier");
+    this.#closeClient = close;
     this.#jwks = new JwksCache(async () => (await client.getJwks({})).keys.map(toJwk), {
       cooldownMs: nonNegative(options.jwksRefetchCooldownMs ?? 30_000, "jwksRefetchCooldownMs"),
       now: this.#now,
@@ -265,7 +264,7 @@ export class OfflineVerifier {
     this.#closed = true;
     clearInterval(this.#pruneTimer);
     await this.#watcher.close();
-    this.#sessionManager?.abort();
+    this.#closeClient();
   }
 
   /**
@@ -300,18 +299,6 @@ export class OfflineVerifier {
   #revocationsCurrent(now: number): boolean {
     return now - this.#watcher.lastCurrentAt <= this.#staleAfterMs && !this.#revoked.overflowed(now);
   }
-}
-
-function connect(options: OfflineVerifierOptions): { client: SigilClient; sessionManager?: Http2SessionManager } {
-  if (options.transport) return { client: createClient(KeyService, options.transport) };
-  const baseUrl = options.baseUrl;
-  if (!baseUrl) throw new TypeError("OfflineVerifier: baseUrl or transport is required");
-  if ((options.protocol ?? "grpc") === "grpc") {
-    // Our own HTTP/2 session, so close() can end it and the process can exit.
-    const sessionManager = new Http2SessionManager(baseUrl, undefined, clientTlsOptions(baseUrl, options.tls, "OfflineVerifier"));
-    return { client: createClient(KeyService, createGrpcTransport({ baseUrl, sessionManager })), sessionManager };
-  }
-  return { client: createSigilClient({ baseUrl, protocol: options.protocol, ...(options.tls ? { tls: options.tls } : {}) }) };
 }
 
 /** The proto Jwk as a plain JWK, without the fields proto3 left empty. */
