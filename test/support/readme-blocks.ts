@@ -10,11 +10,20 @@ const README = fileURLToPath(new URL("../../../README.md", import.meta.url));
 
 /** The ```sh blocks of the README subsection whose heading starts with `heading`, in order. */
 export function readmeShBlocks(heading: string): string[] {
+  return readmeBlocks(heading, "sh");
+}
+
+/** The ```ts blocks of the README subsection whose heading starts with `heading`, in order. */
+export function readmeTsBlocks(heading: string): string[] {
+  return readmeBlocks(heading, "ts");
+}
+
+function readmeBlocks(heading: string, language: string): string[] {
   const text = readFileSync(README, "utf8");
   const start = text.indexOf(heading);
   assert.ok(start >= 0, `README has a "${heading}" subsection`);
   const section = text.slice(start, text.indexOf("\n### ", start + 4));
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  return [...section.matchAll(new RegExp("```" + language + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]!);
 }
 
 /** Runs a bash script (README commands), with a timeout. */
@@ -39,3 +48,4 @@ export function localServeArgs(line: string, dataDirs: Map<string, string>, file
     return arg;
   });
 }
+
