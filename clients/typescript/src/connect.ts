@@ -6,9 +6,9 @@
  *   // in a handler:
  *   const identity = ctx.values.get(sigilIdentityKey)!;
  */
-import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { ConnectError, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { credentialFromHeader } from "./middleware/credential.js";
-import type { SigilDenial } from "./middleware/denial.js";
+import { DENIAL_CODE, type SigilDenial } from "./middleware/denial.js";
 import type { SigilIdentity } from "./middleware/identity.js";
 import { methodPolicy, type SigilMethodOptions } from "./middleware/method-policy.js";
 import type { SigilAuth } from "./middleware/sigil-auth.js";
@@ -30,13 +30,6 @@ export function sigilContextValues(req: { readonly ip?: string; readonly socket?
   return createContextValues().set(sigilClientIpKey, req.ip ?? req.socket?.remoteAddress);
 }
 
-const CODE_OF: Record<SigilDenial["status"], Code> = {
-  unauthenticated: Code.Unauthenticated,
-  permission_denied: Code.PermissionDenied,
-  rate_limited: Code.ResourceExhausted,
-  unavailable: Code.Unavailable,
-};
-
 export function sigilConnectInterceptor(auth: SigilAuth, options: SigilMethodOptions = {}): Interceptor {
   const ruleOf = methodPolicy(options, "sigilConnectInterceptor");
   const bearer = auth.header === "authorization";
@@ -53,5 +46,5 @@ export function sigilConnectInterceptor(auth: SigilAuth, options: SigilMethodOpt
 
 function connectError(denial: SigilDenial): ConnectError {
   const metadata = denial.retryAfterSeconds === undefined ? undefined : { "retry-after": String(denial.retryAfterSeconds) };
-  return new ConnectError(denial.message, CODE_OF[denial.status], metadata);
+  return new ConnectError(denial.message, DENIAL_CODE[denial.status], metadata);
 }

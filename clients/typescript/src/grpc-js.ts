@@ -8,7 +8,7 @@
  */
 import { Metadata, ServerInterceptingCall, status, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
 import { credentialFromHeader } from "./middleware/credential.js";
-import type { SigilDenial } from "./middleware/denial.js";
+import { DENIAL_CODE, type SigilDenial } from "./middleware/denial.js";
 import type { SigilIdentity } from "./middleware/identity.js";
 import { methodPolicy, type SigilMethodOptions } from "./middleware/method-policy.js";
 import type { SigilAuth, SigilAuthResult } from "./middleware/sigil-auth.js";
@@ -32,13 +32,6 @@ const identities = new WeakMap<Metadata, SigilIdentity>();
 export function sigilIdentity(call: { readonly metadata: Metadata }): SigilIdentity | undefined {
   return identities.get(call.metadata);
 }
-
-const STATUS_OF: Record<SigilDenial["status"], status> = {
-  unauthenticated: status.UNAUTHENTICATED,
-  permission_denied: status.PERMISSION_DENIED,
-  rate_limited: status.RESOURCE_EXHAUSTED,
-  unavailable: status.UNAVAILABLE,
-};
 
 export function sigilGrpcInterceptor(auth: SigilAuth, options: SigilGrpcInterceptorOptions = {}): ServerInterceptor {
   const ruleOf = methodPolicy(options, "sigilGrpcInterceptor");
@@ -77,10 +70,11 @@ export function sigilGrpcInterceptor(auth: SigilAuth, options: SigilGrpcIntercep
 }
 
 function grpcStatus(denial: SigilDenial): { code: status; details: string; metadata?: Metadata } {
-  if (denial.retryAfterSeconds === undefined) return { code: STATUS_OF[denial.status], details: denial.message };
+  const code = DENIAL_CODE[denial.status] as number as status;
+  if (denial.retryAfterSeconds === undefined) return { code, details: denial.message };
   const trailers = new Metadata();
   trailers.set("retry-after", String(denial.retryAfterSeconds));
-  return { code: STATUS_OF[denial.status], details: denial.message, metadata: trailers };
+  return { code, details: denial.message, metadata: trailers };
 }
 
 /** The connection's remote address (grpc-js >= 1.11), else the address part of getPeer(). */

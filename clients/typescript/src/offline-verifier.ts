@@ -5,6 +5,7 @@ import { SigningKeyState } from "./gen/sigil/v1/signing_key_pb.js";
 import type { SigilTlsOptions } from "./client-tls.js";
 import { openSigilClient, type SigilProtocol } from "./create-client.js";
 import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
+import { nonNegativeOption, positiveOption } from "./option-checks.js";
 import { RevocationSet } from "./revocation-set.js";
 import { RevocationWatcher } from "./revocation-watcher.js";
 
@@ -335,12 +336,5 @@ function classifyJoseError(err: unknown): OfflineVerifyFailure {
   return VerifyReason.MALFORMED;
 }
 
-function positive(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`OfflineVerifier: ${name} must be a positive number`);
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`OfflineVerifier: ${name} must be zero or a positive number`);
-  return value;
-}
+const positive = (value: number, name: string): number => positiveOption(value, name, "OfflineVerifier");
+const nonNegative = (value: number, name: string): number => nonNegativeOption(value, name, "OfflineVerifier");

@@ -1,3 +1,4 @@
+import { Code } from "@connectrpc/connect";
 import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
 
 /**
@@ -11,6 +12,14 @@ import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
  * | unavailable       | UNAVAILABLE        | unavailable        | 503 |
  */
 export type SigilDenialStatus = "unauthenticated" | "permission_denied" | "rate_limited" | "unavailable";
+
+/** The RPC code of each denial: Connect's Code, which is gRPC's status code by number. */
+export const DENIAL_CODE: Readonly<Record<SigilDenialStatus, Code>> = {
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  rate_limited: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+};
 
 export interface SigilDenial {
   readonly status: SigilDenialStatus;

@@ -5,6 +5,7 @@ import type { SigilTlsOptions } from "../client-tls.js";
 import { openSigilClient, type SigilClient, type SigilProtocol } from "../create-client.js";
 import { CredentialKind, VerifyReason, type VerifyKeyResponse } from "../gen/sigil/v1/key_service_pb.js";
 import { OfflineVerifier } from "../offline-verifier.js";
+import { nonNegativeOption, positiveOption } from "../option-checks.js";
 import { RevocationSet } from "../revocation-set.js";
 import { RevocationWatcher } from "../revocation-watcher.js";
 import { AnswerCache } from "./answer-cache.js";
@@ -302,12 +303,5 @@ function deny(denial: SigilDenial): SigilAuthResult {
   return { ok: false, denial };
 }
 
-function positive(value: number, name: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`SigilAuth: ${name} must be a positive number`);
-  return value;
-}
-
-function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0) throw new TypeError(`SigilAuth: ${name} must be zero or a positive number`);
-  return value;
-}
+const positive = (value: number, name: string): number => positiveOption(value, name, "SigilAuth");
+const nonNegative = (value: number, name: string): number => nonNegativeOption(value, name, "SigilAuth");
