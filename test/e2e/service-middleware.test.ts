@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { after, before, describe, it } from "node:test";
+import express from "express";
+import { sigilExpress } from "../../clients/typescript/src/express.js";
 import { createSigilAuth, createSigilClient, CredentialKind, TokenFormat, type SigilAuth, type SigilClient } from "../../clients/typescript/src/index.js";
 import { PROTECTED_SERVICES, type Outcome, type ProtectedService } from "../support/protected-services.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -191,6 +195,26 @@ describe("SigilAuth", () => {
       assert.ok(!result.ok && !result.denial.message.includes("sgl_abc_def"), JSON.stringify(result));
       assert.ok(errors.length === 1 && !errors[0]!.includes("sgl_abc_def"), errors.join("\n"));
     } finally {
+      await auth.close();
+    }
+  });
+
+  it("reads the credential from another header when told (X-API-Key), whole, and ignores Authorization then", async () => {
+    const auth = createSigilAuth({ baseUrl: server.grpcUrl, header: "X-API-Key" });
+    const app = express();
+    app.get("/", sigilExpress(auth).require("read"), (req, res) => void res.json({ owner: req.sigil!.owner }));
+    const http = app.listen(0, "127.0.0.1");
+    try {
+      await once(http, "listening");
+      const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+      const { secret } = await admin.issueKey({ name: "agent", owner: "agent:9", scopes: ["read"] });
+      assert.deepEqual(await (await fetch(url, { headers: { "x-api-key": secret } })).json(), { owner: "agent:9" });
+      const bearer = await fetch(url, { headers: { authorization: `Bearer ${secret}` } });
+      assert.equal(bearer.status, 401);
+      assert.match(((await bearer.json()) as { message: string }).message, /send x-api-key: <credential>/);
+    } finally {
+      http.closeAllConnections();
+      http.close();
       await auth.close();
     }
   });
