@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 /**

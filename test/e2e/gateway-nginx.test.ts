@@ -6,7 +6,7 @@ import https from "node:https";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { createSigilClient, type SigilClient } from "../../src/client/index.js";
+import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
 import { startNginx, type NginxProcess } from "../support/nginx.js";
 import { createTestPki, type TestPki } from "../support/test-pki.js";
