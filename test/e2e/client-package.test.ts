@@ -123,7 +123,7 @@ describe("the @sigil/client package", () => {
     const packed = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: CLIENT, maxBuffer: 16 << 20 });
     const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("[\n"))) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const contents = info!.files.map((f) => f.path);
-    for (const needed of ["LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", "dist/grpc-js.js", "dist/connect.js", "dist/express.d.ts", "dist/fastify.d.ts", "dist/gen/sigil/v1/key_service_pb.js", "proto/sigil/v1/key_service.proto"]) {
+    for (const needed of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "dist/grpc-js.js", "dist/connect.js", "dist/express.d.ts", "dist/fastify.d.ts", "dist/gen/sigil/v1/key_service_pb.js", "proto/sigil/v1/key_service.proto"]) {
       assert.ok(contents.includes(needed), `the tarball lacks ${needed}`);
     }
     assert.ok(!contents.some((f) => f.startsWith("src/") || f.startsWith("scripts/") || f.includes("grpc/health")), contents.join(" "));
@@ -173,6 +173,16 @@ describe("the @sigil/client package", () => {
     writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions, include: ["*.ts", "gen"] }));
     const tsc = await run(process.execPath, [path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: project }).catch((err: { stdout?: string }) => err);
     assert.ok(!("stdout" in tsc) || tsc.stdout === "", `tsc failed: ${"stdout" in tsc ? tsc.stdout : ""}`);
+    // The older node10 resolution finds the subpaths through typesVersions; the @ts-expect-error proves the types are real.
+    writeFileSync(
+      path.join(project, "node10.ts"),
+      `import type { SigilAuthOptions } from "@sigil/client";\nimport type { SigilExpressOptions } from "@sigil/client/express";\nimport type { SigilMethodOptions } from "@sigil/client/grpc-js";\n` +
+        `export const options: SigilAuthOptions = { baseUrl: "http://127.0.0.1:4420" };\nexport const express: SigilExpressOptions = {};\n// @ts-expect-error misspelt option\nexport const methods: SigilMethodOptions = { scope: {} };\n`,
+    );
+    const node10 = { module: "esnext", moduleResolution: "node10", target: "es2022", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] };
+    writeFileSync(path.join(project, "tsconfig.node10.json"), JSON.stringify({ compilerOptions: node10, files: ["node10.ts"] }));
+    const old = await run(process.execPath, [path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.node10.json"], { cwd: project }).catch((err: { stdout?: string }) => err);
+    assert.ok(!("stdout" in old) || old.stdout === "", `tsc (node10) failed: ${"stdout" in old ? old.stdout : ""}`);
 
     const { key, secret } = await admin.issueKey({ name: "caller", owner: "svc:shop", scopes: ["invoices:read"] });
     const grpcCall = (port: number, credential?: string) =>
