@@ -66,6 +66,7 @@ test: build
 bench: build
 	node dist/bench/run.js $(if $(QUICK),--quick,)
 	node dist/bench/interceptor-cost.js $(if $(QUICK),--quick,)
+	node dist/bench/offline-verify.js $(if $(QUICK),--quick,)
 
 # A shorter full-size run against the committed report: fails when a saturated ratio fell by more than
 # 10 points (not in CI: it needs a quiet machine). BENCH_ARGS go to run.js, e.g. BENCH_ARGS="--only verify".

@@ -110,6 +110,31 @@ describe("OfflineVerifier", () => {
     assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: "has a space" }), /credential/);
   });
 
+  it("remembers a verified token until its exp: expiry, revocation, audience and scopes are still checked on every call", async () => {
+    let skewMs = 0;
+    const verifier = await startVerifier({ now: () => Date.now() + skewMs });
+    const { keyId, key } = await parent();
+    const token = await jwt(key, { audience: "billing-api" });
+    const first = await verifier.verify(token);
+    assert.equal(first.valid, true);
+    const again = await verifier.verify(token);
+    assert.deepEqual(again, first, "a token seen before answers the same");
+    if (!again.valid) return;
+    assert.ok(Object.isFrozen(again.claims) && Object.isFrozen(again.scopes), "shared answers cannot be changed by a caller");
+    assert.deepEqual(await verifier.verify(token, { requiredScopes: ["admin"] }), { valid: false, reason: VerifyReason.INSUFFICIENT_SCOPE, keyId });
+    assert.deepEqual(await verifier.verify(token, { audience: "other-api" }), { valid: false, reason: VerifyReason.AUDIENCE_MISMATCH, keyId });
+    // Past its exp (15 min) and the tolerance (5 s), the remembered token is expired like any other.
+    skewMs = 15 * 60_000 + 6_000;
+    assert.equal(((await verifier.verify(token)) as { reason?: VerifyReason }).reason, VerifyReason.EXPIRED);
+    skewMs = 0;
+    assert.equal((await verifier.verify(token)).valid, true, "and verifies again from scratch once the clock is back");
+    // With the cache off every call checks the signature; the answers are the same.
+    const uncached = await startVerifier({ maxCachedTokens: 0 });
+    assert.deepEqual(await uncached.verify(token), first);
+    assert.deepEqual(await uncached.verify(token), first);
+    assert.throws(() => new OfflineVerifier({ baseUrl: server.grpcUrl, credential: verifyKey, maxCachedTokens: -1 }), /maxCachedTokens/);
+  });
+
   it("checks exp and nbf with the configured clock tolerance", async () => {
     const { key } = await parent();
     const token = await jwt(key);

@@ -8,6 +8,7 @@ import { JwksCache, JwksUnavailableError } from "./jwks-cache.js";
 import { nonNegativeOption, positiveOption } from "./option-checks.js";
 import { RevocationSet } from "./revocation-set.js";
 import { RevocationWatcher } from "./revocation-watcher.js";
+import { VerifiedTokenCache, type VerifiedToken } from "./verified-token-cache.js";
 
 /**
  * Why a token did not verify offline: a value of the same `VerifyReason` enum that `verifyKey`
@@ -54,8 +55,8 @@ export type OfflineVerification =
       readonly tokenId: string;
       readonly audiences: readonly string[];
       readonly expireTime: Date;
-      /** Every claim, for callers that need more. */
-      readonly claims: JWTPayload;
+      /** Every claim, for callers that need more (frozen: a token seen again answers with the same object). */
+      readonly claims: Readonly<JWTPayload>;
     }
   | { readonly valid: false; readonly reason: OfflineVerifyFailure; readonly keyId?: string };
 
@@ -91,6 +92,12 @@ export interface OfflineVerifierOptions {
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Most revoked keys remembered at once. Default 1,000,000. */
   readonly maxRevocations?: number;
+  /**
+   * Tokens whose signature verified, remembered (by exact string, until their `exp`) so that a
+   * token seen again is not checked with Ed25519 again; revocation, expiry, audience and scopes
+   * are checked on every call. Default 10,000; 0 turns it off.
+   */
+  readonly maxCachedTokens?: number;
   /** Called with each revocation-feed failure (it reconnects by itself); for logging. */
   readonly onFeedError?: (err: ConnectError) => void;
   /** Clock in ms (tests). */
@@ -146,6 +153,7 @@ export class OfflineVerifier {
    */
   readonly #revokedKids = new Set<string>();
   readonly #watcher: RevocationWatcher;
+  readonly #verified: VerifiedTokenCache;
   readonly #closeClient: () => void;
   #pruneTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -167,6 +175,7 @@ export class OfflineVerifier {
     this.#staleAfterMs = positive(options.staleAfterMs ?? 30_000, "staleAfterMs");
     this.#failOpen = options.failOpen ?? false;
     this.#maxTokenTtlMs = positive(options.maxTokenTtlMs ?? 3_600_000, "maxTokenTtlMs");
+    this.#verified = new VerifiedTokenCache(nonNegative(options.maxCachedTokens ?? 10_000, "maxCachedTokens"));
 
     const { client, close } = openSigilClient(options, "OfflineVerifier");
     this.#closeClient = close;
@@ -217,7 +226,28 @@ export class OfflineVerifier {
   async verify(token: string, options: { requiredScopes?: readonly string[]; audience?: string | readonly string[] } = {}): Promise<OfflineVerification> {
     if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_CHARS) return fail(VerifyReason.MALFORMED);
     const now = this.#now();
-    if (this.#revokedKids.size > 0 && this.#revokedKids.has(kidOf(token) ?? "")) return fail(VerifyReason.REVOKED);
+    // A token seen before skips the signature and the fixed claims; what can change is checked below.
+    const verified = this.#verified.get(token, now, this.#toleranceMs) ?? (await this.#verifySignature(token, now));
+    if ("valid" in verified) return verified;
+    const { keyId } = verified;
+    if (this.#revokedKids.size > 0 && this.#revokedKids.has(verified.kid ?? "")) return fail(VerifyReason.REVOKED);
+    if (verified.audiences.length > 0) {
+      const ours = options.audience === undefined ? this.#audiences : typeof options.audience === "string" ? [options.audience] : options.audience;
+      if (!verified.audiences.some((a) => ours.includes(a))) return fail(VerifyReason.AUDIENCE_MISMATCH, keyId);
+    }
+    if (this.#revoked.has(keyId)) return fail(VerifyReason.REVOKED, keyId);
+    if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail(VerifyReason.REVOCATIONS_STALE, keyId);
+    for (const required of this.#requiredScopes) if (!verified.scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
+    for (const required of options.requiredScopes ?? []) if (!verified.scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
+    const { subject, scopes, tokenId, audiences, exp, claims } = verified;
+    return { valid: true, keyId, subject, scopes, tokenId, audiences, expireTime: new Date(exp * 1000), claims };
+  }
+
+  /** The signature and the claims fixed at signing; a token that passes is remembered. */
+  async #verifySignature(token: string, now: number): Promise<VerifiedToken | OfflineVerification> {
+    const kid = kidOf(token);
+    // Checked before the signature too: a revoked signing key's tokens are refused without a JWKS fetch.
+    if (this.#revokedKids.size > 0 && this.#revokedKids.has(kid ?? "")) return fail(VerifyReason.REVOKED);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#jwks.getKey, {
@@ -234,20 +264,20 @@ export class OfflineVerifier {
     if (typeof keyId !== "string" || typeof scope !== "string" || typeof sub !== "string" || typeof jti !== "string") return fail(VerifyReason.MALFORMED);
     if (typeof exp !== "number" || typeof iat !== "number") return fail(VerifyReason.MALFORMED);
     if ((exp - iat) * 1000 > this.#maxTokenTtlMs + 1000) return fail(VerifyReason.LIFETIME_TOO_LONG, keyId);
-
     const audiences = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (audiences.length > 0) {
-      const ours = options.audience === undefined ? this.#audiences : typeof options.audience === "string" ? [options.audience] : options.audience;
-      if (!audiences.some((a) => ours.includes(a))) return fail(VerifyReason.AUDIENCE_MISMATCH, keyId);
-    }
-    if (this.#revoked.has(keyId)) return fail(VerifyReason.REVOKED, keyId);
-    if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail(VerifyReason.REVOCATIONS_STALE, keyId);
-
-    const scopes = scope.split(" ").filter((s) => s.length > 0);
-    for (const required of [...this.#requiredScopes, ...(options.requiredScopes ?? [])]) {
-      if (!scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
-    }
-    return { valid: true, keyId, subject: sub, scopes, tokenId: jti, audiences, expireTime: new Date(exp * 1000), claims: payload };
+    // Frozen: the same arrays and claims answer every later call with this token.
+    const entry: VerifiedToken = {
+      kid,
+      keyId,
+      subject: sub,
+      scopes: Object.freeze(scope.split(" ").filter((s) => s.length > 0)),
+      tokenId: jti,
+      audiences: Object.freeze([...audiences]),
+      exp,
+      claims: Object.freeze(payload),
+    };
+    this.#verified.add(token, entry);
+    return entry;
   }
 
   status(): OfflineVerifierStatus {
