@@ -57,6 +57,8 @@ export async function startSigil(options: SigilOptions): Promise<SigilInstance> 
       ...process.env,
       SIGIL_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
       SIGIL_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+      // Metrics on (the default) but on a free port: the scenarios measure what operators run.
+      SIGIL_METRICS_ADDR: "127.0.0.1:0",
       SIGIL_DATA_DIR: options.dataDir,
       SIGIL_LOG_LEVEL: SIGIL_LOG_LEVEL,
       SIGIL_WORKERS: String(workers),

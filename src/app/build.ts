@@ -9,6 +9,7 @@ import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
 import { Sealer } from "../keys/sealer.js";
 import { createLogger } from "../log/logger.js";
+import { Observability, type MetricsExport } from "../observability/observability.js";
 import { ActorRecheck } from "../service/actor-recheck.js";
 import { AdminAuthorizer } from "../service/admin-auth.js";
 import { AuditService } from "../service/audit-service.js";
@@ -62,12 +63,16 @@ export interface BuildOptions {
   readonly now?: () => number;
   /** Aborted when the process is told to stop during start-up: waiting for the database ends. */
   readonly startSignal?: AbortSignal;
+  /** A worker of `serve --workers N` hands its metrics to the supervisor instead of listening (default: "listener"). */
+  readonly metricsExport?: MetricsExport;
 }
 
 /** A running Sigil: both listeners bound, storage open. */
 export interface SigilApp {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The /metrics listener's port; undefined when metrics are off or sent to a supervisor. */
+  readonly metricsPort: number | undefined;
   readonly service: KeyService;
   /** Follows the change feed for this process; subscribe with `onChanges` to hear of mutations. */
   readonly changeFeed: ChangeFeedFollower;
@@ -96,6 +101,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   prepareDataDir(config.dataDir);
   prepareSqliteFiles(config.databaseUrl, config.dataDir);
   const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
+  const observability = new Observability(config, { log, version: SIGIL_VERSION, metricsExport: options.metricsExport ?? "listener" });
+  const metrics = observability.metrics;
   // Until the database first answered, a failure is start-up's to retry, not a health change.
   let waitingForDatabase = true;
   // Health hears of a lost database from the first failing call; its probe notices the recovery.
@@ -103,12 +110,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const { db, dialect } = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     busyTimeoutMs: config.sqliteBusyTimeoutMs,
+    wrapDialect: observability.wrapDialect,
     onUnavailable: (reason) => {
       if (!waitingForDatabase) dbHealth.reportUnavailable(reason);
     },
   });
   // Timers and the LISTEN connection, stopped before the database closes (also when start-up fails).
   const background: Array<{ stop(): Promise<void> }> = tls ? [tls] : [];
+  background.push({ stop: () => observability.close() });
   try {
     await waitForDatabase(() => pingDatabase(db), { timeoutMs: config.databaseStartTimeoutMs, log, signal: options.startSignal });
     waitingForDatabase = false;
@@ -116,7 +125,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");
 
     const hasher = new KeyHasher(secrets);
-    const directory = new KeyDirectory(db, { capacity: config.cacheSize });
+    const directory = new KeyDirectory(db, { capacity: config.cacheSize, observer: metrics?.keyCache });
     const signingKeySealer = new Sealer(secrets, "jwt signing key");
     const signingKeys = new SigningKeys(db, signingKeySealer, { maxTokenTtlMs: config.tokenMaxTtlMs, now, log });
     const signingKeyRotator = new SigningKeyRotator(db, signingKeySealer, signingKeys, { now });
@@ -149,6 +158,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       usage: { rateLimiter: new RateLimiter({ capacity: config.cacheSize }), credits: new CreditLedger(db) },
       lastUse,
       outcomes: usageCounter,
+      observer: metrics?.verification,
       // Failed guesses of imported strings, per client: VerifyKey, BatchVerifyKeys and DeriveToken.
       failureThrottle: new VerifyFailureThrottle({
         burst: config.verifyFailureBurst,
@@ -171,7 +181,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const recheck = new ActorRecheck({ verifier, dialect, now });
     const service = new KeyService({
       db,
-      issueWriter: new KeyIssueWriter(db, { checkActors: (tx, actors) => recheck.refusals(tx, actors) }),
+      issueWriter: new KeyIssueWriter(db, { checkActors: (tx, actors) => recheck.refusals(tx, actors), onBatch: metrics?.issueBatch }),
       directory,
       verifier,
       admin,
@@ -198,6 +208,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     background.push(follower);
     // Rotations by any process reach this one's signing keys through the feed.
     follower.onChanges((update) => signingKeys.applyFeed(update));
+    if (metrics) follower.onChanges((update) => metrics.feedApplied(update, now()));
     await follower.start();
     // A rotation committed between loading the keys and the follower's starting point is read here.
     await signingKeys.refresh();
@@ -238,12 +249,21 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       if (closing) return;
       for (const s of HEALTH_SERVICES) health.setStatus(s, serving ? "SERVING" : "NOT_SERVING");
     });
-    const grpcServer = createGrpcServer({ services: [...services, ...surface.services([gateway.envoy])], health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes, limits, tls });
+    metrics?.watch({
+      keyCacheEntries: () => directory.cachedCount,
+      feedLastAppliedSeq: () => follower.lastSeq,
+      databaseUp: () => dbHealth.serving,
+      watchStreamsOpen: () => revocationFeed.openStreams,
+      signingKeysPublished: () => signingKeys.jwks().length,
+    });
+    const calls = observability.calls;
+    const grpcServer = createGrpcServer({ services: [...services, ...surface.services([gateway.envoy])], calls, health, reflectionFiles: surface.reflectionFiles(loadReflectionFiles()), log, maxMessageBytes: config.maxMessageBytes, limits, tls });
     const http = createHttpServer({
       services,
       jwks: () => ({ keys: signingKeys.jwks() }),
       isServing: () => dbHealth.serving && !closing,
       log,
+      calls,
       maxMessageBytes: config.maxMessageBytes,
       corsOrigins: config.corsOrigins,
       version: SIGIL_VERSION,
@@ -258,6 +278,11 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const httpPort = await http.listen(config.httpAddress).catch(async (err) => {
       grpcServer.forceClose();
       throw listenError(SETTINGS.httpAddress, config.httpAddress, err);
+    });
+    const metricsPort = await observability.listen(config).catch(async (err) => {
+      grpcServer.forceClose();
+      await http.close(0);
+      throw listenError(SETTINGS.metricsAddress, config.metricsAddress!, err);
     });
     // Last, once both ports are held: a start that fails leaves no admin key (neither file nor row).
     // A verify instance sits beside resource services: the first admin key is never written there
@@ -280,6 +305,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       {
         grpc: `${config.grpcAddress.host}:${grpcPort}`,
         http: `${config.httpAddress.host}:${httpPort}`,
+        ...(metricsPort === undefined ? {} : { metrics: `${config.metricsAddress!.host}:${metricsPort}` }),
+        tracing: config.tracing ? "otlp" : "off",
         dialect,
         mode: config.mode,
         tls: tls ? (tls.current.requireClientCert ? "mtls" : "tls") : "off",
@@ -292,6 +319,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     return {
       grpcPort,
       httpPort,
+      metricsPort,
       service,
       changeFeed: follower,
       log,

@@ -3,6 +3,17 @@ import type { SigilDb } from "../store/database.js";
 import { findKey } from "../store/key-repository.js";
 import { LruCache } from "./lru-cache.js";
 
+/** Hears each lookup's result and each eviction (Prometheus metrics, src/observability). */
+export interface KeyCacheObserver {
+  /** The record was cached. */
+  hit(): void;
+  /** The key was cached as unknown (negative cache): no database read either. */
+  unknownHit(): void;
+  /** Read from the database. */
+  miss(): void;
+  evicted(): void;
+}
+
 /**
  * Key records by id: a bounded in-memory cache in front of the store.
  * Unknown ids are negative-cached briefly so floods of made-up keys do not reach the database.
@@ -15,11 +26,13 @@ export class KeyDirectory {
   readonly #unknown: LruCache<string, number>;
   readonly #unknownTtlMs: number;
   readonly #inflight = new Map<string, Promise<KeyRecord | undefined>>();
+  readonly #observer: KeyCacheObserver | undefined;
   #epoch = 0;
 
-  constructor(db: SigilDb, options: { capacity: number; unknownCapacity?: number; unknownTtlMs?: number }) {
+  constructor(db: SigilDb, options: { capacity: number; unknownCapacity?: number; unknownTtlMs?: number; observer?: KeyCacheObserver }) {
     this.#db = db;
-    this.#records = new LruCache(options.capacity);
+    this.#observer = options.observer;
+    this.#records = new LruCache(options.capacity, options.observer && (() => options.observer!.evicted()));
     this.#unknown = new LruCache(options.unknownCapacity ?? Math.min(options.capacity, 10_000));
     this.#unknownTtlMs = options.unknownTtlMs ?? 5_000;
   }
@@ -27,9 +40,16 @@ export class KeyDirectory {
   /** The record, from cache when possible; undefined when no such key exists. */
   get(keyId: string, now = Date.now()): KeyRecord | undefined | Promise<KeyRecord | undefined> {
     const cached = this.#records.get(keyId);
-    if (cached) return cached;
+    if (cached) {
+      this.#observer?.hit();
+      return cached;
+    }
     const unknownUntil = this.#unknown.get(keyId);
-    if (unknownUntil !== undefined && unknownUntil > now) return undefined;
+    if (unknownUntil !== undefined && unknownUntil > now) {
+      this.#observer?.unknownHit();
+      return undefined;
+    }
+    this.#observer?.miss();
     return this.#load(keyId, now);
   }
 

@@ -5,10 +5,13 @@
 export class LruCache<K, V> {
   readonly #map = new Map<K, V>();
   readonly #capacity: number;
+  readonly #onEvict: (() => void) | undefined;
 
-  constructor(capacity: number) {
+  /** `onEvict` hears each entry pushed out by the bound (not deletes). */
+  constructor(capacity: number, onEvict?: () => void) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("capacity must be a positive integer");
     this.#capacity = capacity;
+    this.#onEvict = onEvict;
   }
 
   get size(): number {
@@ -26,7 +29,10 @@ export class LruCache<K, V> {
 
   set(key: K, value: V): void {
     if (this.#map.has(key)) this.#map.delete(key);
-    else if (this.#map.size >= this.#capacity) this.#map.delete(this.#map.keys().next().value as K);
+    else if (this.#map.size >= this.#capacity) {
+      this.#map.delete(this.#map.keys().next().value as K);
+      this.#onEvict?.();
+    }
     this.#map.set(key, value);
   }
 

@@ -1,10 +1,13 @@
 import cluster from "node:cluster";
 import { build, type SigilApp } from "../app/build.js";
+import { listenError } from "../app/listen-error.js";
 import { DatabaseWaitAborted } from "../app/database-wait.js";
 import { ServeSignals } from "../app/serve-signals.js";
 import { WorkerStartError, WorkerSupervisor, type WorkerFailedMessage, type WorkerReadyMessage } from "../app/worker-supervisor.js";
 import { ConfigError, loadConfig, SETTINGS, type Config } from "../config/config.js";
 import { createLogger } from "../log/logger.js";
+import { clusterMetricsSource } from "../observability/cluster-metrics.js";
+import { MetricsListener } from "../observability/metrics-listener.js";
 import { describeFailure } from "./cli-errors.js";
 
 export const SERVE_HELP = `Usage: sigil serve [options]
@@ -72,7 +75,7 @@ async function serveWorker(config: Config): Promise<number> {
   const signals = new ServeSignals();
   let app: SigilApp;
   try {
-    app = await build(config, { startSignal: signals.startSignal });
+    app = await build(config, { startSignal: signals.startSignal, metricsExport: "cluster-worker" });
   } catch (err) {
     if (err instanceof DatabaseWaitAborted) {
       // Told to stop before it was up: nothing to drain (a plain disconnect exits the worker with 0).
@@ -117,11 +120,25 @@ async function serveWorkerUntilStopped(app: SigilApp, signals: ServeSignals): Pr
 async function superviseWorkers(config: Config): Promise<number> {
   const log = createLogger(config.logLevel).child({ role: "supervisor" });
   const supervisor = new WorkerSupervisor({ workers: config.workers, log, shutdownGraceMs: config.shutdownGraceMs });
+  // One /metrics for all workers, bound before any is forked: a port in use stops start-up at once.
+  let metrics: MetricsListener | undefined;
+  if (config.metricsAddress) {
+    metrics = new MetricsListener(clusterMetricsSource(), log);
+    try {
+      const port = await metrics.listen(config.metricsAddress);
+      log.info({ metrics: `${config.metricsAddress.host}:${port}` }, "metrics listening");
+    } catch (err) {
+      process.stderr.write(`sigil: ${listenError(SETTINGS.metricsAddress, config.metricsAddress, err).message}\n`);
+      await metrics.close();
+      return 1;
+    }
+  }
   let stopping: Promise<number> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {
       log.info({ signal }, "stopping every worker");
       await supervisor.stop();
+      await metrics?.close();
       log.info("all workers stopped");
       log.flush();
       return 0;
@@ -141,6 +158,7 @@ async function superviseWorkers(config: Config): Promise<number> {
     // One line, the first worker's own (a port in use, a data directory others can write, ...).
     process.stderr.write(err instanceof WorkerStartError ? `sigil: ${err.message}\n` : describeFailure(err).line + "\n");
     await supervisor.stop();
+    await metrics?.close();
     log.flush();
     return 1;
   }

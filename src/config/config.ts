@@ -2,6 +2,8 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { parseAuthHeader, parseTrustedProxies } from "../gateway/gateway-settings.js";
 import { parseServerSecrets } from "../keys/server-secrets.js";
+import { ACCESS_LOG_MODES, type AccessLogMode } from "../observability/access-log.js";
+import type { TracingSettings } from "../observability/tracing.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
 import { PrivateFileError, readPrivateFile } from "./private-files.js";
@@ -71,6 +73,12 @@ export interface Config {
   readonly authHeader: string | undefined;
   /** Networks of proxies whose X-Forwarded-For / X-Real-IP the gateway adapters believe (canonical CIDRs). */
   readonly trustedProxies: readonly string[];
+  /** The Prometheus /metrics listener; undefined: metrics off (nothing is collected). */
+  readonly metricsAddress: HostPort | undefined;
+  /** OTLP/HTTP trace export; undefined: tracing off. */
+  readonly tracing: TracingSettings | undefined;
+  /** Which calls get a log line (observability/access-log.ts). */
+  readonly accessLog: AccessLogMode;
 }
 
 export interface HostPort {
@@ -159,6 +167,41 @@ const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 const HOUR = 3_600_000;
 
+/** An OTLP/HTTP base URL (as OTEL_EXPORTER_OTLP_ENDPOINT): http or https, no query or fragment. */
+function otlpEndpoint(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash || text.length > 2048) {
+    throw new Error("must be an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318");
+  }
+  return text;
+}
+
+/** OTEL_EXPORTER_OTLP_HEADERS: `key=value,key2=value2`, values percent-encoded (W3C baggage format). */
+function otlpHeaders(text: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    const key = part.slice(0, eq).trim().toLowerCase();
+    let value: string | undefined;
+    try {
+      value = eq > 0 ? decodeURIComponent(part.slice(eq + 1).trim()) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/.test(key) || value === undefined || /[\r\n\0]/.test(value)) {
+      throw new Error("must be comma-separated key=value pairs (values percent-encoded)");
+    }
+    headers[key] = value;
+  }
+  return headers;
+}
+
 /** Every setting, its environment variable, its flag and its default. The README table mirrors this. */
 export const SETTINGS = {
   grpcAddress: setting("SIGIL_GRPC_ADDR", "--grpc-addr", "127.0.0.1:4420", "gRPC listener (grpc-js): gRPC, reflection, health", hostPort),
@@ -208,6 +251,9 @@ export const SETTINGS = {
   maxPendingRequestBytes: setting("SIGIL_MAX_PENDING_REQUEST_BYTES", "--max-pending-request-bytes", "67108864", "bytes of unfinished requests a listener buffers at once (all calls together); more is RESOURCE_EXHAUSTED", integer(1024 * 1024, 64 * 1024 ** 3)),
   authHeader: setting("SIGIL_AUTH_HEADER", "--auth-header", "none", "request header holding the credential for /v1/authorize and Envoy ext_authz (e.g. X-API-Key), read before Authorization: Bearer", parseAuthHeader),
   trustedProxies: setting("SIGIL_TRUSTED_PROXIES", "--trusted-proxies", "none", "networks of proxies whose X-Forwarded-For / X-Real-IP /v1/authorize and Envoy ext_authz believe (comma-separated CIDRs)", parseTrustedProxies),
+  metricsAddress: setting("SIGIL_METRICS_ADDR", "--metrics-addr", "127.0.0.1:4422", "Prometheus listener (GET /metrics; with --workers, summed over every worker); empty turns metrics off", (t) => (t === "" ? undefined : hostPort(t))),
+  otelEndpoint: setting("SIGIL_OTEL_ENDPOINT", "--otel-endpoint", "off (or OTEL_EXPORTER_OTLP_ENDPOINT)", "OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces)", otlpEndpoint, true),
+  accessLog: setting("SIGIL_ACCESS_LOG", "--access-log", "default", "call log lines: default (VerifyKey/BatchVerifyKeys successes at debug, the rest at info), all, errors (failures and mutations), none", oneOf(ACCESS_LOG_MODES)),
   receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
 } as const;
 
@@ -298,6 +344,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     usageRetentionMs: value("usageRetentionMs", "30d")!,
     authHeader: value("authHeader", "none"),
     trustedProxies: Object.freeze(value("trustedProxies", "")!),
+    metricsAddress: value("metricsAddress", "127.0.0.1:4422"),
+    tracing: tracingSettings(raw("otelEndpoint") === undefined ? env.OTEL_EXPORTER_OTLP_ENDPOINT : undefined, value("otelEndpoint", undefined), env),
+    accessLog: value("accessLog", "default")!,
   };
   requireTlsPair(config);
   if (config.maxPendingRequestBytes < config.maxMessageBytes) {
@@ -312,6 +361,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new ConfigError(`${SETTINGS.signingKeyRotationMs.env} (${SETTINGS.signingKeyRotationMs.flag}) must be at least ${SETTINGS.tokenMaxTtlMs.env}`);
   }
   return Object.freeze(config);
+}
+
+/**
+ * Tracing from SIGIL_OTEL_ENDPOINT, or else the standard OTEL_EXPORTER_OTLP_ENDPOINT, with the
+ * standard OTEL_SERVICE_NAME and OTEL_EXPORTER_OTLP_HEADERS. Values are never repeated in errors
+ * (a URL or a header may hold the collector's credentials).
+ */
+function tracingSettings(standardEndpoint: string | undefined, endpoint: string | undefined, env: NodeJS.ProcessEnv): TracingSettings | undefined {
+  const standard = (name: string, parse: (t: string) => unknown) => {
+    try {
+      return parse(env[name]!);
+    } catch (err) {
+      throw new ConfigError(`${name} ${(err as Error).message}`);
+    }
+  };
+  const url = endpoint ?? (standardEndpoint ? (standard("OTEL_EXPORTER_OTLP_ENDPOINT", otlpEndpoint) as string) : undefined);
+  if (url === undefined) return undefined;
+  const serviceName = env.OTEL_SERVICE_NAME === undefined ? "sigil" : (standard("OTEL_SERVICE_NAME", pattern(/^[\x20-\x7e]{1,256}$/, "1 to 256 printable characters")) as string);
+  const headers = env.OTEL_EXPORTER_OTLP_HEADERS === undefined ? {} : (standard("OTEL_EXPORTER_OTLP_HEADERS", otlpHeaders) as Record<string, string>);
+  return Object.freeze({ endpoint: url, serviceName, headers: Object.freeze(headers) });
 }
 
 /** A certificate needs its key and the reverse; mTLS needs TLS. */

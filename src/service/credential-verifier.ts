@@ -23,7 +23,7 @@ import {
 } from "../tokens/macaroon/index.js";
 import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
 import { hasAllScopes } from "./scopes.js";
-import { countedKeyOf, type VerificationCounter } from "./verification-outcomes.js";
+import { countedKeyOf, type VerificationCounter, type VerificationObserver } from "./verification-outcomes.js";
 import { throttleClientOf, throttleDigest, type VerifyFailureThrottle } from "./verify-failure-throttle.js";
 
 /** The outcome of verifying one credential; failures are values, not exceptions. */
@@ -103,6 +103,8 @@ export interface CredentialVerifierDeps {
   readonly failureThrottle?: VerifyFailureThrottle;
   /** Hears the outcome of every `verify` (usage analytics); admin auth and DeriveToken's `verifyApiKey` are not counted. */
   readonly outcomes?: VerificationCounter;
+  /** Hears the same outcomes and the JWT cache's hits and misses (Prometheus metrics). */
+  readonly observer?: VerificationObserver;
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
@@ -132,16 +134,20 @@ export class CredentialVerifier {
       : credential.startsWith(MACAROON_TOKEN_PREFIX)
         ? this.#verifyMacaroon(credential, options)
         : this.verifyApiKey(credential, options);
-    const outcomes = this.#d.outcomes;
-    if (outcomes === undefined) return v;
+    if (this.#d.outcomes === undefined && this.#d.observer === undefined) return v;
     if (v instanceof Promise) {
       return v.then((r) => {
-        outcomes.count(countedKeyOf(r), r.reason, options.nowMs);
+        this.#heard(r, options.nowMs);
         return r;
       });
     }
-    outcomes.count(countedKeyOf(v), v.reason, options.nowMs);
+    this.#heard(v, options.nowMs);
     return v;
+  }
+
+  #heard(v: Verification, nowMs: number): void {
+    this.#d.outcomes?.count(countedKeyOf(v), v.reason, nowMs);
+    this.#d.observer?.verified(v);
   }
 
   /** API keys only (admin auth and DeriveToken accept nothing else). */
@@ -309,6 +315,7 @@ export class CredentialVerifier {
     const kind = CredentialKind.JWT;
     let claims: DerivedJwtClaims;
     const cached = this.#verifiedJwts.get(token);
+    this.#d.observer?.jwtCacheLookup(cached !== undefined);
     if (cached) {
       // Its signing key may have been revoked (or have left the JWKS) since it was cached.
       const signer = this.#d.signingKeys.lookupSync(cached.kid);

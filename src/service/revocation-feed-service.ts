@@ -94,6 +94,11 @@ export class RevocationFeedService {
     this.#maxStreamsPerKey = deps.maxStreamsPerKey ?? 8;
   }
 
+  /** WatchRevocations streams open now in this process. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
   /** Ends every open stream (UNAVAILABLE) and refuses new ones. */
   close(): void {
     this.#closed = true;

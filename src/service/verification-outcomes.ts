@@ -7,6 +7,12 @@ export interface VerificationCounter {
   count(keyId: string, reason: VerifyReason, nowMs: number): void;
 }
 
+/** Hears every `verify` (VerifyKey, BatchVerifyKeys) and JWT-cache lookup: operational metrics (src/observability). */
+export interface VerificationObserver {
+  verified(v: Verification): void;
+  jwtCacheLookup(hit: boolean): void;
+}
+
 /**
  * The key an outcome is counted under: the key the answer names, once its record was found. A
  * NOT_FOUND names the key id presented (counted only when that key exists and the secret was

@@ -41,14 +41,17 @@ export class KeyIssueWriter<A> {
   readonly #db: SigilDb;
   readonly #maxBatch: number;
   readonly #checkActors: ActorCheck<A>;
+  readonly #onBatch: ((size: number) => void) | undefined;
   #pending: Array<Pending<A>> = [];
   #scheduled = false;
 
-  constructor(db: SigilDb, options: { maxBatch?: number; checkActors: ActorCheck<A> }) {
+  /** `onBatch` hears the size of each batch committed together (metrics). */
+  constructor(db: SigilDb, options: { maxBatch?: number; checkActors: ActorCheck<A>; onBatch?: (size: number) => void }) {
     this.#db = db;
     // 256 rows of the widest table stay far below SQLite's and PostgreSQL's bound-parameter limits.
     this.#maxBatch = options.maxBatch ?? 256;
     this.#checkActors = options.checkActors;
+    this.#onBatch = options.onBatch;
   }
 
   /** Resolves once the write is committed; rejects with the write's own error (its actor's refusal, say). */
@@ -68,7 +71,10 @@ export class KeyIssueWriter<A> {
     this.#scheduled = false;
     const batch = this.#pending;
     this.#pending = [];
-    if (batch.length > 0) void this.#commit(batch);
+    if (batch.length > 0) {
+      this.#onBatch?.(batch.length);
+      void this.#commit(batch);
+    }
   }
 
   async #commit(batch: Array<Pending<A>>): Promise<void> {

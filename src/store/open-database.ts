@@ -19,6 +19,8 @@ export interface OpenDatabaseOptions {
   readonly busyTimeoutMs?: number;
   /** Called on every "database unreachable" failure, before the call fails with UNAVAILABLE. */
   readonly onUnavailable?: UnavailableListener;
+  /** Wraps the engine's dialect (metrics and tracing of every call: observability/observed-dialect.ts). */
+  readonly wrapDialect?: (dialect: Dialect, name: DialectName) => Dialect;
 }
 
 export const DEFAULT_POOL_SIZE = 10;
@@ -36,7 +38,8 @@ pg.types.setTypeParser(20, (v) => Number(v));
  */
 export function openDatabase(url: string, options: OpenDatabaseOptions = {}): OpenedDatabase {
   const { dialect, name } = url.startsWith("sqlite:") ? openSqlite(url.slice("sqlite:".length), options) : openPostgres(url, options);
-  const mapped = new UnavailableMappingDialect(dialect, options.onUnavailable ?? (() => {}));
+  const observed = options.wrapDialect ? options.wrapDialect(dialect, name) : dialect;
+  const mapped = new UnavailableMappingDialect(observed, options.onUnavailable ?? (() => {}));
   return { db: new Kysely<Database>({ dialect: mapped }), dialect: name };
 }
 

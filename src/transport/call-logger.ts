@@ -15,23 +15,8 @@ export function statusName(code: number): string {
  * Turns whatever a handler threw into the ConnectError sent to the caller. Errors we did not
  * create on purpose become a bare INTERNAL: their text (SQL, stack, values) never reaches a client.
  */
-export function toPublicError(err: unknown, log: Logger, method: string): ConnectError {
+export function toPublicError(err: unknown, log: Logger, method: string, requestId: string): ConnectError {
   if (err instanceof ConnectError) return err;
-  log.error({ method, err: { type: (err as Error)?.name, message: (err as Error)?.message } }, "handler failed");
+  log.error({ method, requestId, err: { type: (err as Error)?.name, message: (err as Error)?.message } }, "handler failed");
   return new ConnectError("internal error", Code.Internal);
-}
-
-/** One JSON line per call: method, protocol, status, duration, and the key id where known. */
-export function logCall(log: Logger, fields: { method: string; protocol: string; code: number; startNs: bigint; keyId: string | undefined }): void {
-  if (!log.isLevelEnabled("info")) return;
-  log.info(
-    {
-      method: fields.method,
-      protocol: fields.protocol,
-      code: statusName(fields.code),
-      ms: Number(process.hrtime.bigint() - fields.startNs) / 1e6,
-      keyId: fields.keyId,
-    },
-    "call",
-  );
 }

@@ -5,8 +5,10 @@ import { ReflectionService } from "@grpc/reflection";
 import type { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import type { CallContext } from "../service/call-context.js";
+import type { CallObserver, MethodObserver } from "../observability/call-observer.js";
+import { REQUEST_ID_HEADER } from "../observability/request-id.js";
 import type { HostPort } from "../config/config.js";
-import { logCall, toPublicError } from "./call-logger.js";
+import { toPublicError } from "./call-logger.js";
 import { GrpcListener } from "./grpc-listener.js";
 import type { GatedMethod } from "./grpc-stream-gate.js";
 import type { ListenerLimits } from "./listener-limits.js";
@@ -20,6 +22,8 @@ export interface GrpcListenerOptions {
   /** Serialized FileDescriptorProtos for server reflection (with comments, from descriptors/sigil.binpb). */
   readonly reflectionFiles: readonly Uint8Array[];
   readonly log: Logger;
+  /** Hears every call of the registered services: access log, metrics, spans, request id. */
+  readonly calls: CallObserver;
   /** SIGIL_MAX_MESSAGE_BYTES: the largest request of any method (smaller methods have their own). */
   readonly maxMessageBytes: number;
   readonly limits: ListenerLimits;
@@ -39,6 +43,7 @@ export function createGrpcServer(options: GrpcListenerOptions): GrpcListener {
     // Channelz is never served; its per-call bookkeeping is not worth paying for.
     "grpc.enable_channelz": 0,
   });
+  const observers = new Map<string, MethodObserver>();
   for (const { service, handlers } of options.services) {
     const definition: Record<string, grpc.MethodDefinition<Buffer, unknown>> = {};
     const implementation: grpc.UntypedServiceImplementation = {};
@@ -54,10 +59,12 @@ export function createGrpcServer(options: GrpcListenerOptions): GrpcListener {
         responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
         originalName: method.localName,
       };
+      const observer = options.calls.method(method);
+      observers.set(`${service.typeName}/${method.name}`, observer);
       implementation[method.name] =
         method.methodKind === "server_streaming"
-          ? streamingHandler(method, handlers[method.localName]!, options.log)
-          : unaryHandler(method, handlers[method.localName]!, options.log);
+          ? streamingHandler(method, handlers[method.localName]!, options.log, observer)
+          : unaryHandler(method, handlers[method.localName]!, options.log, observer);
     }
     server.addService(definition as grpc.ServiceDefinition, implementation);
   }
@@ -66,7 +73,7 @@ export function createGrpcServer(options: GrpcListenerOptions): GrpcListener {
   reflection.addToServer(server);
   return new GrpcListener(server, {
     limits: options.limits,
-    methods: gatedMethods(options.services, new MessageLimits(options.maxMessageBytes)),
+    methods: gatedMethods(options.services, new MessageLimits(options.maxMessageBytes), observers),
     tls: options.tls,
     log: options.log,
   });
@@ -82,9 +89,10 @@ const BUILT_IN_METHODS: ReadonlyArray<readonly [string, boolean]> = [
 ];
 
 /** Every served method by path, with its request limit (see message-limits.ts). */
-function gatedMethods(services: GrpcListenerOptions["services"], limits: MessageLimits): Map<string, GatedMethod> {
+function gatedMethods(services: GrpcListenerOptions["services"], limits: MessageLimits, observers: ReadonlyMap<string, MethodObserver>): Map<string, GatedMethod> {
   const methods = new Map<string, GatedMethod>();
-  const add = (name: string, clientStreaming: boolean) => methods.set(`/${name}`, { name, clientStreaming, maxMessageBytes: limits.forMethod(name) });
+  const add = (name: string, clientStreaming: boolean) =>
+    methods.set(`/${name}`, { name, clientStreaming, maxMessageBytes: limits.forMethod(name), observer: observers.get(name) });
   for (const { service } of services) {
     for (const method of service.methods) add(`${service.typeName}/${method.name}`, method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming");
   }
@@ -138,23 +146,35 @@ function grpcError(err: ConnectError): Partial<grpc.StatusObject> {
   return { code: err.code as number as grpc.status, details: err.rawMessage };
 }
 
-function unaryHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger): grpc.handleUnaryCall<Buffer, unknown> {
+/** The call's observation: request id (echoed in the response headers), metrics, span. */
+function beginCall(call: ServerCall, observer: MethodObserver) {
+  const scope = observer.begin("grpc", (name) => {
+    const value = call.metadata.get(name)[0];
+    return typeof value === "string" ? value : undefined;
+  });
+  const echo = new grpc.Metadata();
+  echo.set(REQUEST_ID_HEADER, scope.requestId);
+  call.sendMetadata(echo);
+  return scope;
+}
+
+function unaryHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger, observer: MethodObserver): grpc.handleUnaryCall<Buffer, unknown> {
   const name = `${method.parent.typeName}/${method.name}`;
   return (call, callback) => {
-    const startNs = process.hrtime.bigint();
+    const scope = beginCall(call, observer);
     const ctx = new GrpcCallContext(call);
     const succeed = (response: unknown) => {
-      logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
+      scope.end(0, ctx.keyId);
       callback(null, response);
     };
     const failWith = (err: unknown) => {
-      const e = toPublicError(err, log, name);
-      logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
+      const e = toPublicError(err, log, name, scope.requestId);
+      scope.end(e.code, ctx.keyId);
       callback(grpcError(e));
     };
     let result: unknown;
     try {
-      result = handler(decode(method, call.request), ctx);
+      result = scope.run(() => handler(decode(method, call.request), ctx));
     } catch (err) {
       return failWith(err);
     }
@@ -164,23 +184,23 @@ function unaryHandler(method: DescMethod, handler: ServiceHandlers[string], log:
   };
 }
 
-function streamingHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger): grpc.handleServerStreamingCall<Buffer, unknown> {
+function streamingHandler(method: DescMethod, handler: ServiceHandlers[string], log: Logger, observer: MethodObserver): grpc.handleServerStreamingCall<Buffer, unknown> {
   const name = `${method.parent.typeName}/${method.name}`;
   return async (call) => {
-    const startNs = process.hrtime.bigint();
+    const scope = beginCall(call, observer);
     const ctx = new GrpcCallContext(call);
     try {
-      const stream = handler(decode(method, call.request), ctx) as AsyncIterable<unknown>;
+      const stream = scope.bind(scope.run(() => handler(decode(method, call.request), ctx)) as AsyncIterable<unknown>);
       for await (const message of stream) {
         if (ctx.signal.aborted) break;
         // Respect back-pressure: wait for the socket to drain before producing more.
         if (!call.write(message)) await new Promise<void>((resolve) => call.once("drain", resolve));
       }
-      logCall(log, { method: name, protocol: "grpc", code: 0, startNs, keyId: ctx.keyId });
+      scope.end(0, ctx.keyId);
       call.end();
     } catch (err) {
-      const e = toPublicError(err, log, name);
-      logCall(log, { method: name, protocol: "grpc", code: e.code, startNs, keyId: ctx.keyId });
+      const e = toPublicError(err, log, name, scope.requestId);
+      scope.end(e.code, ctx.keyId);
       call.emit("error", { ...grpcError(e), metadata: new grpc.Metadata() });
     }
   };

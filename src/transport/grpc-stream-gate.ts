@@ -1,6 +1,8 @@
 import http2 from "node:http2";
 import type { Logger } from "pino";
-import { logCall } from "./call-logger.js";
+import type { MethodObserver } from "../observability/call-observer.js";
+import { REQUEST_ID_HEADER, requestIdOf } from "../observability/request-id.js";
+import { statusName } from "./call-logger.js";
 import type { Http2SessionGuard } from "./http2-session-guard.js";
 import { MAX_HEADER_BYTES } from "./listener-limits.js";
 import { tooLargeMessage } from "./message-limits.js";
@@ -14,6 +16,8 @@ export interface GatedMethod {
   readonly maxMessageBytes: number;
   /** Client or bidi streaming: the request side stays open, so no receive deadline applies. */
   readonly clientStreaming: boolean;
+  /** The method's call observer (Sigil's services; health and reflection have none): a refused call is reported like any other. */
+  readonly observer?: MethodObserver | undefined;
 }
 
 export interface GrpcStreamGateOptions {
@@ -26,6 +30,10 @@ export interface GrpcStreamGateOptions {
 }
 
 const GRPC_STATUS = { DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8 } as const;
+
+/** The request headers of a gated stream, for a later refusal's report (Node does not keep them). */
+const REQUEST_HEADERS = Symbol("sigil request headers");
+type GatedStream = http2.ServerHttp2Stream & { [REQUEST_HEADERS]?: http2.IncomingHttpHeaders };
 
 /**
  * Stands in front of grpc-js's stream listener and admits each stream only within the listener's
@@ -45,19 +53,19 @@ export function createGrpcStreamGate(
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
   const { methods, guard, log } = options;
   const onTimeout = (stream: http2.ServerHttp2Stream, method: unknown) => {
-    const name = (method as GatedMethod).name;
-    refuse(stream, log, name, GRPC_STATUS.DEADLINE_EXCEEDED, `request not received within ${options.receiveTimeoutMs} ms (the server's receive timeout)`, process.hrtime.bigint());
+    refuse(stream, log, method as GatedMethod, GRPC_STATUS.DEADLINE_EXCEEDED, `request not received within ${options.receiveTimeoutMs} ms (the server's receive timeout)`);
   };
   // One receive-timeout watch per method, shared by its calls.
   const watches = new Map([...methods.values()].map((m) => [m, { onTimeout, context: m }]));
   return (stream, headers, _flags, rawHeaders) => {
     guard.streamOpened(stream);
+    (stream as GatedStream)[REQUEST_HEADERS] = headers;
     const method = methods.get(headers[":path"] as string);
     let headerBytes = 0;
     for (let i = 0; i < rawHeaders.length; i += 2) headerBytes += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
     if (headerBytes > MAX_HEADER_BYTES) {
       stream.on("error", ignore);
-      refuse(stream, log, method?.name, GRPC_STATUS.RESOURCE_EXHAUSTED, `request metadata of ${headerBytes} bytes is larger than ${MAX_HEADER_BYTES}`, process.hrtime.bigint());
+      refuse(stream, log, method, GRPC_STATUS.RESOURCE_EXHAUSTED, `request metadata of ${headerBytes} bytes is larger than ${MAX_HEADER_BYTES}`);
       return;
     }
     if (method) {
@@ -109,7 +117,7 @@ function watchFirstMessage(stream: http2.ServerHttp2Stream, method: GatedMethod,
     missing = size - (chunk.length - offset);
     if (size > method.maxMessageBytes) {
       stream.off("data", onData);
-      refuse(stream, log, method.name, GRPC_STATUS.RESOURCE_EXHAUSTED, tooLargeMessage(method.name, size, method.maxMessageBytes), process.hrtime.bigint());
+      refuse(stream, log, method, GRPC_STATUS.RESOURCE_EXHAUSTED, tooLargeMessage(method.name, size, method.maxMessageBytes));
     } else if (missing <= 0) {
       stream.off("data", onData);
     } else if (budget.tryReserve(size)) {
@@ -117,19 +125,35 @@ function watchFirstMessage(stream: http2.ServerHttp2Stream, method: GatedMethod,
       stream.once("close", release);
     } else {
       stream.off("data", onData);
-      refuse(stream, log, method.name, GRPC_STATUS.RESOURCE_EXHAUSTED, BUDGET_SPENT_MESSAGE, process.hrtime.bigint());
+      refuse(stream, log, method, GRPC_STATUS.RESOURCE_EXHAUSTED, BUDGET_SPENT_MESSAGE);
     }
   };
   stream.on("data", onData);
 }
 
-/** A trailers-only gRPC answer, then RST_STREAM(NO_ERROR) so the client stops sending. */
-function refuse(stream: http2.ServerHttp2Stream, log: Logger, method: string | undefined, code: number, message: string, startNs: bigint): void {
+/**
+ * A trailers-only gRPC answer, then RST_STREAM(NO_ERROR) so the client stops sending. The call is
+ * reported to its method's observer (log line, metrics, span, request id echoed), or else logged.
+ */
+function refuse(stream: http2.ServerHttp2Stream, log: Logger, method: GatedMethod | undefined, code: number, message: string): void {
   if (stream.destroyed || stream.closed) return;
+  const request = (stream as GatedStream)[REQUEST_HEADERS];
+  const header = (name: string) => {
+    const value = request?.[name];
+    return typeof value === "string" ? value : undefined;
+  };
+  const scope = method?.observer?.begin("grpc", header);
+  const requestId = scope?.requestId ?? requestIdOf(header(REQUEST_ID_HEADER));
   try {
     if (!stream.headersSent) {
       stream.respond(
-        { ":status": 200, "content-type": "application/grpc+proto", "grpc-status": String(code), "grpc-message": encodeURIComponent(message) },
+        {
+          ":status": 200,
+          "content-type": "application/grpc+proto",
+          "grpc-status": String(code),
+          "grpc-message": encodeURIComponent(message),
+          [REQUEST_ID_HEADER]: requestId,
+        },
         { endStream: true },
       );
     }
@@ -137,7 +161,8 @@ function refuse(stream: http2.ServerHttp2Stream, log: Logger, method: string | u
   } catch {
     stream.destroy();
   }
-  logCall(log, { method: method ?? "unknown", protocol: "grpc", code, startNs, keyId: undefined });
+  if (scope) scope.end(code, undefined);
+  else log.info({ method: method?.name ?? "unknown", protocol: "grpc", code: statusName(code), requestId }, "call");
 }
 
 function ignore(): void {}

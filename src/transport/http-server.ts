@@ -5,7 +5,9 @@ import { Code, createContextKey, createContextValues, type ConnectRouter, type H
 import type { Logger } from "pino";
 import type { HostPort } from "../config/config.js";
 import type { CallContext } from "../service/call-context.js";
-import { logCall, toPublicError } from "./call-logger.js";
+import type { CallObserver, MethodObserver, RpcProtocol } from "../observability/call-observer.js";
+import { REQUEST_ID_HEADER } from "../observability/request-id.js";
+import { toPublicError } from "./call-logger.js";
 import { withCors } from "./cors.js";
 import { createConnectHandler, requestRefusal, type ScreenedMethod } from "./connect-handler.js";
 import { Http2SessionGuard } from "./http2-session-guard.js";
@@ -23,6 +25,8 @@ export interface HttpListenerOptions {
   readonly jwks: () => unknown;
   readonly isServing: () => boolean;
   readonly log: Logger;
+  /** Hears every call of the registered services: access log, metrics, spans, request id. */
+  readonly calls: CallObserver;
   /** SIGIL_MAX_MESSAGE_BYTES: the largest request of any method (smaller methods have their own). */
   readonly maxMessageBytes: number;
   /** Browser origins allowed by CORS (see cors.ts); none: CORS off. */
@@ -42,6 +46,7 @@ export interface HttpListenerOptions {
  * browsers speak; gRPC over HTTP/2 is the gRPC listener's job); with TLS, HTTP/2 and HTTP/1.1.
  */
 export function createHttpServer(options: HttpListenerOptions): HttpListener {
+  const observedRoutes = (options.routes ?? []).map((route) => ({ route, observer: options.calls.route(route.name) }));
   const messageLimits = new MessageLimits(options.maxMessageBytes);
   const screened = new Map<string, ScreenedMethod>();
   const routes = (router: ConnectRouter) => {
@@ -51,34 +56,35 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
         const name = `${service.typeName}/${method.name}`;
         const maxMessageBytes = messageLimits.forMethod(name);
         screened.set(`/${name}`, { name, input: method.input, maxMessageBytes });
+        const observer = options.calls.method(method);
         const impl =
           method.methodKind === "server_streaming"
             ? async function* (req: never, hctx: HandlerContext) {
-                const startNs = process.hrtime.bigint();
+                const scope = beginCall(hctx, observer);
                 const ctx = callContext(hctx);
                 try {
                   const refusal = requestRefusal(hctx);
                   if (refusal) throw refusal;
-                  yield* handler(req, ctx) as AsyncIterable<unknown>;
-                  logCall(options.log, { method: name, protocol: protocolOf(hctx), code: 0, startNs, keyId: ctx.keyId });
+                  yield* scope.bind(scope.run(() => handler(req, ctx)) as AsyncIterable<unknown>);
+                  scope.end(0, ctx.keyId);
                 } catch (err) {
-                  const e = toPublicError(err, options.log, name);
-                  logCall(options.log, { method: name, protocol: protocolOf(hctx), code: e.code, startNs, keyId: ctx.keyId });
+                  const e = toPublicError(err, options.log, name, scope.requestId);
+                  scope.end(e.code, ctx.keyId);
                   throw e;
                 }
               }
             : async (req: never, hctx: HandlerContext) => {
-                const startNs = process.hrtime.bigint();
+                const scope = beginCall(hctx, observer);
                 const ctx = callContext(hctx);
                 try {
                   const refusal = requestRefusal(hctx);
                   if (refusal) throw refusal;
-                  const res = await handler(req, ctx);
-                  logCall(options.log, { method: name, protocol: protocolOf(hctx), code: 0, startNs, keyId: ctx.keyId });
+                  const res = await scope.run(() => handler(req, ctx));
+                  scope.end(0, ctx.keyId);
                   return res;
                 } catch (err) {
-                  const e = toPublicError(err, options.log, name);
-                  logCall(options.log, { method: name, protocol: protocolOf(hctx), code: e.code, startNs, keyId: ctx.keyId });
+                  const e = toPublicError(err, options.log, name, scope.requestId);
+                  scope.end(e.code, ctx.keyId);
                   throw e;
                 }
               };
@@ -90,7 +96,7 @@ export function createHttpServer(options: HttpListenerOptions): HttpListener {
     routes,
     contextValues: (req) => createContextValues().set(PEER_ADDRESS, req.socket.remoteAddress),
     methods: screened,
-    fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options),
+    fallback: (req, res) => serveExtraRoutes(req as IncomingMessage, res as ServerResponse, options, observedRoutes),
     budget: new RequestByteBudget(options.limits.maxPendingRequestBytes),
     log: options.log,
   });
@@ -156,7 +162,14 @@ function callContext(hctx: HandlerContext): CallContext {
   return { authorization: hctx.requestHeader.get("authorization") ?? undefined, peerAddress: hctx.values.get(PEER_ADDRESS), signal: hctx.signal };
 }
 
-function protocolOf(hctx: HandlerContext): string {
+/** The call's observation, its request id echoed in the response headers. */
+function beginCall(hctx: HandlerContext, observer: MethodObserver) {
+  const scope = observer.begin(protocolOf(hctx), (name) => hctx.requestHeader.get(name) ?? undefined);
+  hctx.responseHeader.set(REQUEST_ID_HEADER, scope.requestId);
+  return scope;
+}
+
+function protocolOf(hctx: HandlerContext): RpcProtocol {
   const type = hctx.requestHeader.get("content-type") ?? "";
   if (type.startsWith("application/grpc-web")) return "grpc-web";
   if (type.startsWith("application/grpc")) return "grpc";
@@ -165,7 +178,13 @@ function protocolOf(hctx: HandlerContext): string {
 
 const RPC_PATH = /^\/[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/;
 
-function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: HttpListenerOptions): void {
+/** A route with its call observer, resolved once when the listener is made. */
+interface ObservedRoute {
+  readonly route: HttpRoute;
+  readonly observer: MethodObserver;
+}
+
+function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: HttpListenerOptions, routes: readonly ObservedRoute[]): void {
   const path = (req.url ?? "").split("?")[0];
   const send = (status: number, body: unknown, cache?: string) => {
     const text = JSON.stringify(body);
@@ -179,30 +198,37 @@ function serveExtraRoutes(req: IncomingMessage, res: ServerResponse, options: Ht
     const serving = options.isServing();
     return send(serving ? 200 : 503, { status: serving ? "SERVING" : "NOT_SERVING", version: options.version }, "no-store");
   }
-  const route = options.routes?.find((r) => r.matches(path!));
-  if (route) return serveRoute(route, req, res, options.log);
+  const route = routes.find((r) => r.route.matches(path!));
+  if (route) return serveRoute(route.route, route.observer, req, res, options.log);
   // A procedure this server does not serve (another version's, or outside its SIGIL_MODE): Connect's
   // error for it; gRPC and gRPC-Web clients read HTTP 404 as UNIMPLEMENTED too.
   if (req.method === "POST" && RPC_PATH.test(path ?? "")) return send(404, { code: "unimplemented", message: `${path!.slice(1)} is not served here` });
   send(404, { code: "not_found", message: `no route for ${req.method} ${path}` });
 }
 
-/** Runs a route and logs it like a call; what it throws becomes 503 (UNAVAILABLE: the database is out of reach) or a bare 500. */
-function serveRoute(route: HttpRoute, req: IncomingMessage, res: ServerResponse, log: Logger): void {
-  const startNs = process.hrtime.bigint();
-  const done = (outcome: RouteOutcome) => logCall(log, { method: route.name, protocol: "http", code: outcome.code, startNs, keyId: outcome.keyId });
+/**
+ * Runs a route and reports it like a call (log line, metrics, span, request id echoed); what it
+ * throws becomes 503 (UNAVAILABLE: the database is out of reach) or a bare 500.
+ */
+function serveRoute(route: HttpRoute, observer: MethodObserver, req: IncomingMessage, res: ServerResponse, log: Logger): void {
+  const scope = observer.begin("http", (name) => {
+    const value = req.headers[name];
+    return typeof value === "string" ? value : undefined;
+  });
+  res.setHeader(REQUEST_ID_HEADER, scope.requestId);
+  const done = (outcome: RouteOutcome) => scope.end(outcome.code, outcome.keyId);
   const failed = (err: unknown) => {
-    const e = toPublicError(err, log, route.name);
+    const e = toPublicError(err, log, route.name, scope.requestId);
     if (!res.headersSent) {
       const unavailable = e.code === Code.Unavailable;
       res.writeHead(unavailable ? 503 : 500, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: unavailable ? "unavailable" : "internal", message: e.rawMessage }));
     } else res.destroy();
-    logCall(log, { method: route.name, protocol: "http", code: e.code, startNs, keyId: undefined });
+    scope.end(e.code, undefined);
   };
   let outcome: RouteOutcome | Promise<RouteOutcome>;
   try {
-    outcome = route.serve(req, res);
+    outcome = scope.run(() => route.serve(req, res));
   } catch (err) {
     return failed(err);
   }

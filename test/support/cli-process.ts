@@ -12,7 +12,7 @@ export interface CliRun {
 }
 
 export interface CliRunOptions {
-  /** The whole environment of the child besides PATH: nothing leaks in from the test process. */
+  /** The whole environment of the child besides PATH (and SIGIL_METRICS_ADDR, a free port unless set here): nothing leaks in from the test process. */
   readonly env?: Record<string, string>;
   readonly cwd?: string;
   /** Written to the child's stdin, which is then closed. */
@@ -28,7 +28,8 @@ export function runCli(args: readonly string[], options: CliRunOptions = {}): Pr
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_MAIN, ...args], {
       cwd: options.cwd,
-      env: { PATH: process.env["PATH"] ?? "", ...options.env },
+      // A `serve` that starts must not take the fixed default metrics port (tests run in parallel).
+      env: { PATH: process.env["PATH"] ?? "", SIGIL_METRICS_ADDR: "127.0.0.1:0", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
       timeout: options.timeoutMs ?? 30_000,
     });

@@ -39,7 +39,7 @@ export function localServeArgs(line: string, dataDirs: Map<string, string>, file
   const args = line.trim().split(/\s+/).slice(2); // after "sigil serve"
   return args.map((arg, i) => {
     const flag = args[i - 1];
-    if (flag === "--grpc-addr" || flag === "--http-addr") return "127.0.0.1:0";
+    if (flag === "--grpc-addr" || flag === "--http-addr" || flag === "--metrics-addr") return "127.0.0.1:0";
     if (flag === "--data-dir") {
       if (!dataDirs.has(arg)) dataDirs.set(arg, mkdtempSync(path.join(tmpdir(), "sigil-deploy-")));
       return dataDirs.get(arg)!;

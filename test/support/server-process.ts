@@ -17,7 +17,7 @@ export interface ServerProcess {
 /** Starts the real executable on ephemeral ports and waits for its "listening" log line. */
 export function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI_PATH, "serve"], {
-    env: { ...process.env, SIGIL_GRPC_ADDR: "127.0.0.1:0", SIGIL_HTTP_ADDR: "127.0.0.1:0", SIGIL_WORKERS: "1", ...env },
+    env: { ...process.env, SIGIL_GRPC_ADDR: "127.0.0.1:0", SIGIL_HTTP_ADDR: "127.0.0.1:0", SIGIL_METRICS_ADDR: "127.0.0.1:0", SIGIL_WORKERS: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -59,7 +59,7 @@ export function startServerProcess(env: Record<string, string>, timeoutMs = 20_0
 /** Runs the CLI to completion. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, SIGIL_METRICS_ADDR: "127.0.0.1:0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

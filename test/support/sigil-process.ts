@@ -80,6 +80,14 @@ export class SigilProcess {
     }
   }
 
+  /** The /metrics URL: the supervisor's (with workers) or the one process's; waits for it to be logged. */
+  metricsUrl(timeoutMs?: number): Promise<string> {
+    return this.waitFor("the metrics listener", () => {
+      const line = this.logs().find((l) => typeof l.metrics === "string");
+      return line ? `http://${line.metrics as string}/metrics` : undefined;
+    }, timeoutMs);
+  }
+
   /** Waits until `count` distinct processes have logged "sigil is listening". */
   waitForListening(count: number, timeoutMs?: number): Promise<ListeningLine[]> {
     return this.waitFor(`${count} listening process(es)`, () => {
@@ -102,5 +110,5 @@ export class SigilProcess {
 
 /** Starts `sigil serve <args>` on free ports of 127.0.0.1. */
 export function startSigilProcess(args: readonly string[], env: Record<string, string> = {}): SigilProcess {
-  return new SigilProcess(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--shutdown-grace", "2s", ...args], env);
+  return new SigilProcess(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--shutdown-grace", "2s", ...args], env);
 }

@@ -48,6 +48,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     SIGIL_DATA_DIR: dataDir,
     SIGIL_GRPC_ADDR: "127.0.0.1:0",
     SIGIL_HTTP_ADDR: "127.0.0.1:0",
+    SIGIL_METRICS_ADDR: "127.0.0.1:0",
     SIGIL_LOG_LEVEL: "info",
     SIGIL_SHUTDOWN_GRACE: "2s",
     ...(ownDatabase ? { SIGIL_DATABASE_URL: ownDatabase.url } : {}),

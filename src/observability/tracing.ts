@@ -1,0 +1,92 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+
+/** Where spans go and how this service is named (config.ts reads them from the standard OTEL_* variables too). */
+export interface TracingSettings {
+  /** OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT semantics): spans are POSTed to `<endpoint>/v1/traces`. */
+  readonly endpoint: string;
+  /** OTEL_SERVICE_NAME, default "sigil". */
+  readonly serviceName: string;
+  /** OTEL_EXPORTER_OTLP_HEADERS, parsed (the collector's credentials, say). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Reads one request header (lower-case name). */
+export type HeaderReader = (name: string) => string | undefined;
+
+const HEADER_GETTER: TextMapGetter<HeaderReader> = {
+  get: (carrier, key) => carrier(key),
+  keys: () => [],
+};
+
+/** How long shutdown waits for the last spans to reach the collector. */
+const FLUSH_TIMEOUT_MS = 5000;
+
+/**
+ * OpenTelemetry tracing, built only when an OTLP endpoint is configured. Everything is held here
+ * and passed explicitly (the tracer, the context manager, the W3C propagator): nothing is
+ * registered with the global OpenTelemetry API, so no other module's instrumentation is touched
+ * and, with tracing off, nothing of it runs at all.
+ */
+export class SigilTracing {
+  readonly #provider: BasicTracerProvider;
+  readonly #tracer: Tracer;
+  readonly #contexts = new AsyncLocalStorageContextManager();
+  readonly #propagator = new W3CTraceContextPropagator();
+
+  constructor(settings: TracingSettings, version: string) {
+    const exporter = new OTLPTraceExporter({ url: `${settings.endpoint.replace(/\/+$/, "")}/v1/traces`, headers: { ...settings.headers } });
+    this.#provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: version }),
+      // Batched (OTEL_BSP_* tune it): a full queue drops spans rather than slowing calls.
+      spanProcessors: [new BatchSpanProcessor(exporter)],
+    });
+    this.#tracer = this.#provider.getTracer("sigil", version);
+    this.#contexts.enable();
+  }
+
+  /** A server span for a call, continuing the caller's trace (W3C `traceparent`/`tracestate`) when it sent one. */
+  startServerSpan(name: string, attributes: Attributes, header: HeaderReader): { span: Span; context: Context } {
+    const parent = this.#propagator.extract(ROOT_CONTEXT, header, HEADER_GETTER);
+    const span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /** Runs `fn` with `context` active: spans started below it (database calls) become its children. */
+  with<T>(context: Context, fn: () => T): T {
+    return this.#contexts.with(context, fn);
+  }
+
+  /**
+   * A child span of the active call (or of `parent`), or undefined outside any call: background
+   * work (feed polls, flushes) makes no spans of its own.
+   */
+  startChildSpan(name: string, attributes: Attributes, parent?: Span): Span | undefined {
+    const active = this.#contexts.active();
+    const base = parent ? trace.setSpan(active, parent) : active;
+    if (trace.getSpan(base) === undefined) return undefined;
+    return this.#tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, base);
+  }
+
+  /** Sends what is buffered and stops (graceful shutdown), waiting at most a few seconds for the collector. */
+  async shutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_TIMEOUT_MS)));
+    try {
+      await Promise.race([this.#provider.shutdown().catch(() => {}), timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.#contexts.disable();
+    }
+  }
+}
+
+export function failSpan(span: Span, errorType: string): void {
+  span.setStatus({ code: SpanStatusCode.ERROR });
+  span.setAttribute("error.type", errorType);
+}
