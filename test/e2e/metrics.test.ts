@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createSigilClient, TokenFormat, VerifyReason } from "../../src/client/index.js";
+import { createSigilClient, TokenFormat, VerifyReason } from "../../clients/typescript/src/index.js";
 import { METRIC } from "../../src/observability/metric-names.js";
 import { parseExposition, promtoolCheck, scrape, scrapeSamples, valueOf, type MetricSample } from "../support/metrics-scrape.js";
 import { testDialect } from "../support/postgres.js";
