@@ -98,7 +98,8 @@ describe(`revocation reaches every process within ${WINDOW_BOUND_MS} ms (${testD
   it("two workers of `serve --workers 2` on one database", async (t) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-workers-"));
     const database = await databaseForTest(dataDir);
-    const server = startSigilProcess(["--workers", "2", "--data-dir", dataDir], { SIGIL_DATABASE_URL: database.url, SIGIL_LOG_LEVEL: "info" });
+    // Every call logged (successful VerifyKey lines are at debug by default): the pids below come from them.
+    const server = startSigilProcess(["--workers", "2", "--data-dir", dataDir], { SIGIL_DATABASE_URL: database.url, SIGIL_LOG_LEVEL: "info", SIGIL_ACCESS_LOG: "all" });
     try {
       const [first] = await server.waitForListening(2);
       const adminKey = readFileSync(path.join(dataDir, "admin.key"), "utf8").trim();
