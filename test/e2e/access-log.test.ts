@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ConnectError } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -116,6 +117,26 @@ describe(`access log (${testDialect()})`, () => {
           assert.equal(replaced.logged, replaced.echoed);
           assert.ok(!server.logs.some((l) => l.includes(bad)), `${protocol}: ${bad} is not logged`);
         }
+      }
+    });
+  });
+
+  it("a call refused before its handler (too large) is logged with the request id, and the id is echoed", async () => {
+    await withServer({}, async (server) => {
+      for (const [protocol, client] of [
+        ["grpc", createSigilClient({ baseUrl: server.grpcUrl })],
+        ["connect", createSigilClient({ baseUrl: server.httpUrl, protocol: "connect" })],
+      ] as const) {
+        const from = server.logs.length;
+        const err = await client.verifyKey({ credential: "x".repeat(2 * 1024 * 1024) }, { headers: { "x-request-id": `big-${protocol}` } }).then(
+          () => assert.fail("a 2 MiB VerifyKey is refused"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(err.metadata.get("x-request-id"), `big-${protocol}`, protocol);
+        const lines = callLines(server, from);
+        assert.equal(lines.length, 1, protocol);
+        assert.equal(lines[0]!.requestId, `big-${protocol}`);
+        assert.equal(lines[0]!.code, "RESOURCE_EXHAUSTED");
       }
     });
   });
