@@ -72,4 +72,31 @@ describe("configuration", () => {
     assert.throws(() => loadConfig([], { SIGIL_USAGE_ANALYTICS: "yes" }), (e: Error) => e instanceof ConfigError && /^SIGIL_USAGE_ANALYTICS \(--usage-analytics\) must be one of on, off, got "yes"/.test(e.message));
     assert.throws(() => loadConfig([], { SIGIL_USAGE_RETENTION: "forever" }), (e: Error) => e instanceof ConfigError && /^SIGIL_USAGE_RETENTION \(--usage-retention\) must be a duration/.test(e.message));
   });
+
+  it("reads the metrics address, tracing and the access log", () => {
+    const d = loadConfig([], {});
+    assert.deepEqual(d.metricsAddress, { host: "127.0.0.1", port: 4422 });
+    assert.equal(d.tracing, undefined);
+    assert.equal(d.accessLog, "default");
+    assert.equal(loadConfig([], { SIGIL_METRICS_ADDR: "" }).metricsAddress, undefined, "empty turns metrics off");
+    assert.deepEqual(loadConfig(["--metrics-addr", "0.0.0.0:9100"], {}).metricsAddress, { host: "0.0.0.0", port: 9100 });
+    assert.throws(() => loadConfig([], { SIGIL_METRICS_ADDR: "4422" }), (e: Error) => e instanceof ConfigError && /^SIGIL_METRICS_ADDR \(--metrics-addr\) must be host:port/.test(e.message));
+
+    const standard = loadConfig([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SERVICE_NAME: "auth", OTEL_EXPORTER_OTLP_HEADERS: "x-token=a%20b, other=1" });
+    assert.deepEqual(standard.tracing, { endpoint: "http://collector:4318", serviceName: "auth", headers: { "x-token": "a b", other: "1" } });
+    const own = loadConfig(["--otel-endpoint", "https://otel.internal/base"], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318" });
+    assert.equal(own.tracing?.endpoint, "https://otel.internal/base", "SIGIL_OTEL_ENDPOINT wins over the standard variable");
+    assert.equal(own.tracing?.serviceName, "sigil");
+    // A collector URL or header may hold credentials: the errors never repeat the value.
+    for (const [env, message] of [
+      [{ SIGIL_OTEL_ENDPOINT: "ftp://secret-host" }, /^SIGIL_OTEL_ENDPOINT \(--otel-endpoint\) is not valid: must be an http:\/\/ or https:\/\/ URL/],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: "not a url secret-host" }, /^OTEL_EXPORTER_OTLP_ENDPOINT must be an http/],
+      [{ SIGIL_OTEL_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_HEADERS: "secret-host" }, /^OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs/],
+    ] as const) {
+      assert.throws(() => loadConfig([], env), (e: Error) => e instanceof ConfigError && message.test(e.message) && !e.message.includes("secret-host"), JSON.stringify(env));
+    }
+
+    assert.equal(loadConfig(["--access-log", "errors"], {}).accessLog, "errors");
+    assert.throws(() => loadConfig([], { SIGIL_ACCESS_LOG: "some" }), (e: Error) => e instanceof ConfigError && /^SIGIL_ACCESS_LOG \(--access-log\) must be one of default, all, errors, none/.test(e.message));
+  });
 });
