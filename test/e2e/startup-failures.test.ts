@@ -62,12 +62,13 @@ describe(`start-up that fails well (${testDialect()})`, () => {
     it(`a port in use is one line naming the setting, with --workers ${workers}, and leaves no first admin key`, async () => {
       const taken = await occupiedPort();
       try {
-        for (const [setting, flag] of [["SIGIL_GRPC_ADDR", "--grpc-addr"], ["SIGIL_HTTP_ADDR", "--http-addr"]] as const) {
+        const listeners = [["SIGIL_GRPC_ADDR", "--grpc-addr"], ["SIGIL_HTTP_ADDR", "--http-addr"], ["SIGIL_METRICS_ADDR", "--metrics-addr"]] as const;
+        for (const [setting, flag] of listeners) {
           const dir = dataDir();
           const database = await databaseForTest(dir);
-          const other = flag === "--grpc-addr" ? "--http-addr" : "--grpc-addr";
+          const others = listeners.filter(([, f]) => f !== flag).flatMap(([, f]) => [f, "127.0.0.1:0"]);
           try {
-            const run = await runCli(["serve", "--workers", String(workers), flag, `127.0.0.1:${taken.port}`, other, "127.0.0.1:0"], {
+            const run = await runCli(["serve", "--workers", String(workers), flag, `127.0.0.1:${taken.port}`, ...others], {
               env: { SIGIL_DATA_DIR: dir, SIGIL_DATABASE_URL: database.url },
             });
             assertOneLine(run, `sigil: ${setting} (${flag}) 127.0.0.1:${taken.port}: address in use`);
