@@ -25,6 +25,7 @@ import { COMPARISON_TARGETS } from "./comparison-scenarios.js";
 import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Level, type Scenario, type ScenarioTarget } from "./scenarios.js";
 import { pinPostgres, postgresUnavailable, startPostgres, type BenchPostgres } from "./servers/postgres-server.js";
 import { startReferenceServer, type ReferenceServerKind } from "./servers/reference-servers.js";
+import { OtlpReceiver } from "../test/support/otlp-receiver.js";
 import { startSigil, stopSigil, type SigilOptions } from "./servers/sigil-server.js";
 import { loadConfig } from "../src/config/config.js";
 import { judgeTargets } from "./targets.js";
@@ -265,6 +266,19 @@ interface SigilSetup {
   env?: Record<string, string>;
 }
 
+/** The main database with tracing on, exporting every span to a local OTLP/HTTP receiver (in this process, on the generator's core). */
+async function runTraced(bench: BenchRun, dataset: Dataset): Promise<void> {
+  if (bench.scenariosOn("sigil-main-traced").length === 0) return;
+  const receiver = new OtlpReceiver({ keep: false });
+  const endpoint = await receiver.start();
+  try {
+    await runSigil(bench, "sigil-main-traced", dataset, { env: { SIGIL_OTEL_ENDPOINT: endpoint } });
+  } finally {
+    await receiver.close();
+  }
+  bench.notes.push(`verify-cache-hit-traced: the local OTLP receiver took ${receiver.requests} exports holding ${receiver.spanCount} spans.`);
+}
+
 async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
   const list = bench.scenariosOn(target);
   if (list.length === 0) return;
@@ -444,7 +458,7 @@ async function main(): Promise<void> {
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-main-no-usage", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
+  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-main-no-usage", "sigil-main-no-metrics", "sigil-main-traced", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
@@ -454,6 +468,8 @@ async function main(): Promise<void> {
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
     await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
     await phase("Sigil, main database, usage analytics off", () => runSigil(bench, "sigil-main-no-usage", datasets.main, { env: { SIGIL_USAGE_ANALYTICS: "off" } }));
+    await phase("Sigil, main database, metrics off", () => runSigil(bench, "sigil-main-no-metrics", datasets.main, { env: { SIGIL_METRICS_ADDR: "" } }));
+    await phase("Sigil, main database, tracing on", () => runTraced(bench, datasets.main));
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {

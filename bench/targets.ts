@@ -53,6 +53,8 @@ const TARGETS: Target[] = [
     check: { kind: "open-p99", scenarioId: "verify-cache-miss", percent: 50, atMostMs: 3 },
     needsFullDataset: true,
   },
+  { description: "Metrics cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-metrics", atLeast: 0.97, baselineName: "metrics off" } },
+  { description: "Tracing cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit-traced", baselineId: "verify-cache-hit", atLeast: 0.85, baselineName: "tracing off" } },
   { description: "Usage analytics cost on VerifyKey cache hit, saturated", check: { kind: "relative", scenarioId: "verify-cache-hit", baselineId: "verify-cache-hit-no-usage", atLeast: 0.98, baselineName: "usage analytics off" } },
 ];
 

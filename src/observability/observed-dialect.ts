@@ -1,6 +1,7 @@
 import type { Span } from "@opentelemetry/api";
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, Kysely, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
 import type { DialectName } from "../store/database.js";
+import { DriverWrappingDialect } from "../store/driver-wrapping-dialect.js";
 import { databaseErrorKind, type DatabaseMetrics } from "./database-metrics.js";
 import { SqlCallClassifier, type DatabaseCall } from "./sql-call.js";
 import { failSpan, type SigilTracing } from "./tracing.js";
@@ -23,31 +24,18 @@ const ROLLBACK: DatabaseCall = { operation: "rollback", table: "" };
  * statement text nor parameters reach a label or an attribute: only the operation and one of
  * Sigil's table names. Sits inside UnavailableMappingDialect, so errors are classified as raised.
  */
-export class ObservedDialect implements Dialect {
-  readonly #inner: Dialect;
+export class ObservedDialect extends DriverWrappingDialect {
   readonly #observers: DatabaseObservers;
   readonly #system: string;
 
   constructor(inner: Dialect, dialect: DialectName, observers: DatabaseObservers) {
-    this.#inner = inner;
+    super(inner);
     this.#observers = observers;
     this.#system = dialect === "postgres" ? "postgresql" : "sqlite";
   }
 
-  createDriver(): Driver {
-    return new ObservedDriver(this.#inner.createDriver(), this.#system, this.#observers);
-  }
-
-  createQueryCompiler(): QueryCompiler {
-    return this.#inner.createQueryCompiler();
-  }
-
-  createAdapter() {
-    return this.#inner.createAdapter();
-  }
-
-  createIntrospector(db: Kysely<any>) {
-    return this.#inner.createIntrospector(db);
+  protected wrapDriver(driver: Driver): Driver {
+    return new ObservedDriver(driver, this.#system, this.#observers);
   }
 }
 

@@ -1,4 +1,5 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, Kysely, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from "kysely";
+import { DriverWrappingDialect } from "./driver-wrapping-dialect.js";
 import { classifyUnavailable, databaseUnavailableError } from "./database-unavailable.js";
 import { transactionConflictError } from "./transaction-conflict.js";
 
@@ -10,29 +11,16 @@ export type UnavailableListener = (reason: string) => void;
  * transaction step or connection checkout, in any repository) becomes one UNAVAILABLE error,
  * and every other error passes through untouched.
  */
-export class UnavailableMappingDialect implements Dialect {
-  readonly #inner: Dialect;
+export class UnavailableMappingDialect extends DriverWrappingDialect {
   readonly #onUnavailable: UnavailableListener;
 
   constructor(inner: Dialect, onUnavailable: UnavailableListener) {
-    this.#inner = inner;
+    super(inner);
     this.#onUnavailable = onUnavailable;
   }
 
-  createDriver(): Driver {
-    return new UnavailableMappingDriver(this.#inner.createDriver(), this.#onUnavailable);
-  }
-
-  createQueryCompiler(): QueryCompiler {
-    return this.#inner.createQueryCompiler();
-  }
-
-  createAdapter() {
-    return this.#inner.createAdapter();
-  }
-
-  createIntrospector(db: Kysely<any>) {
-    return this.#inner.createIntrospector(db);
+  protected wrapDriver(driver: Driver): Driver {
+    return new UnavailableMappingDriver(driver, this.#onUnavailable);
   }
 }
 

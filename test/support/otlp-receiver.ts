@@ -33,14 +33,18 @@ function flatten(attributes: KeyValue[] | undefined): Record<string, unknown> {
 
 /**
  * A small OTLP/HTTP trace receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends):
- * POST /v1/traces, every span kept, and every raw body kept too (to search for secrets).
+ * POST /v1/traces, every span kept, and every raw body kept too (to search for secrets). With
+ * `keep: false` (the benchmark's collector) it only counts requests and spans, parsing nothing.
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   readonly bodies: string[] = [];
+  requests = 0;
+  spanCount = 0;
   readonly #server: http.Server;
 
-  constructor() {
+  constructor(options: { keep?: boolean } = {}) {
+    const keep = options.keep ?? true;
     this.#server = http.createServer((req, res) => {
       let body = "";
       req.setEncoding("utf8");
@@ -48,6 +52,12 @@ export class OtlpReceiver {
       req.on("end", () => {
         if (req.method !== "POST" || req.url !== "/v1/traces" || !String(req.headers["content-type"]).startsWith("application/json")) {
           res.writeHead(404).end();
+          return;
+        }
+        this.requests++;
+        if (!keep) {
+          this.spanCount += body.split('"spanId":').length - 1;
+          res.writeHead(200, { "content-type": "application/json" }).end("{}");
           return;
         }
         this.bodies.push(body);
@@ -58,6 +68,7 @@ export class OtlpReceiver {
           const resource = flatten(rs.resource?.attributes);
           for (const ss of rs.scopeSpans) {
             for (const s of ss.spans) {
+              this.spanCount++;
               this.spans.push({
                 traceId: s.traceId as string,
                 spanId: s.spanId as string,
