@@ -12,10 +12,11 @@ interface CorsResponse {
   end(): unknown;
 }
 
-// Connect's lists for its three protocols, plus Authorization: admin calls and DeriveToken carry a bearer key.
+// Connect's lists for its three protocols, plus Authorization: admin calls and DeriveToken carry a bearer key;
+// plus the request id and W3C trace context a browser app may send (OpenTelemetry's web instrumentation does).
 const ALLOWED_METHODS = cors.allowedMethods.join(", ");
-const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
-const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
+const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "X-Request-Id", "traceparent", "tracestate"].join(", ");
+const EXPOSED_HEADERS = [...cors.exposedHeaders, "X-Request-Id"].join(", ");
 /** Browsers cache a preflight this long (Chromium caps it at 2 h). */
 const PREFLIGHT_MAX_AGE_S = "7200";
 

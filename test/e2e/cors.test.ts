@@ -64,7 +64,7 @@ describe("CORS on the HTTP listener", () => {
     assert.equal(res.headers.get("access-control-allow-origin"), APP);
     assert.deepEqual(headerList(res, "access-control-allow-methods").sort(), ["get", "post"]);
     const allowed = headerList(res, "access-control-allow-headers");
-    for (const h of ["content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization"]) {
+    for (const h of ["content-type", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent", "grpc-timeout", "authorization", "x-request-id", "traceparent", "tracestate"]) {
       assert.ok(allowed.includes(h), `${h} allowed: ${allowed.join(" ")}`);
     }
     assert.equal(res.headers.get("access-control-max-age"), "7200");
@@ -80,7 +80,8 @@ describe("CORS on the HTTP listener", () => {
     assert.equal(verify.headers.get("access-control-allow-origin"), APP);
     assert.ok(headerList(verify, "vary").includes("origin"));
     const exposed = headerList(verify, "access-control-expose-headers");
-    for (const h of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) assert.ok(exposed.includes(h), `${h} exposed`);
+    for (const h of ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-request-id"]) assert.ok(exposed.includes(h), `${h} exposed`);
+    assert.match(verify.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/, "the call's request id");
     assert.equal(((await verify.json()) as { reason: string }).reason, "VERIFY_REASON_MALFORMED");
 
     const list = await connectCall(on, APP, LIST, {}, `Bearer ${on.adminKey}`);
