@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createSigilClient, TokenFormat, VerifyReason } from "../../clients/typescript/src/index.js";
+import { formatApiKey } from "../../src/keys/api-key-format.js";
 import { METRIC } from "../../src/observability/metric-names.js";
 import { parseExposition, promtoolCheck, scrape, scrapeSamples, valueOf, type MetricSample } from "../support/metrics-scrape.js";
 import { testDialect } from "../support/postgres.js";
@@ -61,6 +62,32 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
       assert.equal(verified(after, "insufficient_scope") - verified(before, "insufficient_scope"), 3);
       assert.equal(valueOf(after, METRIC.verifications, { reason: "malformed" }) - valueOf(before, METRIC.verifications, { reason: "malformed" }), 3);
 
+      // The other answers, each under its own reason.
+      const anonymous = createSigilClient({ baseUrl: server.grpcUrl });
+      const limited = await admin.issueKey({ name: "limited", owner: "svc:metrics", rateLimit: { requests: 1, window: { seconds: 3600n, nanos: 0 } } });
+      const metered = await admin.issueKey({ name: "metered", owner: "svc:metrics", credits: { remaining: 1n } });
+      const expiring = await admin.issueKey({ name: "expiring", owner: "svc:metrics", expiration: { case: "ttl", value: { seconds: 60n, nanos: 0 } } });
+      const r0 = await scrapeSamples(url);
+      const answers = [
+        await anonymous.verifyKey({ credential: formatApiKey("sgl", key!.keyId).key }),
+        await anonymous.verifyKey({ credential: limited.secret }),
+        await anonymous.verifyKey({ credential: limited.secret }),
+        await anonymous.verifyKey({ credential: metered.secret }),
+        await anonymous.verifyKey({ credential: metered.secret }),
+      ];
+      server.advance(120_000);
+      answers.push(await anonymous.verifyKey({ credential: expiring.secret }));
+      assert.deepEqual(
+        answers.map((a) => a.reason),
+        [VerifyReason.NOT_FOUND, VerifyReason.VALID, VerifyReason.RATE_LIMITED, VerifyReason.VALID, VerifyReason.USAGE_EXHAUSTED, VerifyReason.EXPIRED],
+      );
+      const r1 = await scrapeSamples(url);
+      for (const reason of ["not_found", "rate_limited", "usage_exhausted", "expired"]) {
+        assert.equal(verified(r1, reason) - verified(r0, reason), 1, reason);
+      }
+      assert.equal(valueOf(r1, METRIC.rateLimited) - valueOf(r0, METRIC.rateLimited), 1);
+      assert.equal(valueOf(r1, METRIC.creditsExhausted) - valueOf(r0, METRIC.creditsExhausted), 1);
+
       // A call that fails is counted under its code; an admin call without a key is UNAUTHENTICATED.
       const anon = createSigilClient({ baseUrl: server.grpcUrl });
       await assert.rejects(anon.getKey({ keyId: key!.keyId }));
@@ -97,7 +124,8 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
 
   it("a cache miss then a hit; a revocation made by another process moves this one's feed metrics", async () => {
     const a = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "100ms" });
-    const b = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "100ms" }, { join: a });
+    // B caches one key record: a second key evicts the first.
+    const b = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "100ms", SIGIL_CACHE_SIZE: "1" }, { join: a });
     try {
       const admin = createSigilClient({ baseUrl: a.grpcUrl, adminKey: a.adminKey });
       const { secret, key } = await admin.issueKey({ name: "feed", owner: "svc:feed" });
@@ -113,7 +141,13 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
       const s2 = await scrapeSamples(url);
       assert.equal(lookups(s2, "hit") - lookups(s1, "hit"), 1, "the second is a cache hit");
       assert.equal(lookups(s2, "miss") - lookups(s1, "miss"), 0);
-      assert.ok(valueOf(s2, METRIC.keyCacheEntries) >= 1);
+      assert.equal(valueOf(s2, METRIC.keyCacheEntries), 1);
+      const other = await admin.issueKey({ name: "evicting", owner: "svc:feed" });
+      assert.equal((await onB.verifyKey({ credential: other.secret })).valid, true);
+      assert.equal((await onB.verifyKey({ credential: secret })).valid, true, "read again after its eviction");
+      const evicted = await scrapeSamples(url);
+      assert.equal(valueOf(evicted, METRIC.keyCacheEvictions) - valueOf(s2, METRIC.keyCacheEvictions), 2);
+      assert.equal(lookups(evicted, "miss") - lookups(s2, "miss"), 2);
 
       await admin.revokeKey({ keyId: key!.keyId, reason: "feed metrics" });
       const s3 = await waitFor("B to apply the revocation", async () => {

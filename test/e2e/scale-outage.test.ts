@@ -7,7 +7,9 @@ import BetterSqlite3 from "better-sqlite3";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
 import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { METRIC } from "../../src/observability/metric-names.js";
 import { grpcJsClient } from "../support/grpc-js-call.js";
+import { scrapeSamples, valueOf } from "../support/metrics-scrape.js";
 import { createTestDatabase, PostgresCluster, testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
@@ -98,10 +100,17 @@ describe(`database outages (${testDialect()})`, () => {
         assert.equal(await httpHealth(live), "NOT_SERVING");
         await sleep(1500);
         assert.equal(await codeOf(admin.issueKey({ name: "during", owner: "svc:outage", scopes: [] })), Code.Unavailable);
+        // The metrics say so too.
+        const metricsUrl = `http://127.0.0.1:${live.app.metricsPort}/metrics`;
+        const during = await scrapeSamples(metricsUrl);
+        assert.equal(valueOf(during, METRIC.databaseUp), 0);
+        assert.ok(valueOf(during, METRIC.databaseErrors, { kind: "unavailable" }) > 0, "unreachable calls are counted");
+        assert.ok(valueOf(during, METRIC.rpcHandled, { grpc_method: "IssueKey", grpc_code: "Unavailable" }) > 0);
 
         await cluster.start();
         await until("gRPC health SERVING again", async () => (await grpcHealth(live)) === "SERVING", 20_000);
         assert.equal(await httpHealth(live), "SERVING");
+        assert.equal(valueOf(await scrapeSamples(metricsUrl), METRIC.databaseUp), 1);
         await until("IssueKey to succeed again", async () => (await codeOf(admin.issueKey({ name: "after", owner: "svc:outage", scopes: [] }))) === 0);
         await sleep(300);
         running = false;
@@ -152,6 +161,10 @@ describe(`database outages (${testDialect()})`, () => {
           assert.equal(Code[await codeOf(admin.revokeKey({ keyId: issued.key!.keyId, reason: "blocked" }))], "Unavailable");
           assert.equal((await admin.verifyKey({ credential: issued.secret })).valid, true, "reads are not blocked");
           assert.equal(await grpcHealth(server), "SERVING");
+          const samples = await scrapeSamples(`http://127.0.0.1:${server.app.metricsPort}/metrics`);
+          assert.ok(valueOf(samples, METRIC.databaseErrors, { kind: "busy" }) >= 2, "the lock waits that ran out are counted as busy");
+          assert.equal(valueOf(samples, METRIC.databaseErrors, { kind: "unavailable" }), 0);
+          assert.equal(valueOf(samples, METRIC.databaseUp), 1, "a busy lock is not an outage");
         } finally {
           other.prepare("rollback").run();
           other.close();
