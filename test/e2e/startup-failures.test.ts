@@ -43,6 +43,8 @@ async function bootstrapKeys(databaseUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    // A start that failed before migrating (the supervisor's metrics port taken) left no table at all.
+    if ((await client.query("select to_regclass('keys') as t")).rows[0].t === null) return 0;
     return Number((await client.query(query)).rows[0].n);
   } finally {
     await client.end();
