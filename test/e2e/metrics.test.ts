@@ -7,6 +7,7 @@ import { parseExposition, promtoolCheck, scrape, scrapeSamples, valueOf, type Me
 import { testDialect } from "../support/postgres.js";
 import { protocolClients } from "../support/protocol-clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
+import { Watch } from "../support/watch-stream.js";
 
 /**
  * Issue #11 item 1: Prometheus metrics on their own listener. Values move as calls are made on
@@ -149,7 +150,19 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
       assert.equal(valueOf(evicted, METRIC.keyCacheEvictions) - valueOf(s2, METRIC.keyCacheEvictions), 2);
       assert.equal(lookups(evicted, "miss") - lookups(s2, "miss"), 2);
 
+      // An offline verifier follows A's revocation feed meanwhile.
+      const watch = new Watch(createSigilClient({ baseUrl: a.grpcUrl }), a.adminKey);
       await admin.revokeKey({ keyId: key!.keyId, reason: "feed metrics" });
+      await watch.until([key!.keyId]);
+      const urlA = metricsUrl(a);
+      const watching = await scrapeSamples(urlA);
+      assert.equal(valueOf(watching, METRIC.watchStreamsOpen), 1);
+      assert.equal(valueOf(watching, METRIC.rpcStarted, { grpc_method: "WatchRevocations", grpc_type: "server_stream", protocol: "grpc" }), 1);
+      watch.close();
+      await waitFor("the stream to close", async () => {
+        const s = await scrapeSamples(urlA);
+        return valueOf(s, METRIC.watchStreamsOpen) === 0 && valueOf(s, METRIC.rpcHandled, { grpc_method: "WatchRevocations" }) === 1 ? s : undefined;
+      });
       const s3 = await waitFor("B to apply the revocation", async () => {
         const s = await scrapeSamples(url);
         return valueOf(s, METRIC.revocationsApplied) > valueOf(s2, METRIC.revocationsApplied) ? s : undefined;
