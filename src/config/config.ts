@@ -253,7 +253,7 @@ export const SETTINGS = {
   trustedProxies: setting("SIGIL_TRUSTED_PROXIES", "--trusted-proxies", "none", "networks of proxies whose X-Forwarded-For / X-Real-IP /v1/authorize and Envoy ext_authz believe (comma-separated CIDRs)", parseTrustedProxies),
   metricsAddress: setting("SIGIL_METRICS_ADDR", "--metrics-addr", "127.0.0.1:4422", "Prometheus listener (GET /metrics; with --workers, summed over every worker); empty turns metrics off", (t) => (t === "" ? undefined : hostPort(t))),
   otelEndpoint: setting("SIGIL_OTEL_ENDPOINT", "--otel-endpoint", "off (or OTEL_EXPORTER_OTLP_ENDPOINT)", "OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces)", otlpEndpoint, true),
-  accessLog: setting("SIGIL_ACCESS_LOG", "--access-log", "default", "call log lines: default (VerifyKey/BatchVerifyKeys successes at debug, the rest at info), all, errors (failures and mutations), none", oneOf(ACCESS_LOG_MODES)),
+  accessLog: setting("SIGIL_ACCESS_LOG", "--access-log", "default", "call log lines: default (VerifyKey/BatchVerifyKeys and gateway-check successes at debug, the rest at info), all, errors (failures and mutations), none", oneOf(ACCESS_LOG_MODES)),
   receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
 } as const;
 

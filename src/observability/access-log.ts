@@ -21,8 +21,8 @@ type Level = "info" | "debug";
 
 /**
  * One method's access-log levels, decided once at registration:
- * - `default`: failed calls and every call of a method other than VerifyKey and BatchVerifyKeys at
- *   info; successful VerifyKey and BatchVerifyKeys calls at debug;
+ * - `default`: failed calls and every call of a method other than the hot ones at info; successful
+ *   calls of the hot ones (VerifyKey, BatchVerifyKeys and the gateways' checks) at debug;
  * - `all`: every call at info;
  * - `errors`: failed calls and mutations at info, nothing else;
  * - `none`: no call lines (the server's own failures are still logged as errors, `handler failed`).

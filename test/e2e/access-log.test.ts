@@ -34,8 +34,15 @@ async function callMix(server: TestServer): Promise<Map<string, Line>> {
   await assert.rejects(anon.batchVerifyKeys({ requests: [] }), /requests/);
   await admin.listKeys({});
   await assert.rejects(anon.listKeys({}));
+  // The gateway's forward-auth route, a hot path like VerifyKey.
+  const allowed = await fetch(`${server.httpUrl}/v1/authorize`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(allowed.status, 200);
+  assert.match(allowed.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   const lines = new Map<string, Line>();
-  for (const l of callLines(server, from)) lines.set(`${String(l.method).split("/")[1]} ${String(l.code)}`, l);
+  for (const l of callLines(server, from)) {
+    const method = String(l.method);
+    lines.set(`${method.startsWith("/") ? method : method.split("/")[1]} ${String(l.code)}`, l);
+  }
   return lines;
 }
 
@@ -69,6 +76,7 @@ describe(`access log (${testDialect()})`, () => {
       "ListKeys OK": INFO,
       "ListKeys UNAUTHENTICATED": INFO,
       "VerifyKey OK": DEBUG,
+      "/v1/authorize OK": DEBUG,
     });
   });
 
@@ -81,6 +89,7 @@ describe(`access log (${testDialect()})`, () => {
       "ListKeys OK": INFO,
       "ListKeys UNAUTHENTICATED": INFO,
       "VerifyKey OK": INFO,
+      "/v1/authorize OK": INFO,
     });
     // Failures and mutations only, even at debug.
     const errors = await withServer({ SIGIL_ACCESS_LOG: "errors", SIGIL_LOG_LEVEL: "debug" }, callMix);

@@ -67,7 +67,8 @@ describe("Envoy ext_authz Check on the gRPC listener (grpcio client from proto/e
   let admin: SigilClient;
   let target: string;
   before(async () => {
-    server = await startTestServer({ SIGIL_AUTH_HEADER: "X-API-Key", SIGIL_TRUSTED_PROXIES: "10.9.0.0/16" });
+    // Every call logged: allowed checks are at debug by default (a gateway's hot path), and this test reads their lines.
+    server = await startTestServer({ SIGIL_AUTH_HEADER: "X-API-Key", SIGIL_TRUSTED_PROXIES: "10.9.0.0/16", SIGIL_ACCESS_LOG: "all" });
     admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
     target = `127.0.0.1:${server.app.grpcPort}`;
   });

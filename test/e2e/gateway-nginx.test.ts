@@ -62,7 +62,8 @@ describe("forward auth behind a real nginx (auth_request, the README's config)",
 
   before(async () => {
     // nginx connects to Sigil from 127.0.0.1: its X-Forwarded-For is believed; the clients are 127.0.0.2 and .3.
-    server = await startTestServer({ SIGIL_TRUSTED_PROXIES: "127.0.0.1/32" });
+    // Every call logged: allowed checks are at debug by default (a gateway's hot path), and a test below reads their lines.
+    server = await startTestServer({ SIGIL_TRUSTED_PROXIES: "127.0.0.1/32", SIGIL_ACCESS_LOG: "all" });
     admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
     anon = createSigilClient({ baseUrl: server.grpcUrl });
     app = http.createServer((req, res) => {

@@ -89,6 +89,14 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
       assert.equal(valueOf(r1, METRIC.rateLimited) - valueOf(r0, METRIC.rateLimited), 1);
       assert.equal(valueOf(r1, METRIC.creditsExhausted) - valueOf(r0, METRIC.creditsExhausted), 1);
 
+      // The gateway's forward-auth route counts as a unary call of protocol "http".
+      assert.equal((await fetch(`${server.httpUrl}/v1/authorize`, { headers: { authorization: `Bearer ${secret}` } })).status, 200);
+      assert.equal((await fetch(`${server.httpUrl}/v1/authorize`)).status, 401);
+      const routed = await scrapeSamples(url);
+      const route = { grpc_type: "unary", grpc_service: "http", grpc_method: "/v1/authorize", protocol: "http" };
+      assert.equal(valueOf(routed, METRIC.rpcHandled, { ...route, grpc_code: "OK" }), 1);
+      assert.equal(valueOf(routed, METRIC.rpcHandled, { ...route, grpc_code: "Unauthenticated" }), 1);
+
       // A call that fails is counted under its code; an admin call without a key is UNAUTHENTICATED.
       const anon = createSigilClient({ baseUrl: server.grpcUrl });
       await assert.rejects(anon.getKey({ keyId: key!.keyId }));

@@ -79,6 +79,10 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
       secrets.push(derived.result.token);
       const jwtVerified = await traced((o) => grpcB.verifyKey({ credential: derived.result.token }, o));
       assert.equal(jwtVerified.result.valid, true);
+      // The gateway's forward-auth route is traced like a call.
+      const routeParent = traceparent();
+      const routed = await fetch(`${b.httpUrl}/v1/authorize`, { headers: { authorization: `Bearer ${secret}`, traceparent: routeParent.header } });
+      assert.equal(routed.status, 200);
       // Without a traceparent: a trace of Sigil's own.
       await grpcB.verifyKey({ credential: secret });
 
@@ -117,6 +121,11 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
       assert.equal(webSpan.attributes["sigil.protocol"], "grpc-web");
       assert.equal(webSpan.attributes["rpc.grpc.status_code"], 0);
       assert.equal(serverSpan(spans, derived.parent.traceId).attributes["rpc.method"], "DeriveToken");
+
+      const routeSpan = serverSpan(spans, routeParent.traceId);
+      assert.equal(routeSpan.name, "/v1/authorize");
+      assert.equal(routeSpan.parentSpanId, routeParent.spanId);
+      assert.deepEqual([routeSpan.attributes["http.route"], routeSpan.attributes["sigil.protocol"], routeSpan.attributes["sigil.status_code"]], ["/v1/authorize", "http", 0]);
 
       const callerTraces = new Set([issue, miss, hit, viaConnect, viaWeb, derived, jwtVerified].map((c) => c.parent.traceId));
       const ownTrace = spans.filter((s) => s.kind === 2 && !callerTraces.has(s.traceId) && s.name.endsWith("/VerifyKey"));
