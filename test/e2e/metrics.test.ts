@@ -137,9 +137,18 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
     const b = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "100ms", SIGIL_CACHE_SIZE: "1" }, { join: a });
     try {
       const admin = createSigilClient({ baseUrl: a.grpcUrl, adminKey: a.adminKey });
-      const { secret, key } = await admin.issueKey({ name: "feed", owner: "svc:feed" });
       const onB = createSigilClient({ baseUrl: b.grpcUrl });
       const url = metricsUrl(b);
+      // An issue applied from the feed invalidates that key id on B, and a read racing it is not
+      // cached: each key is verified on B only once B has applied its issue.
+      const issueOnA = async (name: string) => {
+        const issued = (s: readonly MetricSample[]) => valueOf(s, METRIC.feedChangesApplied, { action: "issue" });
+        const before = issued(await scrapeSamples(url));
+        const result = await admin.issueKey({ name, owner: "svc:feed" });
+        await waitFor("B to apply the issue", async () => (issued(await scrapeSamples(url)) > before ? true : undefined));
+        return result;
+      };
+      const { secret, key } = await issueOnA("feed");
       const lookups = (s: readonly MetricSample[], result: string) => valueOf(s, METRIC.keyCacheLookups, { result });
       const s0 = await scrapeSamples(url);
       assert.equal((await onB.verifyKey({ credential: secret })).valid, true);
@@ -151,7 +160,7 @@ describe(`Prometheus metrics (${testDialect()})`, () => {
       assert.equal(lookups(s2, "hit") - lookups(s1, "hit"), 1, "the second is a cache hit");
       assert.equal(lookups(s2, "miss") - lookups(s1, "miss"), 0);
       assert.equal(valueOf(s2, METRIC.keyCacheEntries), 1);
-      const other = await admin.issueKey({ name: "evicting", owner: "svc:feed" });
+      const other = await issueOnA("evicting");
       assert.equal((await onB.verifyKey({ credential: other.secret })).valid, true);
       assert.equal((await onB.verifyKey({ credential: secret })).valid, true, "read again after its eviction");
       const evicted = await scrapeSamples(url);
