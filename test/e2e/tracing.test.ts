@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { createSigilClient, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
+import { METRIC } from "../../src/observability/metric-names.js";
+import { scrapeSamples, valueOf } from "../support/metrics-scrape.js";
 import { OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.js";
 import { testDialect } from "../support/postgres.js";
 import { startTestServer } from "../support/test-server.js";
@@ -64,6 +66,12 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
       const secret = issue.result.secret;
       secrets.push(secret);
       assert.equal(issue.echoed, "issue-req.1", "the caller's request id is echoed");
+      // B verifies once it applied the issue from the feed (a read racing that invalidation is not cached).
+      const bMetrics = `http://127.0.0.1:${b.app.metricsPort}/metrics`;
+      for (const deadline = Date.now() + 15_000; valueOf(await scrapeSamples(bMetrics), METRIC.feedChangesApplied, { action: "issue" }) < 1; ) {
+        assert.ok(Date.now() < deadline, "B applied the issue");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
 
       const grpcB: SigilClient = createSigilClient({ baseUrl: b.grpcUrl });
       const connectB: SigilClient = createSigilClient({ baseUrl: b.httpUrl, protocol: "connect" });
