@@ -46,3 +46,12 @@ export function statusFromHttpStatus(httpStatus: number): number {
     default: return STATUS_UNKNOWN;
   }
 }
+
+/** Counts per status code (index = code) as counts per status name, leaving out the zeros. */
+export function countsByStatusName(countsByCode: readonly number[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  countsByCode.forEach((count, code) => {
+    if (count > 0) counts[statusName(code)] = count;
+  });
+  return counts;
+}

@@ -4,7 +4,7 @@
 // sees (coordinated omission); this one charges every delay to the call that suffered it.
 import { performance } from "node:perf_hooks";
 import { encodeHistogram, newLatencyHistogram } from "../histogram.js";
-import { statusName } from "../grpc-status.js";
+import { countsByStatusName } from "../grpc-status.js";
 import type { Connection } from "./connection.js";
 import { createRequestSource } from "./request-source.js";
 import type { LoadSpec, WorkerResult } from "./spec.js";
@@ -72,10 +72,7 @@ export function runOpenLoop(spec: LoadSpec, connections: Connection[]): Promise<
       if (drainTimer === undefined) return;
       clearTimeout(drainTimer);
       drainTimer = undefined;
-      const statusCounts: Record<string, number> = {};
-      statusCodes.forEach((count, code) => {
-        if (count > 0) statusCounts[statusName(code)] = count;
-      });
+      const statusCounts = countsByStatusName(statusCodes);
       resolve({
         completed,
         windowMs: spec.durationMs,

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { encodeHistogram, newLatencyHistogram } from "../histogram.js";
-import { statusName } from "../grpc-status.js";
+import { countsByStatusName } from "../grpc-status.js";
 import type { Connection } from "./connection.js";
 import { openHttp1WireConnection } from "./http1-wire-connection.js";
 import { openGrpcJsConnection } from "./grpc-js-connection.js";
@@ -51,10 +51,7 @@ function runClosedLoop(spec: LoadSpec, connections: Connection[]): Promise<Worke
       if (drainTimer === undefined) return;
       clearTimeout(drainTimer);
       drainTimer = undefined;
-      const statusCounts: Record<string, number> = {};
-      statusCodes.forEach((count, code) => {
-        if (count > 0) statusCounts[statusName(code)] = count;
-      });
+      const statusCounts = countsByStatusName(statusCodes);
       resolve({
         completed,
         windowMs: windowEnd - windowStart,
