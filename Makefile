@@ -17,7 +17,8 @@ node_modules: package-lock.json
 	npm ci
 	@touch node_modules
 
-# The client package's generated code (sigil.v1 only), written by the same `buf generate`.
+# The generated code of sigil.v1 (the client package's, which the server imports too), written by the
+# same `buf generate` as gen/ (the vendored health and Envoy protos).
 CLIENT_GEN := clients/typescript/src/gen
 
 # gen/ (protobuf-es code) and descriptors/sigil.binpb (descriptors with comments, served by

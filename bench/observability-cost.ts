@@ -4,12 +4,12 @@
 // not measured: the endpoint refuses). `node dist/bench/observability-cost.js`.
 import pino from "pino";
 import { Registry } from "prom-client";
-import { KeyService } from "../gen/sigil/v1/key_service_pb.js";
+import { KeyService } from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { CallObserver } from "../src/observability/call-observer.js";
 import { ObservedCalls } from "../src/observability/observed-calls.js";
 import { SigilMetrics } from "../src/observability/sigil-metrics.js";
 import { SigilTracing } from "../src/observability/tracing.js";
-import { CredentialKind, VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { Verification } from "../src/service/credential-verifier.js";
 
 const CALLS = 300_000;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
-import { TokenFormat } from "../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat } from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { createSigilClient, OfflineVerifier } from "../clients/typescript/src/index.js";
 import { LOAD_CPUS, SERVER_CPUS } from "./config.js";
 import { pinThisProcess } from "./pinning.js";

@@ -5,7 +5,7 @@ import {
   IssueKeyRequestSchema,
   TokenFormat,
   VerifyKeyRequestSchema,
-} from "../gen/sigil/v1/key_service_pb.js";
+} from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { LoadProtocol } from "./load/spec.js";
 
 /** Derived tokens used by the load must outlive the run (the server caps a token at its max TTL). */

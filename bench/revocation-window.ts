@@ -4,7 +4,7 @@
 // revocations fall at every phase of the verifier's poll timer), revokes it, and then asks the
 // verifier every PROBE_INTERVAL_MS until it answers REVOKED.
 import { performance } from "node:perf_hooks";
-import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { SigilInstance } from "./servers/sigil-server.js";
 
 /** Pause between the verifier's answer and the next probe: the resolution of each figure, with one call's latency. */

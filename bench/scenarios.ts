@@ -1,6 +1,6 @@
 // The scenarios: what is sent, to which server, and what a correct answer looks like. Every Sigil
 // scenario names its limit: the reference scenario with the same method path and protocol.
-import { VerifyReason } from "../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { comparisonScenarios } from "./comparison-scenarios.js";
 import type { BenchConfig, Concurrency } from "./config.js";
 import { keyAt } from "./datasets.js";

@@ -16,7 +16,7 @@ import {
   type IssueKeyResponse,
   type RevokeKeyResponse,
   type VerifyKeyResponse,
-} from "../gen/sigil/v1/key_service_pb.js";
+} from "../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 export const METHOD_PATHS = {
   VerifyKey: "/sigil.v1.KeyService/VerifyKey",

@@ -2,7 +2,7 @@
 // only copies bytes: fixed bodies are reused as they are, random-key bodies are assembled from the
 // shared key list with a hand-written protobuf/JSON prefix (checked against protobuf-es at start).
 import { create, toBinary } from "@bufbuild/protobuf";
-import { VerifyKeyRequestSchema } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyKeyRequestSchema } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { LoadProtocol, RequestSourceSpec } from "./spec.js";
 
 export type RequestSource = () => Buffer;

@@ -4,7 +4,7 @@
 import * as http from "node:http";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { deriveTokenResponse, issueKeyResponse, verifyKeyResponse } from "./fixed-responses.js";
 import { announceListening, parsePortArg } from "./listen-args.js";
 

@@ -9,8 +9,8 @@ import {
   TokenFormat,
   VerifyKeyResponseSchema,
   VerifyReason,
-} from "../../gen/sigil/v1/key_service_pb.js";
-import { KeySchema, KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { KeySchema, KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 
 const KEY_ID = "4fQ2mX9kLpR7sT1v";
 const EXPIRE = timestampFromDate(new Date("2030-01-01T00:00:00Z"));

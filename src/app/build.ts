@@ -46,7 +46,7 @@ import { createHttpServer } from "../transport/http-server.js";
 import { loadReflectionFiles } from "../transport/reflection-files.js";
 import { openTransportSecurity } from "../transport/transport-security.js";
 import { bindServiceHandlers } from "../transport/service-methods.js";
-import { KeyService as KeyServiceDesc } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService as KeyServiceDesc } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { bootstrapAdminKey } from "./bootstrap-admin.js";
 import { BootstrapAdminReminder } from "./bootstrap-admin-reminder.js";
 import { RetentionPruner } from "./retention-pruner.js";

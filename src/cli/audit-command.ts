@@ -1,5 +1,5 @@
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { AuditAction, ListAuditEventsResponseSchema, type AuditEvent } from "../../gen/sigil/v1/audit_pb.js";
+import { AuditAction, ListAuditEventsResponseSchema, type AuditEvent } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
 import { parseDurationMs } from "../config/duration.js";
 import { HELP_OPTION, parseChoice, parseCommandArgs, parseIntegerFlag, parseTimeFlag, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";

@@ -1,8 +1,8 @@
 import { toJsonString, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, type Key } from "../../gen/sigil/v1/key_pb.js";
-import type { KeySecret } from "../../gen/sigil/v1/key_secret_pb.js";
-import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import { KeyStatus, type Key } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import type { KeySecret } from "../../clients/typescript/src/gen/sigil/v1/key_secret_pb.js";
+import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 import { formatDurationMs } from "../config/duration.js";
 import { UNSAFE_TEXT_CHARS } from "../service/request-validation.js";
 

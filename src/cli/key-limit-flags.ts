@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { RateLimitSchema, UsageCreditsSchema, type RateLimit, type UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import { RateLimitSchema, UsageCreditsSchema, type RateLimit, type UsageCredits } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "../service/usage-validation.js";
 import { parseDurationFlag, parseIntegerFlag, parseList, UsageError } from "./cli-args.js";
 import { checkFlag } from "./flag-checks.js";

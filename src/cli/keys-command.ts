@@ -1,14 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 import {
   GetKeyResponseSchema,
   IssueKeyRequestSchema,
   IssueKeyResponseSchema,
   ListKeysResponseSchema,
   RevokeKeyResponseSchema,
-} from "../../gen/sigil/v1/key_service_pb.js";
-import { RotateKeyResponseSchema } from "../../gen/sigil/v1/key_lifecycle_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { RotateKeyResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/key_lifecycle_pb.js";
 import { LIMITS, requireBoundedText } from "../service/request-validation.js";
 import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, parseExpireTimeFlag, parseIntegerFlag, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS, readSecretFile } from "./cli-connection.js";

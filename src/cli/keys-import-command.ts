@@ -2,7 +2,7 @@ import path from "node:path";
 import { create, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { ImportKeyRequestSchema, ImportKeyResultSchema, type ImportKeyRequest, type ImportKeyResult } from "../../gen/sigil/v1/key_import_pb.js";
+import { ImportKeyRequestSchema, ImportKeyResultSchema, type ImportKeyRequest, type ImportKeyResult } from "../../clients/typescript/src/gen/sigil/v1/key_import_pb.js";
 import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPlausibleImportedKey } from "../keys/imported-key-hasher.js";
 import { LIMITS } from "../service/request-validation.js";
 import { CliError, HELP_OPTION, parseChoice, parseCommandArgs, parseExpireTimeFlag, parseIntegerFlag, UsageError } from "./cli-args.js";

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { KeySchema } from "../../gen/sigil/v1/key_pb.js";
-import { UpdateKeyResponseSchema } from "../../gen/sigil/v1/key_lifecycle_pb.js";
+import { KeySchema } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { UpdateKeyResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/key_lifecycle_pb.js";
 import { LIMITS } from "../service/request-validation.js";
 import { HELP_OPTION, parseCommandArgs, parseDurationFlag, parseExpireTimeFlag, parseList, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";

@@ -1,5 +1,5 @@
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { GetKeyUsageResponseSchema } from "../../gen/sigil/v1/key_service_pb.js";
+import { GetKeyUsageResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { DEFAULT_USAGE_BUCKET_MS, DEFAULT_USAGE_RANGE_MS, MAX_USAGE_BUCKET_MS, requireUsageBucket, usageRange } from "../service/usage-query.js";
 import { USAGE_MINUTE_MS } from "../store/usage-repository.js";
 import { timeOrAgo } from "./audit-command.js";

@@ -3,7 +3,7 @@ import {
   RotateSigningKeyResponseSchema,
   SigningKeyState,
   type SigningKey,
-} from "../../gen/sigil/v1/signing_key_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/signing_key_pb.js";
 import { HELP_OPTION, parseCommandArgs } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";

@@ -1,6 +1,6 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { DeriveTokenResponseSchema, TokenFormat, TokenLifetimeLimit, type DeriveTokenResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { DeriveTokenResponseSchema, TokenFormat, TokenLifetimeLimit, type DeriveTokenResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { LIMITS, requireBoundedText } from "../service/request-validation.js";
 import { HELP_OPTION, parseChoice, parseCommandArgs, parseDurationFlag, UsageError } from "./cli-args.js";
 import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";

@@ -1,5 +1,5 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { VerifyReason, type GetKeyUsageResponse, type KeyUsageBucket } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason, type GetKeyUsageResponse, type KeyUsageBucket } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { formatDurationMs } from "../config/duration.js";
 import { alignedLines, formatEnum, formatTime, printable } from "./cli-output.js";
 

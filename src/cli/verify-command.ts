@@ -1,4 +1,4 @@
-import { CredentialKind, VerifyKeyResponseSchema, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyKeyResponseSchema, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { LIMITS, requireBoundedText } from "../service/request-validation.js";
 import { requireClientIp, USAGE_LIMITS } from "../service/usage-validation.js";
 import { HELP_OPTION, parseCommandArgs, parseIntegerFlag } from "./cli-args.js";

@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import type { Verification } from "../service/credential-verifier.js";
-import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { addRateLimitFields, retryAfterSeconds, type HeaderList } from "./rate-limit-headers.js";
 
 /**

@@ -4,7 +4,7 @@ import type { FeedUpdate } from "../cache/change-feed-follower.js";
 import type { Verification } from "../service/credential-verifier.js";
 import type { VerificationObserver } from "../service/verification-outcomes.js";
 import { CHANGE_ACTIONS, SIGNING_KEY_CHANGE_ACTIONS } from "../store/tables/change-feed-table.js";
-import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { DatabaseMetrics } from "./database-metrics.js";
 import { CounterFamily, HistogramFamily, type CounterCell, type HistogramCell } from "./metric-cells.js";
 import { DROPPED_DEFAULT_METRICS, FEED_LAG_BUCKETS, ISSUE_BATCH_BUCKETS, METRIC } from "./metric-names.js";

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseApiKey } from "../keys/api-key-format.js";
 import type { KeyRecord } from "../keys/key-record.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier, Verification } from "./credential-verifier.js";
 import { MutationActor } from "./mutation-actor.js";

@@ -10,7 +10,7 @@ import {
   type AuditEvent,
   type ListAuditEventsRequest,
   type ListAuditEventsResponse,
-} from "../../gen/sigil/v1/audit_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { BatchVerifyKeysResponseSchema, type BatchVerifyKeysRequest, type BatchVerifyKeysResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { BatchVerifyKeysResponseSchema, type BatchVerifyKeysRequest, type BatchVerifyKeysResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier } from "./credential-verifier.js";
 import { verificationToProto } from "./key-service.js";

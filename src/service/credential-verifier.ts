@@ -21,7 +21,7 @@ import {
   verifyMacaroonSignature,
   type Macaroon,
 } from "../tokens/macaroon/index.js";
-import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { hasAllScopes } from "./scopes.js";
 import { countedKeyOf, type VerificationCounter, type VerificationObserver } from "./verification-outcomes.js";
 import { throttleClientOf, throttleDigest, type VerifyFailureThrottle } from "./verify-failure-throttle.js";

@@ -22,7 +22,7 @@ import {
   type ImportKeyRequest,
   type ImportKeyResponse,
   type ImportKeyResult,
-} from "../../gen/sigil/v1/key_import_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_import_pb.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";

@@ -18,7 +18,7 @@ import {
   type RotateKeyResponse,
   type UpdateKeyRequest,
   type UpdateKeyResponse,
-} from "../../gen/sigil/v1/key_lifecycle_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_lifecycle_pb.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";

@@ -2,9 +2,9 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { keyState, type KeyRecord } from "../keys/key-record.js";
 import { creditsAt } from "../usage/credits.js";
-import { KeySchema, KeyStatus, type Key } from "../../gen/sigil/v1/key_pb.js";
-import { KeySecretSchema, type KeySecret } from "../../gen/sigil/v1/key_secret_pb.js";
-import { RateLimitSchema, UsageCreditsSchema } from "../../gen/sigil/v1/usage_pb.js";
+import { KeySchema, KeyStatus, type Key } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { KeySecretSchema, type KeySecret } from "../../clients/typescript/src/gen/sigil/v1/key_secret_pb.js";
+import { RateLimitSchema, UsageCreditsSchema } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 
 const STATUS = { active: KeyStatus.ACTIVE, revoked: KeyStatus.REVOKED, expired: KeyStatus.EXPIRED, disabled: KeyStatus.DISABLED } as const;
 

@@ -28,8 +28,8 @@ import {
   newTokenId,
   scopeCaveat,
 } from "../tokens/macaroon/index.js";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
-import { CreditsStatusSchema, RateLimitStatusSchema } from "../../gen/sigil/v1/usage_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { CreditsStatusSchema, RateLimitStatusSchema } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 import {
   DeriveTokenResponseSchema,
   GetJwksResponseSchema,
@@ -55,7 +55,7 @@ import {
   type RevokeKeyResponse,
   type VerifyKeyRequest,
   type VerifyKeyResponse,
-} from "../../gen/sigil/v1/key_service_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";

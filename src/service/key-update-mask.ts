@@ -1,4 +1,4 @@
-import type { Key } from "../../gen/sigil/v1/key_pb.js";
+import type { Key } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 import type { KeyRowUpdate } from "../store/tables/keys-table.js";
 import type { AuditedKeySettings } from "./audit-details.js";
 import { invalid, LIMITS, requireMetadata, requireName, requireScopes, timestampMs } from "./request-validation.js";

@@ -12,14 +12,14 @@ import {
   type SigningKeyChangeRow,
   type WatchedChangeRow,
 } from "../store/revocation-repository.js";
-import { SigningKeyChangeSchema, SigningKeyState, type SigningKeyChange } from "../../gen/sigil/v1/signing_key_pb.js";
+import { SigningKeyChangeSchema, SigningKeyState, type SigningKeyChange } from "../../clients/typescript/src/gen/sigil/v1/signing_key_pb.js";
 import {
   RevocationSchema,
   WatchRevocationsResponseSchema,
   type Revocation,
   type WatchRevocationsRequest,
   type WatchRevocationsResponse,
-} from "../../gen/sigil/v1/revocation_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/revocation_pb.js";
 import type { CallContext } from "./call-context.js";
 import { FeedWakeup } from "./feed-wakeup.js";
 import { durationMs, invalid, timestampMs } from "./request-validation.js";

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RevokeKeyRequest, RevokeKeyResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import type { RevokeKeyRequest, RevokeKeyResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier } from "./credential-verifier.js";

@@ -15,7 +15,7 @@ import {
   type RotateSigningKeyRequest,
   type RotateSigningKeyResponse,
   type SigningKey,
-} from "../../gen/sigil/v1/signing_key_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/signing_key_pb.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";

@@ -1,4 +1,4 @@
-import type { GetKeyUsageRequest } from "../../gen/sigil/v1/key_service_pb.js";
+import type { GetKeyUsageRequest } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { formatDurationMs } from "../config/duration.js";
 import { USAGE_MINUTE_MS } from "../store/usage-repository.js";
 import { UNATTRIBUTED } from "../usage/usage-counter.js";

@@ -13,7 +13,7 @@ import {
   type GetKeyUsageRequest,
   type GetKeyUsageResponse,
   type KeyUsageBucket,
-} from "../../gen/sigil/v1/key_service_pb.js";
+} from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import { usageQuery, type UsageQuery } from "./usage-query.js";

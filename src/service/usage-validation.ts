@@ -1,4 +1,4 @@
-import type { RateLimit, UsageCredits } from "../../gen/sigil/v1/usage_pb.js";
+import type { RateLimit, UsageCredits } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 import { ClientNetworks, NetworkSyntaxError, parseAllowedNetworks, parseClientIp, type ClientIp } from "../usage/client-networks.js";
 import type { CreditsConfig } from "../usage/credits.js";
 import type { RateLimitConfig } from "../usage/rate-limiter.js";

@@ -1,4 +1,4 @@
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { Verification } from "./credential-verifier.js";
 
 /** Hears verification outcomes per key: usage analytics (src/usage/usage-counter.ts). */

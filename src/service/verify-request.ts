@@ -1,4 +1,4 @@
-import type { VerifyKeyRequest } from "../../gen/sigil/v1/key_service_pb.js";
+import type { VerifyKeyRequest } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { VerifyOptions } from "./credential-verifier.js";
 import { LIMITS, requireBoundedText, requireCredentialText, requireScopes } from "./request-validation.js";
 import { requireClientIp, requireCost } from "./usage-validation.js";

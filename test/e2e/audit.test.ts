@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { AuditAction, type AuditEvent } from "../../gen/sigil/v1/audit_pb.js";
+import { AuditAction, type AuditEvent } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
 import { codeOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { runCli } from "../support/cli-process.js";
 import { createTestDatabase, postgresBinDir, testDialect } from "../support/postgres.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";

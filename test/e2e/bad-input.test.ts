@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { grpcJsCall, grpcJsClient, grpcJsRawCall } from "../support/grpc-js-call.js";
 import { errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

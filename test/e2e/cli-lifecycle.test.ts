@@ -5,11 +5,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fromJsonString } from "@bufbuild/protobuf";
-import { AuditAction, ListAuditEventsResponseSchema } from "../../gen/sigil/v1/audit_pb.js";
-import { ImportKeyResultSchema } from "../../gen/sigil/v1/key_import_pb.js";
-import { RotateKeyResponseSchema, UpdateKeyResponseSchema } from "../../gen/sigil/v1/key_lifecycle_pb.js";
-import type { Key } from "../../gen/sigil/v1/key_pb.js";
-import { IssueKeyResponseSchema, VerifyKeyResponseSchema, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { AuditAction, ListAuditEventsResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
+import { ImportKeyResultSchema } from "../../clients/typescript/src/gen/sigil/v1/key_import_pb.js";
+import { RotateKeyResponseSchema, UpdateKeyResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/key_lifecycle_pb.js";
+import type { Key } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { IssueKeyResponseSchema, VerifyKeyResponseSchema, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { runCli, type CliRun } from "../support/cli-process.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

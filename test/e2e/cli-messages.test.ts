@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fromJsonString } from "@bufbuild/protobuf";
-import { GetKeyResponseSchema, IssueKeyResponseSchema } from "../../gen/sigil/v1/key_service_pb.js";
+import { GetKeyResponseSchema, IssueKeyResponseSchema } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { runCli, type CliRun } from "../support/cli-process.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

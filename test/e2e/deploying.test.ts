@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { CLI_MAIN } from "../support/cli-process.js";
 import { bash, localServeArgs, readmeShBlocks } from "../support/readme-blocks.js";
 import { databaseForTest, testDialect } from "../support/postgres.js";

@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

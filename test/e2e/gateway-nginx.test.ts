@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { startNginx, type NginxProcess } from "../support/nginx.js";
 import { createTestPki, type TestPki } from "../support/test-pki.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

@@ -8,9 +8,9 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { openDatabase } from "../../src/store/open-database.js";
-import { ImportKeyRequestSchema, type ImportKeyRequest } from "../../gen/sigil/v1/key_import_pb.js";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
-import { CredentialKind, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { ImportKeyRequestSchema, type ImportKeyRequest } from "../../clients/typescript/src/gen/sigil/v1/key_import_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { CredentialKind, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

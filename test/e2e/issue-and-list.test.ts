@@ -3,8 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 import { errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

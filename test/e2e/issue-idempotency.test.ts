@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { migrateTo, migrateToLatest } from "../../src/store/migrations.js";
 import { openDatabase } from "../../src/store/open-database.js";
-import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";
+import { AuditAction } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
 import { errorOf } from "../support/call-outcome.js";
 import { createTestDatabase, testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

@@ -4,8 +4,8 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema, durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
-import { CredentialKind, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
+import { CredentialKind, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

@@ -10,7 +10,7 @@ import { createSigilClient, type SigilClient } from "../../clients/typescript/sr
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
 import { migrateTo, migrateToLatest } from "../../src/store/migrations.js";
 import { openDatabase } from "../../src/store/open-database.js";
-import { GetKeyUsageResponseSchema, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { GetKeyUsageResponseSchema, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { runCli, type CliRun } from "../support/cli-process.js";
 import { createTestDatabase, testDialect } from "../support/postgres.js";

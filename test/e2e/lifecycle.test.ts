@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { CredentialKind, KeyService, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
-import { KeyStatus } from "../../gen/sigil/v1/key_pb.js";
+import { CredentialKind, KeyService, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { KeyStatus } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 import { grpcJsCall, grpcJsClient } from "../support/grpc-js-call.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { toBinary, create } from "@bufbuild/protobuf";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { KeyService, VerifyKeyRequestSchema } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService, VerifyKeyRequestSchema } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { grpcJsCall, grpcJsClient } from "../support/grpc-js-call.js";
 import { serverSocketStates } from "../support/tcp-states.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

@@ -14,7 +14,7 @@ import {
   parseMacaroonToken,
   scopeCaveat,
 } from "../../src/tokens/macaroon/index.js";
-import { CredentialKind, TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 describe("derived macaroons through the server", () => {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConnectError } from "@connectrpc/connect";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 describe("no secret, key or token reaches a log line or an error message", () => {

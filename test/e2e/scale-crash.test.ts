@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { databaseForTest, testDialect, type TestDatabase } from "../support/postgres.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
 

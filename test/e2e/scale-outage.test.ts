@@ -6,7 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import BetterSqlite3 from "better-sqlite3";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { METRIC } from "../../src/observability/metric-names.js";
 import { grpcJsClient } from "../support/grpc-js-call.js";
 import { scrapeSamples, valueOf } from "../support/metrics-scrape.js";

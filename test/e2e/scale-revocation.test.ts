@@ -5,7 +5,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { describe, it, type TestContext } from "node:test";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { databaseForTest, testDialect } from "../support/postgres.js";
 import { startSigilProcess } from "../support/sigil-process.js";
 import { startTestServer } from "../support/test-server.js";

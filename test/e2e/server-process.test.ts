@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { HealthCheckResponse_ServingStatus, Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { grpcJsCall, grpcJsClient } from "../support/grpc-js-call.js";
 import { runCli, startServerProcess } from "../support/server-process.js";

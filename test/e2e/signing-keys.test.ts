@@ -4,10 +4,10 @@ import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { decodeProtectedHeader } from "jose";
 import { createSigilClient, OfflineVerifier, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
-import { AuditAction } from "../../gen/sigil/v1/audit_pb.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
-import type { WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";
-import { SigningKeyState } from "../../gen/sigil/v1/signing_key_pb.js";
+import { AuditAction } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import type { WatchRevocationsResponse } from "../../clients/typescript/src/gen/sigil/v1/revocation_pb.js";
+import { SigningKeyState } from "../../clients/typescript/src/gen/sigil/v1/signing_key_pb.js";
 import { codeOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createSigilClient, TokenFormat, type SigilClient } from "../../clients/typescript/src/index.js";
-import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { runCli } from "../support/cli-process.js";
 import { grpcJsClient, grpcJsRawCall } from "../support/grpc-js-call.js";

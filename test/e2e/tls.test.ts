@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { KeyService, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { grpcJsCall } from "../support/grpc-js-call.js";
 import { createTestPki, fingerprintOf, type TestPki } from "../support/test-pki.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { VerifyReason, type VerifyKeyResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason, type VerifyKeyResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason, type IssueKeyRequest, type VerifyKeyResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason, type IssueKeyRequest, type VerifyKeyResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { codeOf, errorOf } from "../support/call-outcome.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 

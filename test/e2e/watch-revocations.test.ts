@@ -7,7 +7,7 @@ import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { pruneChangesBefore } from "../../src/store/change-feed-repository.js";
 import { openDatabase } from "../../src/store/open-database.js";
-import { WatchRevocationsRequestSchema, WatchRevocationsResponseSchema, type WatchRevocationsRequest, type WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";
+import { WatchRevocationsRequestSchema, WatchRevocationsResponseSchema, type WatchRevocationsRequest, type WatchRevocationsResponse } from "../../clients/typescript/src/gen/sigil/v1/revocation_pb.js";
 import { grpcJsClient } from "../support/grpc-js-call.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { Watch, type WatchInit } from "../support/watch-stream.js";

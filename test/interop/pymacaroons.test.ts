@@ -23,7 +23,7 @@ import {
 } from "../../src/tokens/macaroon/index.js";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
-import { TokenFormat, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { startTestServer } from "../support/test-server.js";
 
 /**

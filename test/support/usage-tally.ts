@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey } from "../../src/keys/api-key-format.js";
-import { VerifyReason, type GetKeyUsageResponse, type VerifyKeyResponse } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason, type GetKeyUsageResponse, type VerifyKeyResponse } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 /** Outcome name to count, e.g. { VALID: 12, REVOKED: 3 }. */
 export type OutcomeCounts = Record<string, number>;

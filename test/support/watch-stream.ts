@@ -1,6 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { SigilClient } from "../../clients/typescript/src/index.js";
-import type { WatchRevocationsRequest, WatchRevocationsResponse } from "../../gen/sigil/v1/revocation_pb.js";
+import type { WatchRevocationsRequest, WatchRevocationsResponse } from "../../clients/typescript/src/gen/sigil/v1/revocation_pb.js";
 
 export type WatchInit = Partial<Pick<WatchRevocationsRequest, "start" | "heartbeatInterval">>;
 

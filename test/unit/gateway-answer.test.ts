@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { answerVerification } from "../../src/gateway/authorization-answer.js";
-import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 /** The HTTP status of every failure; a new VerifyReason fails this test until its status is decided. */
 const STATUS: Record<string, number> = {

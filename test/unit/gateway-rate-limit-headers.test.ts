@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { addRateLimitFields, retryAfterSeconds, type HeaderList } from "../../src/gateway/rate-limit-headers.js";
 import type { Verification } from "../../src/service/credential-verifier.js";
-import { CredentialKind, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 const NOW = 1_000_000_000;
 const base: Verification = { valid: false, reason: VerifyReason.RATE_LIMITED, kind: CredentialKind.API_KEY };

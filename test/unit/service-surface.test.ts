@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { KeyService } from "../../gen/sigil/v1/key_service_pb.js";
+import { KeyService } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { loadReflectionFiles } from "../../src/transport/reflection-files.js";
 import { ServiceSurface } from "../../src/transport/surface.js";
 

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { renderUsageReport, sparkline } from "../../src/cli/usage-chart.js";
-import { GetKeyUsageResponseSchema, VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { GetKeyUsageResponseSchema, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 const T = 1_800_000_000_000;
 const HOUR = 3_600_000;

@@ -7,7 +7,7 @@ import { migrateToLatest } from "../../src/store/migrations.js";
 import { openDatabase } from "../../src/store/open-database.js";
 import { readKeyUsage } from "../../src/store/usage-repository.js";
 import { UNATTRIBUTED, UsageCounter } from "../../src/usage/usage-counter.js";
-import { VerifyReason } from "../../gen/sigil/v1/key_service_pb.js";
+import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 
 const MINUTE = 60_000;
 const T = 1_800_000_000_000; // a whole minute

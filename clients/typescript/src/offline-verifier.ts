@@ -230,7 +230,8 @@ export class OfflineVerifier {
     const verified = this.#verified.get(token, now, this.#toleranceMs) ?? (await this.#verifySignature(token, now));
     if ("valid" in verified) return verified;
     const { keyId } = verified;
-    if (this.#revokedKids.size > 0 && this.#revokedKids.has(verified.kid ?? "")) return fail(VerifyReason.REVOKED);
+    // Also for a token seen before: its signing key may have been revoked since.
+    if (this.#signerRevoked(verified.kid)) return fail(VerifyReason.REVOKED);
     if (verified.audiences.length > 0) {
       const ours = options.audience === undefined ? this.#audiences : typeof options.audience === "string" ? [options.audience] : options.audience;
       if (!verified.audiences.some((a) => ours.includes(a))) return fail(VerifyReason.AUDIENCE_MISMATCH, keyId);
@@ -246,8 +247,8 @@ export class OfflineVerifier {
   /** The signature and the claims fixed at signing; a token that passes is remembered. */
   async #verifySignature(token: string, now: number): Promise<VerifiedToken | OfflineVerification> {
     const kid = kidOf(token);
-    // Checked before the signature too: a revoked signing key's tokens are refused without a JWKS fetch.
-    if (this.#revokedKids.size > 0 && this.#revokedKids.has(kid ?? "")) return fail(VerifyReason.REVOKED);
+    // Before the signature: a revoked signing key's tokens are refused without a JWKS fetch.
+    if (this.#signerRevoked(kid)) return fail(VerifyReason.REVOKED);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#jwks.getKey, {
@@ -325,6 +326,10 @@ export class OfflineVerifier {
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
       await this.#jwks.refresh().catch(() => undefined);
     }
+  }
+
+  #signerRevoked(kid: string | undefined): boolean {
+    return this.#revokedKids.size > 0 && this.#revokedKids.has(kid ?? "");
   }
 
   #revocationsCurrent(now: number): boolean {

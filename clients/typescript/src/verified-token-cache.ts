@@ -1,4 +1,5 @@
 import type { JWTPayload } from "jose";
+import { BoundedMap } from "./bounded-map.js";
 
 /**
  * Tokens whose signature and fixed claims already verified, by exact token string. A signature
@@ -23,35 +24,18 @@ export interface VerifiedToken {
 const MAX_CACHED_TOKEN_CHARS = 2048;
 
 export class VerifiedTokenCache {
-  readonly #maxEntries: number;
-  readonly #entries = new Map<string, VerifiedToken>();
+  readonly #entries: BoundedMap<string, VerifiedToken>;
 
   constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
-  }
-
-  get size(): number {
-    return this.#entries.size;
+    this.#entries = new BoundedMap(maxEntries);
   }
 
   /** The entry of `token`, unless it is unknown or its `exp` (less the clock tolerance) has passed. */
   get(token: string, nowMs: number, toleranceMs: number): VerifiedToken | undefined {
-    const entry = this.#entries.get(token);
-    if (entry === undefined) return undefined;
-    if (entry.exp * 1000 <= nowMs - toleranceMs) {
-      this.#entries.delete(token);
-      return undefined;
-    }
-    return entry;
+    return this.#entries.get(token, (entry) => entry.exp * 1000 <= nowMs - toleranceMs);
   }
 
   add(token: string, entry: VerifiedToken): void {
-    if (this.#maxEntries === 0 || token.length > MAX_CACHED_TOKEN_CHARS) return;
-    if (this.#entries.size >= this.#maxEntries && !this.#entries.has(token)) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(token, entry);
-  }
-
-  clear(): void {
-    this.#entries.clear();
+    if (token.length <= MAX_CACHED_TOKEN_CHARS) this.#entries.set(token, entry);
   }
 }

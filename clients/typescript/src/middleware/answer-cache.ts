@@ -1,3 +1,4 @@
+import { BoundedMap } from "../bounded-map.js";
 import type { SigilIdentity } from "./identity.js";
 
 interface Entry {
@@ -14,11 +15,10 @@ interface Entry {
  * which of them may be kept at all is SigilAuth's decision.
  */
 export class AnswerCache {
-  readonly #maxEntries: number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: BoundedMap<string, Entry>;
 
   constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
+    this.#entries = new BoundedMap(maxEntries);
   }
 
   get size(): number {
@@ -26,26 +26,16 @@ export class AnswerCache {
   }
 
   get(key: string, nowMs: number, ttlMs: number): SigilIdentity | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (nowMs - entry.storedAt >= ttlMs || nowMs >= entry.expiresAt) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry.identity;
+    return this.#entries.get(key, (entry) => nowMs - entry.storedAt >= ttlMs || nowMs >= entry.expiresAt)?.identity;
   }
 
   set(key: string, identity: SigilIdentity, nowMs: number): void {
-    if (this.#maxEntries <= 0) return;
-    this.#entries.delete(key); // re-inserted at the end: the newest
-    while (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, { identity, storedAt: nowMs, expiresAt: identity.expireTime?.getTime() ?? Infinity });
   }
 
   /** Forgets every answer about these keys (and tokens derived from them). */
   forgetKeys(keyIds: ReadonlySet<string>): void {
-    if (keyIds.size === 0) return;
-    for (const [key, entry] of this.#entries) if (keyIds.has(entry.identity.keyId)) this.#entries.delete(key);
+    if (keyIds.size > 0) this.#entries.deleteWhere((entry) => keyIds.has(entry.identity.keyId));
   }
 
   clear(): void {
