@@ -43,6 +43,8 @@ export interface BenchConfig {
   openLoopPercents: readonly number[];
   /** Revocations timed per revocation-window setup. */
   revocationRounds: number;
+  /** The feature-cost pairs (feature-cost.ts): saturated rounds per side, servers per side, and each round's warm-up and measured time. */
+  featureCost: { rounds: number; processesPerSide: number; warmupMs: number; durationMs: number };
   /** Whether the PostgreSQL scenarios run without being named in --only (they add a cluster start and a seeding). */
   postgresByDefault: boolean;
 }
@@ -70,6 +72,7 @@ export const QUICK: BenchConfig = {
   noisyRetryPauseMs: 500,
   comparisonLevels: ["throughput"],
   revocationRounds: 15,
+  featureCost: { rounds: 3, processesPerSide: 1, warmupMs: 200, durationMs: 700 },
   postgresByDefault: false,
   ...shared,
 };
@@ -87,6 +90,7 @@ export const FULL: BenchConfig = {
   noisyRetryPauseMs: 2_000,
   comparisonLevels: ["latency", "throughput"],
   revocationRounds: 100,
+  featureCost: { rounds: 4, processesPerSide: 1, warmupMs: 1_000, durationMs: 4_000 },
   postgresByDefault: true,
   ...shared,
 };

@@ -1,6 +1,7 @@
 // The shape of bench/results/latest.json, and the derived views the reports print: each Sigil run
 // beside its limit, the key-count comparison.
 import type { BenchConfig } from "./config.js";
+import type { FeatureCost } from "./feature-cost.js";
 import type { GeneratorCheck } from "./generator-check.js";
 import type { LatencySummaryMs } from "./histogram.js";
 import type { RunRecord } from "./measure.js";
@@ -20,6 +21,8 @@ export interface BenchResults {
   runs: RunRecord[];
   comparisons: Comparison[];
   targets: TargetResult[];
+  /** Issue #11: what metrics, usage analytics and tracing cost, from interleaved rounds (feature-cost.ts). */
+  featureCosts: FeatureCost[];
   generatorChecks: GeneratorCheck[];
   /** Issue #5: time from RevokeKey returning on one process to another process rejecting the key. */
   revocationWindows: RevocationWindow[];

@@ -22,11 +22,12 @@ import { describeSetup } from "./report/setup.js";
 import { compareWithLimits, type BenchResults } from "./results.js";
 import { measureRevocationWindow, type RevocationWindow } from "./revocation-window.js";
 import { COMPARISON_TARGETS } from "./comparison-scenarios.js";
+import { FEATURE_PAIRS, pairSelected, roundSchedule, summarizeFeatureCost, type FeatureCost, type FeaturePair, type FeatureRound } from "./feature-cost.js";
 import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Level, type Scenario, type ScenarioTarget } from "./scenarios.js";
 import { pinPostgres, postgresUnavailable, startPostgres, type BenchPostgres } from "./servers/postgres-server.js";
 import { startReferenceServer, type ReferenceServerKind } from "./servers/reference-servers.js";
 import { OtlpReceiver } from "../test/support/otlp-receiver.js";
-import { startSigil, stopSigil, type SigilOptions } from "./servers/sigil-server.js";
+import { startSigil, stopSigil, type SigilInstance, type SigilOptions } from "./servers/sigil-server.js";
 import { loadConfig } from "../src/config/config.js";
 import { judgeTargets } from "./targets.js";
 import { makeBenchCertificates, type BenchTls } from "./tls-certificates.js";
@@ -59,9 +60,26 @@ function parseOptions(argv: readonly string[]): Options {
     if (!(n > 0 && n <= 600)) throw new Error(`${flag} takes seconds, 0 < s <= 600`);
     return Math.round(n * 1000);
   };
+  const count = (flag: string): number | undefined => {
+    const text = value(flag);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 100)) throw new Error(`${flag} takes a whole number from 1 to 100`);
+    return n;
+  };
   const base = argv.includes("--quick") ? QUICK : FULL;
   return {
-    config: { ...base, warmupMs: seconds("--warmup") ?? base.warmupMs, durationMs: seconds("--duration") ?? base.durationMs },
+    config: {
+      ...base,
+      warmupMs: seconds("--warmup") ?? base.warmupMs,
+      durationMs: seconds("--duration") ?? base.durationMs,
+      featureCost: {
+        rounds: count("--cost-rounds") ?? base.featureCost.rounds,
+        processesPerSide: count("--cost-processes") ?? base.featureCost.processesPerSide,
+        warmupMs: seconds("--warmup") ?? base.featureCost.warmupMs,
+        durationMs: seconds("--cost-duration") ?? seconds("--duration") ?? base.featureCost.durationMs,
+      },
+    },
     only: value("--only")?.split(",").filter(Boolean) ?? [],
     keepData: argv.includes("--keep-data"),
     grpcClient,
@@ -89,6 +107,7 @@ class BenchRun {
   readonly profiles: BenchResults["profiles"] = [];
   readonly notes: string[] = [];
   readonly revocationWindows: RevocationWindow[] = [];
+  readonly featureCosts: FeatureCost[] = [];
   postgres?: { version: string; binDir: string };
   private done = 0;
   private retriesLeft: number;
@@ -98,6 +117,8 @@ class BenchRun {
     readonly selected: Scenario[],
     /** Revocation-window setups to measure: ids of REVOCATION_SETUPS. */
     readonly revocationSetups: string[],
+    /** Feature-cost pairs to measure (feature-cost.ts). */
+    readonly featurePairs: readonly FeaturePair[],
     readonly dir: string,
     private readonly totalRuns: number,
   ) {
@@ -266,17 +287,71 @@ interface SigilSetup {
   env?: Record<string, string>;
 }
 
-/** The main database with tracing on, exporting every span to a local OTLP/HTTP receiver (in this process, on the generator's core). */
-async function runTraced(bench: BenchRun, dataset: Dataset): Promise<void> {
-  if (bench.scenariosOn("sigil-main-traced").length === 0) return;
-  const receiver = new OtlpReceiver({ keep: false });
-  const endpoint = await receiver.start();
-  try {
-    await runSigil(bench, "sigil-main-traced", dataset, { env: { SIGIL_OTEL_ENDPOINT: endpoint } });
-  } finally {
-    await receiver.close();
+/**
+ * The feature-cost pairs (feature-cost.ts): every server of a pair started at once on the main
+ * database, pinned to the server core, warmed up, then saturated rounds alternating between the
+ * sides. The "on" side of the tracing pair exports to a local OTLP/HTTP receiver (in this process,
+ * on the generator's core).
+ */
+async function runFeatureCosts(bench: BenchRun, dataset: Dataset, base: Scenario): Promise<void> {
+  const { rounds, processesPerSide, warmupMs, durationMs } = bench.config.featureCost;
+  const config = { ...bench.config, warmupMs, durationMs };
+  for (const pair of bench.featurePairs) {
+    await bench.phase(`feature cost ${pair.id}`, async () => {
+      const receiver = pair.on.traced || pair.off.traced ? new OtlpReceiver({ keep: false }) : undefined;
+      const endpoint = await receiver?.start();
+      const start = (side: "on" | "off", i: number) => {
+        const settings = pair[side];
+        return startSigil({
+          dataDir: dataset.dataDir,
+          cpus: SERVER_CPUS,
+          logFile: bench.log(`sigil-${pair.id}-${side}-${i + 1}.log`),
+          env: { ...settings.env, ...(settings.traced && endpoint ? { SIGIL_OTEL_ENDPOINT: endpoint } : {}) },
+        });
+      };
+      const indexes = Array.from({ length: processesPerSide }, (_, i) => i);
+      // All at once: neither side gets the quieter start or the warmer page cache.
+      const started = await Promise.allSettled([...indexes.map((i) => start("on", i)), ...indexes.map((i) => start("off", i))]);
+      const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+      try {
+        const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+        if (failed) throw failed.reason;
+        const side = { on: servers.slice(0, processesPerSide), off: servers.slice(processesPerSide) };
+        if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
+        // Keys issued through one are valid on every server of the shared database.
+        const fixtures = await prepareSigilFixtures(servers[0]!, dataset.keyList);
+        // No limit: these runs are compared with each other, not with bare grpc-js.
+        const { limitId: _limit, ...unlimited } = base;
+        const scenarioOf = (s: "on" | "off"): Scenario => ({ ...unlimited, target: "sigil-feature-pair", id: `${pair.id}:${s}`, title: `${base.title}, ${pair[s].name}` });
+        const target = (sigil: SigilInstance) => ({ pid: sigil.process.pid, port: sigil.grpcPort });
+        for (const s of ["on", "off"] as const) {
+          for (const sigil of side[s]) {
+            const problem = await base.preflight?.(sigil, fixtures).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
+            if (problem) throw new Error(`${pair.id} ${s}: wrong answer before the load: ${problem}`);
+            await warmUpServer(scenarioOf(s), target(sigil), fixtures, config, bench.options.grpcClient);
+          }
+        }
+        const measured: FeatureRound[] = [];
+        for (const { round, order, process } of roundSchedule(rounds, processesPerSide)) {
+          for (const s of order) {
+            const run = await bench.measureQuietly(() => measure(scenarioOf(s), "throughput", target(side[s][process]!), fixtures, config, bench.options.grpcClient, round));
+            measured.push({ side: s, round, process: process + 1, run });
+            bench.record(run);
+          }
+        }
+        const cost = summarizeFeatureCost(pair, processesPerSide, measured);
+        bench.featureCosts.push(cost);
+        console.log(
+          `  ${pair.id}: median ${int(cost.onMedian)} (${pair.on.name}) / ${int(cost.offMedian)} (${pair.off.name}) req/s = ${percent(cost.ratio)}` +
+            `, round ratios ${cost.roundRatioRange?.map((r) => percent(r)).join("–") ?? "–"}, CPU per call ${cost.onCpuMicros ?? "?"} / ${cost.offCpuMicros ?? "?"} µs`,
+        );
+      } finally {
+        await Promise.all(servers.map(stopSigil));
+        await receiver?.close();
+        if (receiver) bench.notes.push(`${pair.id}: the local OTLP receiver took ${receiver.requests} exports holding ${receiver.spanCount} spans.`);
+      }
+    });
   }
-  bench.notes.push(`verify-cache-hit-traced: the local OTLP receiver took ${receiver.requests} exports holding ${receiver.spanCount} spans.`);
 }
 
 async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Dataset, setup: SigilSetup = {}): Promise<void> {
@@ -441,12 +516,13 @@ async function main(): Promise<void> {
   const revocationSetups = (Object.keys(REVOCATION_SETUPS) as RevocationSetupId[]).filter(
     (id) => named(id) && !(id === "revocation-postgres" && postgresSkipped),
   );
+  const featurePairs = FEATURE_PAIRS.filter((pair) => pairSelected(pair, options.only));
   const dir = prepareRunDir();
-  const bench = new BenchRun(options, selected, revocationSetups, dir, countRuns(config, selected));
+  const bench = new BenchRun(options, selected, revocationSetups, featurePairs, dir, countRuns(config, selected) + 2 * config.featureCost.rounds * featurePairs.length);
   if (pinProblem) bench.notes.push(pinProblem);
   if (postgresSkipped) bench.notes.push(postgresSkipped);
   console.log(
-    `sigil bench (${config.mode}): ${selected.length} scenarios, ${revocationSetups.length} revocation-window setups; logs in ${dir}` +
+    `sigil bench (${config.mode}): ${selected.length} scenarios, ${featurePairs.length} feature-cost pairs, ${revocationSetups.length} revocation-window setups; logs in ${dir}` +
       (postgresSkipped ? `\n${postgresSkipped}` : ""),
   );
 
@@ -458,7 +534,7 @@ async function main(): Promise<void> {
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
   };
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
-  const needsMain = selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-main-no-usage", "sigil-main-no-metrics", "sigil-main-traced", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
+  const needsMain = featurePairs.length > 0 || selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
@@ -467,9 +543,7 @@ async function main(): Promise<void> {
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
     await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
-    await phase("Sigil, main database, usage analytics off", () => runSigil(bench, "sigil-main-no-usage", datasets.main, { env: { SIGIL_USAGE_ANALYTICS: "off" } }));
-    await phase("Sigil, main database, metrics off", () => runSigil(bench, "sigil-main-no-metrics", datasets.main, { env: { SIGIL_METRICS_ADDR: "" } }));
-    await phase("Sigil, main database, tracing on", () => runTraced(bench, datasets.main));
+    await runFeatureCosts(bench, datasets.main, all.find((s) => s.id === "verify-cache-hit")!);
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {
@@ -515,7 +589,8 @@ async function main(): Promise<void> {
       .map((d) => ({ name: d.name, keyCount: d.keyCount, seededWith: d.seededWith!, seedSeconds: d.seedSeconds ?? 0 })),
     runs: bench.runs,
     comparisons,
-    targets: judgeTargets(config, comparisons, bench.runs),
+    targets: judgeTargets(config, comparisons, bench.runs, bench.featureCosts),
+    featureCosts: bench.featureCosts,
     generatorChecks: bench.generatorChecks,
     revocationWindows: bench.revocationWindows,
     ...(bench.postgres ? { postgres: bench.postgres } : {}),

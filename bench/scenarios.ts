@@ -24,10 +24,9 @@ export type ScenarioTarget =
   | "sigil-main"
   | "sigil-tls"
   | "sigil-main-uncached"
-  | "sigil-main-no-usage"
-  | "sigil-main-no-metrics"
-  | "sigil-main-traced"
   | "sigil-small-uncached"
+  /** The servers of a feature-cost pair (feature-cost.ts): the main database, several at once. */
+  | "sigil-feature-pair"
   | "sigil-workers-1"
   | "sigil-workers-2"
   | "sigil-postgres";
@@ -163,42 +162,6 @@ export function scenarios(config: BenchConfig): Scenario[] {
       method: "VerifyKey",
       limitId: "limit-grpc-verify",
       openLoop: true,
-      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
-      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
-    },
-    // The same with usage analytics off (SIGIL_USAGE_ANALYTICS=off): what counting verifications costs.
-    {
-      id: "verify-cache-hit-no-usage",
-      label: "verify, cache hit, usage analytics off",
-      title: "VerifyKey, valid key, cache hit, usage analytics off",
-      target: "sigil-main-no-usage",
-      protocol: "grpc",
-      method: "VerifyKey",
-      limitId: "limit-grpc-verify",
-      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
-      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
-    },
-    // Metrics off (SIGIL_METRICS_ADDR empty): what the Prometheus metrics cost (they are on by default).
-    {
-      id: "verify-cache-hit-no-metrics",
-      label: "verify, cache hit, metrics off",
-      title: "VerifyKey, valid key, cache hit, metrics off",
-      target: "sigil-main-no-metrics",
-      protocol: "grpc",
-      method: "VerifyKey",
-      limitId: "limit-grpc-verify",
-      requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
-      preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
-    },
-    // Tracing on, every call a span exported to a local OTLP/HTTP receiver: what tracing costs.
-    {
-      id: "verify-cache-hit-traced",
-      label: "verify, cache hit, tracing on",
-      title: "VerifyKey, valid key, cache hit, OpenTelemetry tracing on (OTLP/HTTP to a local receiver)",
-      target: "sigil-main-traced",
-      protocol: "grpc",
-      method: "VerifyKey",
-      limitId: "limit-grpc-verify",
       requests: (f) => fixed(verifyBodies(f.validKeys, "grpc")),
       preflight: expectVerify((f) => f.validKeys[0], true, VerifyReason.VALID),
     },

@@ -69,6 +69,52 @@ function limitTable(runs: readonly RunRecord[], threshold: number): string {
   return lines.join("\n");
 }
 
+function featureCostSection(results: BenchResults, threshold: number): string {
+  const costs = results.featureCosts ?? [];
+  if (costs.length === 0) return "";
+  const fc = results.config.featureCost;
+  const lines = [header(["Feature", "on", "off", "median req/s on / off", "ratio", "round ratios", "spread on / off", "server CPU per call on / off", "goal", "other CPU (max)"])];
+  for (const c of costs) {
+    const noisiest = Math.max(0, ...c.rounds.map((r) => r.run.otherCpuPercent ?? 0));
+    lines.push(
+      row([
+        c.title,
+        c.onName,
+        c.offName,
+        `${int(c.onMedian)} / ${int(c.offMedian)}`,
+        c.ratio === undefined ? "–" : `**${percent(c.ratio)}**`,
+        c.roundRatioRange ? c.roundRatioRange.map((r) => percent(r)).join(" – ") : "–",
+        `±${c.onSpreadPercent === undefined ? "–" : Math.ceil(c.onSpreadPercent / 2)}% / ±${c.offSpreadPercent === undefined ? "–" : Math.ceil(c.offSpreadPercent / 2)}%`,
+        `${c.onCpuMicros ?? "–"} / ${c.offCpuMicros ?? "–"} µs`,
+        c.atLeast === undefined ? "(control)" : `≥ ${percent(c.atLeast)}`,
+        `${noisiest}%${noisiest > threshold ? " ⚠" : ""}`,
+      ]),
+    );
+  }
+  const rounds = costs.flatMap((c) =>
+    c.rounds.map((r) => row([c.id, r.round, r.side, r.process, int(r.run.okPerSecond), cpu(r.run.serverCpuPercent), cpu(r.run.otherCpuPercent) + noisyMark(r.run, threshold)])),
+  );
+  return `## What a feature costs, interleaved (VerifyKey cache hit, saturated)
+${lines.join("\n")}
+
+Each pair's servers (${fc.processesPerSide} per side) were started at once on the main database file, all pinned to the server
+core, and warmed up; then ${fc.rounds} saturated rounds per side (${fc.warmupMs / 1000} s warm-up + ${fc.durationMs / 1000} s measured)
+alternated between the sides (on, off; off, on; …)${fc.processesPerSide > 1 ? ", rotating over each side's servers" : ""}. "ratio" is the
+median of the "on" rounds over the median of the "off" rounds; "round ratios" the lowest and highest on/off ratio of rounds taken
+together; "spread" half the range of a side's rates around its median. Server CPU per call (server CPU over successful calls per
+second) is less sensitive to CPU taken by other processes than the rate. The control pair runs identical servers on both sides:
+its ratio shows what this method cannot tell apart from noise.
+
+<details><summary>Rounds</summary>
+
+${header(["pair", "round", "side", "server", "req/s", "server CPU", "other CPU"])}
+${rounds.join("\n")}
+
+</details>
+
+`;
+}
+
 function openLoopSection(results: BenchResults, threshold: number): string {
   const runs = results.runs.filter((r) => r.level === "open-loop");
   if (runs.length === 0) return "";
@@ -322,7 +368,7 @@ server (HTTP/1.1). Errors are counted by gRPC status (an HTTP 200 with grpc-stat
 the server's VmHWM over the run (reset before each run). CPU is in percent of one core over the measured window;
 "other CPU" is what anything else (other processes, steal) took on the two cores meanwhile: the noise of that run.
 
-${openLoopSection(results, threshold)}
+${featureCostSection(results, threshold)}${openLoopSection(results, threshold)}
 ## Limits
 ${limitTable(results.runs, threshold)}
 
