@@ -3,7 +3,7 @@ import path from "node:path";
 import { parseAuthHeader, parseTrustedProxies } from "../gateway/gateway-settings.js";
 import { parseServerSecrets } from "../keys/server-secrets.js";
 import { ACCESS_LOG_MODES, type AccessLogMode } from "../observability/access-log.js";
-import type { TracingSettings } from "../observability/tracing.js";
+import { OTLP_PROTOCOLS, TRACE_SAMPLERS, type OtlpProtocol, type TraceSamplerName, type TraceSampling, type TracingSettings } from "../observability/tracing-settings.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
 import { PrivateFileError, readPrivateFile } from "./private-files.js";
@@ -380,7 +380,31 @@ function tracingSettings(standardEndpoint: string | undefined, endpoint: string 
   if (url === undefined) return undefined;
   const serviceName = env.OTEL_SERVICE_NAME === undefined ? "sigil" : (standard("OTEL_SERVICE_NAME", pattern(/^[\x20-\x7e]{1,256}$/, "1 to 256 printable characters")) as string);
   const headers = env.OTEL_EXPORTER_OTLP_HEADERS === undefined ? {} : (standard("OTEL_EXPORTER_OTLP_HEADERS", otlpHeaders) as Record<string, string>);
-  return Object.freeze({ endpoint: url, serviceName, headers: Object.freeze(headers) });
+  const protocolVariable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL === undefined ? "OTEL_EXPORTER_OTLP_PROTOCOL" : "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+  const protocol = env[protocolVariable] === undefined ? "http/protobuf" : (standard(protocolVariable, oneOfStandard(OTLP_PROTOCOLS, "(OTLP over HTTP)")) as OtlpProtocol);
+  return Object.freeze({ endpoint: url, serviceName, headers: Object.freeze(headers), protocol, sampling: traceSampling(env, standard) });
+}
+
+/** OTEL_TRACES_SAMPLER and, for the ratio samplers, OTEL_TRACES_SAMPLER_ARG (default 1), as the OpenTelemetry SDKs read them. */
+function traceSampling(env: NodeJS.ProcessEnv, standard: (name: string, parse: (t: string) => unknown) => unknown): TraceSampling {
+  const sampler = env.OTEL_TRACES_SAMPLER === undefined ? "parentbased_always_on" : (standard("OTEL_TRACES_SAMPLER", oneOfStandard(TRACE_SAMPLERS, "")) as TraceSamplerName);
+  const ratioArg = sampler.endsWith("traceidratio") && env.OTEL_TRACES_SAMPLER_ARG !== undefined;
+  const ratio = ratioArg
+    ? (standard("OTEL_TRACES_SAMPLER_ARG", (t) => {
+        const n = Number(t);
+        if (t.trim() === "" || !(n >= 0 && n <= 1)) throw new Error("must be a number from 0 to 1 (the share of traces sampled)");
+        return n;
+      }) as number)
+    : 1;
+  return Object.freeze({ sampler, ratio });
+}
+
+function oneOfStandard<T extends string>(values: readonly T[], what: string): (t: string) => T {
+  return (t) => {
+    const v = t.trim().toLowerCase() as T;
+    if (!values.includes(v)) throw new Error(`must be one of ${values.join(", ")}${what ? ` ${what}` : ""}`);
+    return v;
+  };
 }
 
 /** A certificate needs its key and the reverse; mTLS needs TLS. */

@@ -98,6 +98,7 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
       await a.close();
       closed = true;
       const spans = receiver.spans;
+      assert.deepEqual([...receiver.contentTypes.keys()], ["application/x-protobuf"], "OTLP/HTTP protobuf, the standard default");
 
       const issued = serverSpan(spans, issue.parent.traceId);
       assert.equal(issued.parentSpanId, issue.parent.spanId, "the caller's span is the parent");
@@ -148,6 +149,40 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
         await b.close();
         await a.close();
       }
+      await receiver.close();
+    }
+  });
+
+  it("honours OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG (a caller's sampled trace continues, its unsampled one and new ones at ratio 0 make no span) and OTLP/JSON", async () => {
+    const receiver = new OtlpReceiver();
+    const endpoint = await receiver.start();
+    const server = await startTestServer({
+      SIGIL_OTEL_ENDPOINT: endpoint,
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0",
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+    });
+    let closed = false;
+    try {
+      const admin = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
+      const { secret } = await admin.issueKey({ name: "sampled", owner: "svc:sampled", scopes: ["read"] });
+      const client = createSigilClient({ baseUrl: server.grpcUrl });
+      const sampled = traceparent();
+      const unsampled = traceparent();
+      for (let i = 0; i < 5; i++) await client.verifyKey({ credential: secret });
+      await client.verifyKey({ credential: secret }, { headers: { traceparent: sampled.header } });
+      await client.verifyKey({ credential: secret }, { headers: { traceparent: unsampled.header.replace(/-01$/, "-00") } });
+      await server.close();
+      closed = true;
+      const servers = receiver.spans.filter((s) => s.kind === 2);
+      assert.deepEqual(
+        servers.map((s) => [s.traceId, s.parentSpanId, s.attributes["rpc.method"]]),
+        [[sampled.traceId, sampled.spanId, "VerifyKey"]],
+        "only the call whose caller sampled its trace is a span",
+      );
+      assert.deepEqual([...receiver.contentTypes.keys()], ["application/json"]);
+    } finally {
+      if (!closed) await server.close();
       await receiver.close();
     }
   });

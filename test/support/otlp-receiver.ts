@@ -1,7 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { countSpans, decodeTraceRequest, type OtlpKeyValue, type OtlpTraceRequest } from "./otlp-protobuf.js";
 
-/** A span as OTLP/JSON carries it, with its attributes flattened to plain values. */
+/** A span as OTLP carries it, with its attributes flattened to plain values. */
 export interface ReceivedSpan {
   readonly traceId: string;
   readonly spanId: string;
@@ -14,31 +15,26 @@ export interface ReceivedSpan {
   readonly resource: Readonly<Record<string, unknown>>;
 }
 
-interface AnyValue {
-  stringValue?: string;
-  intValue?: string | number;
-  boolValue?: boolean;
-  doubleValue?: number;
-}
-interface KeyValue {
-  key: string;
-  value: AnyValue;
-}
-
-function flatten(attributes: KeyValue[] | undefined): Record<string, unknown> {
+function flatten(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const a of attributes ?? []) out[a.key] = a.value.stringValue ?? (a.value.intValue !== undefined ? Number(a.value.intValue) : (a.value.boolValue ?? a.value.doubleValue));
   return out;
 }
 
+const PROTOBUF = "application/x-protobuf";
+const JSON_TYPE = "application/json";
+
 /**
- * A small OTLP/HTTP trace receiver (JSON, what @opentelemetry/exporter-trace-otlp-http sends):
- * POST /v1/traces, every span kept, and every raw body kept too (to search for secrets). With
- * `keep: false` (the benchmark's collector) it only counts requests and spans, parsing nothing.
+ * A small OTLP/HTTP trace receiver, for both encodings the exporters send (protobuf, the default,
+ * and JSON): POST /v1/traces, every span kept, and every raw body kept too (to search for secrets;
+ * a protobuf body as latin1 text, in which an ASCII secret appears as it is). `contentTypes` counts
+ * the requests of each encoding. With `keep: false` (the benchmark's collector) it only counts
+ * requests and spans, decoding no span.
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   readonly bodies: string[] = [];
+  readonly contentTypes = new Map<string, number>();
   requests = 0;
   spanCount = 0;
   readonly #server: http.Server;
@@ -46,43 +42,50 @@ export class OtlpReceiver {
   constructor(options: { keep?: boolean } = {}) {
     const keep = options.keep ?? true;
     this.#server = http.createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (chunk: string) => (body += chunk));
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        if (req.method !== "POST" || req.url !== "/v1/traces" || !String(req.headers["content-type"]).startsWith("application/json")) {
+        const type = String(req.headers["content-type"]).split(";")[0]!.trim();
+        if (req.method !== "POST" || req.url !== "/v1/traces" || (type !== PROTOBUF && type !== JSON_TYPE)) {
           res.writeHead(404).end();
           return;
         }
         this.requests++;
+        this.contentTypes.set(type, (this.contentTypes.get(type) ?? 0) + 1);
+        const body = Buffer.concat(chunks);
+        const answer = () => (type === PROTOBUF ? res.writeHead(200, { "content-type": PROTOBUF }).end() : res.writeHead(200, { "content-type": JSON_TYPE }).end("{}"));
         if (!keep) {
-          this.spanCount += body.split('"spanId":').length - 1;
-          res.writeHead(200, { "content-type": "application/json" }).end("{}");
+          this.spanCount += type === PROTOBUF ? countSpans(body) : body.toString("utf8").split('"spanId":').length - 1;
+          answer();
           return;
         }
-        this.bodies.push(body);
-        const parsed = JSON.parse(body) as {
-          resourceSpans: Array<{ resource?: { attributes?: KeyValue[] }; scopeSpans: Array<{ spans: Array<Record<string, unknown>> }> }>;
-        };
+        let parsed: OtlpTraceRequest;
+        try {
+          parsed = type === PROTOBUF ? decodeTraceRequest(body) : (JSON.parse(body.toString("utf8")) as OtlpTraceRequest);
+        } catch {
+          res.writeHead(400).end();
+          return;
+        }
+        this.bodies.push(body.toString(type === PROTOBUF ? "latin1" : "utf8"));
         for (const rs of parsed.resourceSpans) {
           const resource = flatten(rs.resource?.attributes);
           for (const ss of rs.scopeSpans) {
             for (const s of ss.spans) {
               this.spanCount++;
               this.spans.push({
-                traceId: s.traceId as string,
-                spanId: s.spanId as string,
-                parentSpanId: (s.parentSpanId as string | undefined) ?? "",
-                name: s.name as string,
-                kind: s.kind as number,
-                attributes: flatten(s.attributes as KeyValue[]),
-                status: (s.status as { code?: number }) ?? {},
+                traceId: s.traceId,
+                spanId: s.spanId,
+                parentSpanId: s.parentSpanId ?? "",
+                name: s.name,
+                kind: s.kind,
+                attributes: flatten(s.attributes),
+                status: s.status ?? {},
                 resource,
               });
             }
           }
         }
-        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+        answer();
       });
     });
   }

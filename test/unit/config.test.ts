@@ -83,7 +83,32 @@ describe("configuration", () => {
     assert.throws(() => loadConfig([], { SIGIL_METRICS_ADDR: "4422" }), (e: Error) => e instanceof ConfigError && /^SIGIL_METRICS_ADDR \(--metrics-addr\) must be host:port/.test(e.message));
 
     const standard = loadConfig([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SERVICE_NAME: "auth", OTEL_EXPORTER_OTLP_HEADERS: "x-token=a%20b, other=1" });
-    assert.deepEqual(standard.tracing, { endpoint: "http://collector:4318", serviceName: "auth", headers: { "x-token": "a b", other: "1" } });
+    assert.deepEqual(standard.tracing, {
+      endpoint: "http://collector:4318",
+      serviceName: "auth",
+      headers: { "x-token": "a b", other: "1" },
+      protocol: "http/protobuf",
+      sampling: { sampler: "parentbased_always_on", ratio: 1 },
+    });
+    // The standard sampler and protocol variables, as the OpenTelemetry SDKs read them.
+    const c = "http://c:4318";
+    const sampled = loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" }).tracing;
+    assert.deepEqual(sampled?.sampling, { sampler: "parentbased_traceidratio", ratio: 0.25 });
+    assert.deepEqual(loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_TRACES_SAMPLER: "traceidratio" }).tracing?.sampling, { sampler: "traceidratio", ratio: 1 }, "the ratio defaults to 1");
+    assert.equal(loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing?.protocol, "http/json");
+    assert.equal(
+      loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" }).tracing?.protocol,
+      "http/protobuf",
+      "the traces variable wins over the general one",
+    );
+    for (const [env, message] of [
+      [{ OTEL_TRACES_SAMPLER: "sometimes" }, /^OTEL_TRACES_SAMPLER must be one of always_on, always_off, traceidratio, parentbased_always_on/],
+      [{ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "1.5" }, /^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/],
+      [{ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "" }, /^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/],
+      [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, /^OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json \(OTLP over HTTP\)/],
+    ] as const) {
+      assert.throws(() => loadConfig([], { SIGIL_OTEL_ENDPOINT: c, ...env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
+    }
     const own = loadConfig(["--otel-endpoint", "https://otel.internal/base"], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://ignored:4318" });
     assert.equal(own.tracing?.endpoint, "https://otel.internal/base", "SIGIL_OTEL_ENDPOINT wins over the standard variable");
     assert.equal(own.tracing?.serviceName, "sigil");
