@@ -2,13 +2,15 @@
 // begin/run/end for a VerifyKey around an asynchronous handler (a few awaits, as a cache hit's
 // handler makes: with tracing on, each runs under the call's context), plus the verification and
 // key-cache metric increments of a cache hit, with metrics off, metrics on, and metrics and tracing
-// on. With tracing on, spans are exported for real, to a counting OTLP/HTTP receiver in a child
+// on (exporting OTLP/JSON, the default, and OTLP/protobuf). With tracing on, spans are exported for real, to a counting OTLP/HTTP receiver in a child
 // process (so serializing and sending them is in the figure, receiving them is not); each call also
-// spins for --work-us (default 50) to stand in for the rest of a cache hit, so that spans come at a
-// server's rate (the figures printed are without it). Setups
+// does --work-hashes SHA-256 rounds (default 20) standing in for the rest of a cache hit, so that
+// spans come at a server's rate. Figures are CPU time per call (work included), so that time the
+// process spent preempted on a shared machine does not count; compare differences. Setups
 // alternate within each round, so drift of a shared machine falls on all of them.
-// `node dist/bench/observability-cost.js [--calls N] [--rounds N] [--work-us N] [--json]` (--json: OTLP/JSON, not protobuf).
+// `node dist/bench/observability-cost.js [--calls N] [--rounds N] [--work-hashes N]`.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import pino from "pino";
@@ -25,10 +27,10 @@ const arg = (flag: string, fallback: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const CALLS = arg("--calls", 20_000);
-/** Busy work per call standing in for the rest of a cache hit (~55 µs of server CPU), so spans come at a server's rate, not faster than any exporter. */
-const WORK_NS = arg("--work-us", 50) * 1000;
+/** Fixed work per call standing in for the rest of a cache hit (SHA-256 rounds), so spans come at a server's rate, not faster than any exporter. */
+const WORK_HASHES = arg("--work-hashes", 20);
+const WORK_INPUT = Buffer.alloc(64, 7);
 const ROUNDS = arg("--rounds", 5);
-const PROTOCOL = process.argv.includes("--json") ? "http/json" : "http/protobuf";
 const log = pino({ level: "info" }, { write() {} });
 const header = (): string | undefined => undefined;
 
@@ -36,12 +38,12 @@ async function nsPerCall(calls: CallObserver, perCall: () => void, n: number): P
   const method = calls.method(KeyService.method.verifyKey);
   const handler = async () => {
     await Promise.resolve();
-    const until = process.hrtime.bigint() + BigInt(WORK_NS);
-    while (process.hrtime.bigint() < until);
+    for (let h = 0; h < WORK_HASHES; h++) createHash("sha256").update(WORK_INPUT).digest();
     perCall();
     await Promise.resolve();
   };
-  const start = process.hrtime.bigint();
+  // CPU time, not wall time: on a shared machine, time the process spent preempted is not its cost.
+  const start = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const scope = method.begin("grpc", header);
     await scope.run(handler);
@@ -49,7 +51,8 @@ async function nsPerCall(calls: CallObserver, perCall: () => void, n: number): P
     // Back to the event loop, as a server is between calls: the exporter's I/O runs here.
     if (i % 8 === 7) await new Promise(setImmediate);
   }
-  return Number(process.hrtime.bigint() - start) / n - WORK_NS;
+  const used = process.cpuUsage(start);
+  return ((used.user + used.system) * 1000) / n;
 }
 
 /** A counting receiver in a child process: what the collector's side costs is not this process's. */
@@ -80,11 +83,15 @@ const countHit = () => {
   metrics.keyCache.hit();
 };
 const receiver = await startReceiver();
-const tracing = new SigilTracing({ endpoint: receiver.endpoint, serviceName: "bench", headers: {}, protocol: PROTOCOL, sampling: { sampler: "parentbased_always_on", ratio: 1 } }, "bench");
+const tracingWith = (protocol: "http/protobuf" | "http/json") =>
+  new SigilTracing({ endpoint: receiver.endpoint, serviceName: "bench", headers: {}, protocol, sampling: { sampler: "parentbased_always_on", ratio: 1 } }, "bench");
+const tracing = tracingWith("http/json");
+const tracingProtobuf = tracingWith("http/protobuf");
 const setups: Array<[string, CallObserver, () => void]> = [
   ["metrics off, tracing off", new ObservedCalls({ log, accessLog: "default" }), () => {}],
   ["metrics on, tracing off", new ObservedCalls({ log, accessLog: "default", metrics: metrics.rpc }), countHit],
   ["metrics on, tracing on", new ObservedCalls({ log, accessLog: "default", metrics: metrics.rpc, tracing }), countHit],
+  ["metrics on, tracing on (OTLP/protobuf)", new ObservedCalls({ log, accessLog: "default", metrics: metrics.rpc, tracing: tracingProtobuf }), countHit],
 ];
 for (const [, calls, perCall] of setups) await nsPerCall(calls, perCall, CALLS / 5);
 const results = setups.map((): number[] => []);
@@ -93,12 +100,15 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const [i, [name, calls, perCall]] of setups.entries()) {
     const ns = await nsPerCall(calls, perCall, CALLS);
     results[i]!.push(ns);
-    line.push(`${name} ${Math.round(ns)} ns`);
+    line.push(`${name} ${(ns / 1000).toFixed(2)} µs`);
   }
   console.log(`round ${round}: ${line.join("; ")}`);
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const [off, on, traced] = results.map(median) as [number, number, number];
-console.log(`medians: metrics cost ${Math.round(on - off)} ns per call, tracing (on top) ${Math.round(traced - on)} ns per call`);
-await tracing.shutdown();
-console.log(`receiver: ${await receiver.stop()} (of ${setups.length === 3 ? (ROUNDS + 0.2) * CALLS : "?"} traced calls)`);
+const [off, on, traced, tracedProtobuf] = results.map(median) as [number, number, number, number];
+console.log(
+  `medians: metrics cost ${Math.round(on - off)} ns per call, tracing (on top) ${Math.round(traced - on)} ns per call ` +
+    `(OTLP/JSON, the default; with OTLP/protobuf ${Math.round(tracedProtobuf - on)} ns)`,
+);
+await Promise.all([tracing.shutdown(), tracingProtobuf.shutdown()]);
+console.log(`receiver: ${await receiver.stop()} (of ${2 * (ROUNDS + 0.2) * CALLS} traced calls)`);

@@ -3,7 +3,7 @@ import path from "node:path";
 import { parseAuthHeader, parseTrustedProxies } from "../gateway/gateway-settings.js";
 import { parseServerSecrets } from "../keys/server-secrets.js";
 import { ACCESS_LOG_MODES, type AccessLogMode } from "../observability/access-log.js";
-import { OTLP_PROTOCOLS, TRACE_SAMPLERS, type OtlpProtocol, type TraceSamplerName, type TraceSampling, type TracingSettings } from "../observability/tracing-settings.js";
+import { DEFAULT_OTLP_PROTOCOL, OTLP_PROTOCOLS, TRACE_SAMPLERS, type OtlpProtocol, type TraceSamplerName, type TraceSampling, type TracingSettings } from "../observability/tracing-settings.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
 import { parseDurationMs } from "./duration.js";
 import { PrivateFileError, readPrivateFile } from "./private-files.js";
@@ -381,7 +381,7 @@ function tracingSettings(standardEndpoint: string | undefined, endpoint: string 
   const serviceName = env.OTEL_SERVICE_NAME === undefined ? "sigil" : (standard("OTEL_SERVICE_NAME", pattern(/^[\x20-\x7e]{1,256}$/, "1 to 256 printable characters")) as string);
   const headers = env.OTEL_EXPORTER_OTLP_HEADERS === undefined ? {} : (standard("OTEL_EXPORTER_OTLP_HEADERS", otlpHeaders) as Record<string, string>);
   const protocolVariable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL === undefined ? "OTEL_EXPORTER_OTLP_PROTOCOL" : "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-  const protocol = env[protocolVariable] === undefined ? "http/protobuf" : (standard(protocolVariable, oneOfStandard(OTLP_PROTOCOLS, "(OTLP over HTTP)")) as OtlpProtocol);
+  const protocol = env[protocolVariable] === undefined ? DEFAULT_OTLP_PROTOCOL : (standard(protocolVariable, oneOfStandard(OTLP_PROTOCOLS, "(OTLP over HTTP)")) as OtlpProtocol);
   return Object.freeze({ endpoint: url, serviceName, headers: Object.freeze(headers), protocol, sampling: traceSampling(env, standard) });
 }
 

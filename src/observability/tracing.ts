@@ -61,8 +61,8 @@ export class SigilTracing {
 
   constructor(settings: TracingSettings, version: string) {
     const exporterOptions = { url: `${settings.endpoint.replace(/\/+$/, "")}/v1/traces`, headers: { ...settings.headers } };
-    // Protobuf: a third of JSON's bytes per span, and cheaper to encode (measured in bench/observability-cost.ts).
-    const exporter = settings.protocol === "http/json" ? new JsonTraceExporter(exporterOptions) : new ProtobufTraceExporter(exporterOptions);
+    // JSON by default: see DEFAULT_OTLP_PROTOCOL.
+    const exporter = settings.protocol === "http/protobuf" ? new ProtobufTraceExporter(exporterOptions) : new JsonTraceExporter(exporterOptions);
     this.#provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: settings.serviceName, [ATTR_SERVICE_VERSION]: version }),
       sampler: samplerOf(settings.sampling),

@@ -98,7 +98,7 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
       await a.close();
       closed = true;
       const spans = receiver.spans;
-      assert.deepEqual([...receiver.contentTypes.keys()], ["application/x-protobuf"], "OTLP/HTTP protobuf, the standard default");
+      assert.deepEqual([...receiver.contentTypes.keys()], ["application/json"], "OTLP/JSON by default");
 
       const issued = serverSpan(spans, issue.parent.traceId);
       assert.equal(issued.parentSpanId, issue.parent.spanId, "the caller's span is the parent");
@@ -153,14 +153,14 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
     }
   });
 
-  it("honours OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG (a caller's sampled trace continues, its unsampled one and new ones at ratio 0 make no span) and OTLP/JSON", async () => {
+  it("honours OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG (a caller's sampled trace continues, its unsampled one and new ones at ratio 0 make no span) and OTLP/protobuf", async () => {
     const receiver = new OtlpReceiver();
     const endpoint = await receiver.start();
     const server = await startTestServer({
       SIGIL_OTEL_ENDPOINT: endpoint,
       OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
       OTEL_TRACES_SAMPLER_ARG: "0",
-      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
     });
     let closed = false;
     try {
@@ -180,7 +180,7 @@ describe(`OpenTelemetry traces (${testDialect()})`, () => {
         [[sampled.traceId, sampled.spanId, "VerifyKey"]],
         "only the call whose caller sampled its trace is a span",
       );
-      assert.deepEqual([...receiver.contentTypes.keys()], ["application/json"]);
+      assert.deepEqual([...receiver.contentTypes.keys()], ["application/x-protobuf"]);
     } finally {
       if (!closed) await server.close();
       await receiver.close();

@@ -87,7 +87,7 @@ describe("configuration", () => {
       endpoint: "http://collector:4318",
       serviceName: "auth",
       headers: { "x-token": "a b", other: "1" },
-      protocol: "http/protobuf",
+      protocol: "http/json",
       sampling: { sampler: "parentbased_always_on", ratio: 1 },
     });
     // The standard sampler and protocol variables, as the OpenTelemetry SDKs read them.
@@ -95,7 +95,7 @@ describe("configuration", () => {
     const sampled = loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" }).tracing;
     assert.deepEqual(sampled?.sampling, { sampler: "parentbased_traceidratio", ratio: 0.25 });
     assert.deepEqual(loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_TRACES_SAMPLER: "traceidratio" }).tracing?.sampling, { sampler: "traceidratio", ratio: 1 }, "the ratio defaults to 1");
-    assert.equal(loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }).tracing?.protocol, "http/json");
+    assert.equal(loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }).tracing?.protocol, "http/protobuf");
     assert.equal(
       loadConfig([], { SIGIL_OTEL_ENDPOINT: c, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf" }).tracing?.protocol,
       "http/protobuf",
@@ -105,7 +105,7 @@ describe("configuration", () => {
       [{ OTEL_TRACES_SAMPLER: "sometimes" }, /^OTEL_TRACES_SAMPLER must be one of always_on, always_off, traceidratio, parentbased_always_on/],
       [{ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "1.5" }, /^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/],
       [{ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "" }, /^OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1/],
-      [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, /^OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json \(OTLP over HTTP\)/],
+      [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, /^OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/json, http\/protobuf \(OTLP over HTTP\)/],
     ] as const) {
       assert.throws(() => loadConfig([], { SIGIL_OTEL_ENDPOINT: c, ...env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
     }
