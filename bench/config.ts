@@ -1,6 +1,7 @@
 // Run settings of the two modes. Quick is a smoke run (about a minute); full is the measurement
-// (about sixteen minutes: 42 runs of 2 s warm-up + 7 s (6 of them open loop), seeding a million keys twice (SQLite, PostgreSQL),
-// the workers and PostgreSQL comparisons, 2 × 100 revocations, re-measuring noisy runs).
+// (about seventeen minutes: 36 runs of 2 s warm-up + 7 s (6 of them open loop), seeding a million keys twice (SQLite, PostgreSQL),
+// the workers and PostgreSQL comparisons, 4 feature-cost pairs of 2 × 4 rounds of 1 + 4 s, 2 × 100 revocations,
+// re-measuring noisy runs).
 
 export interface Concurrency {
   connections: number;

@@ -1,7 +1,7 @@
 // `make bench` entry point. Seeds the databases, measures the limits on the bare reference servers,
 // then Sigil's scenarios, with every server pinned to core 0 and the load generator to core 1; then
-// the comparisons of issue #5 (1 against 2 workers on both cores, PostgreSQL against SQLite) and the
-// revocation window; and writes bench/results/latest.{json,md,svg}. `--quick` is a smoke run of
+// the feature-cost pairs of issue #11 (feature-cost.ts), the comparisons of issue #5 (1 against 2
+// workers on both cores, PostgreSQL against SQLite) and the revocation window; and writes bench/results/latest.{json,md,svg}. `--quick` is a smoke run of
 // about a minute.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";

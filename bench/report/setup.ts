@@ -7,7 +7,7 @@ import { SIGIL_LOG_LEVEL } from "../servers/sigil-server.js";
 export function describeSetup(config: BenchConfig, grpcClient: GrpcClientKind, harnessCpus: string[]): string[] {
   const h2 = config.throughputHttp2;
   return [
-    `Servers pinned to core ${SERVER_CPUS} (taskset), one at a time; the load generator's threads to core ${LOAD_CPUS} ` +
+    `Servers pinned to core ${SERVER_CPUS} (taskset), one at a time (a feature-cost pair's servers side by side, taking turns); the load generator's threads to core ${LOAD_CPUS} ` +
       `(threads of the harness ran on CPUs ${harnessCpus.join(", ") || "?"}).`,
     `Load generator: closed loop in ${config.loadThreads} worker threads (1 for 1×1 runs), HDR histograms (hdr-histogram-js), ` +
       "errors counted by gRPC status. " +
