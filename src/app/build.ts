@@ -40,6 +40,8 @@ import { LastUseRecorder } from "../usage/last-use-recorder.js";
 import { RateLimiter } from "../usage/rate-limiter.js";
 import { UsageCounter } from "../usage/usage-counter.js";
 import { UsageService } from "../service/usage-service.js";
+import { findLiveTenant, findTenantRow } from "../store/tenant-repository.js";
+import { TenantService } from "../tenants/tenant-service.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
@@ -176,7 +178,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         },
       },
     });
-    const admin = new AdminAuthorizer(verifier, now, config.keyPrefix);
+    const admin = new AdminAuthorizer(verifier, now, config.keyPrefix, async (tenantId, deletedToo) => (await (deletedToo ? findTenantRow : findLiveTenant)(db, tenantId)) !== undefined);
     // Mutations authorize their writes again inside their own transactions.
     const recheck = new ActorRecheck({ verifier, dialect, now });
     const service = new KeyService({
@@ -239,7 +241,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now })];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
     const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });

@@ -30,6 +30,11 @@ import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
 import { requireNoReservedScopesOnImport } from "./reserved-scopes.js";
 import type { MutationActor } from "./mutation-actor.js";
+import { findLiveTenant } from "../store/tenant-repository.js";
+import { ROLES } from "../tenants/roles.js";
+import { resolveTenant } from "../tenants/tenant-access.js";
+import { DEFAULT_TENANT, optionalTenantId, tenantNotFound } from "../tenants/tenant-id.js";
+import type { AdminCaller } from "./admin-auth.js";
 import { invalid, LIMITS, requireMetadata, requireName, requireOwner, requireScopes, timestampMs } from "./request-validation.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 
@@ -72,11 +77,12 @@ export class ImportService {
   }
 
   async importKey(req: ImportKeyRequest, ctx: CallContext): Promise<ImportKeyResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const { actor, tenantId } = await this.#d.admin.requireRole(ctx, ROLES.keysWrite, { tenantId: optionalTenantId(req.tenantId) });
     const now = this.#d.now();
-    const item = this.#prepare(req, now, "");
+    const item = this.#prepare(req, now, "", tenantId);
     ctx.keyId = item.record.keyId;
-    const duplicate = await findKeysByLookupHashes(this.#d.db, [item.lookupHash]);
+    // Only this tenant's keys make a duplicate: another tenant's holding the string is not revealed.
+    const duplicate = (await findKeysByLookupHashes(this.#d.db, [item.lookupHash])).filter((row) => row.tenant_id === tenantId);
     if (duplicate.length > 0) throw alreadyImported(duplicate[0]!.key_id);
     try {
       await this.#insert([item], actor, now);
@@ -88,35 +94,40 @@ export class ImportService {
   }
 
   async batchImportKeys(req: BatchImportKeysRequest, ctx: CallContext): Promise<BatchImportKeysResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const caller = await this.#d.admin.requireRole(ctx, ROLES.keysWrite);
+    const { actor } = caller;
     const n = req.requests.length;
     if (n === 0 || n > MAX_BATCH_IMPORT) throw invalid(`requests: must hold 1 to ${MAX_BATCH_IMPORT} items, got ${n}`);
     const now = this.#d.now();
     const results: Array<ImportKeyResult | undefined> = new Array(n);
     const prepared: Array<{ index: number; item: PreparedImport }> = [];
-    req.requests.forEach((r, index) => {
+    const live = new Map<string, boolean>();
+    for (const [index, r] of req.requests.entries()) {
       try {
-        prepared.push({ index, item: this.#prepare(r, now, `requests[${index}].`) });
+        const tenantId = await this.#itemTenant(caller, r.tenantId, `requests[${index}].tenant_id`, live);
+        prepared.push({ index, item: this.#prepare(r, now, `requests[${index}].`, tenantId) });
       } catch (err) {
         if (!(err instanceof ConnectError)) throw err;
         results[index] = failure(err);
       }
-    });
+    }
     // Duplicates of existing keys, and of earlier items of this batch, fail alone.
     const existing = await findKeysByLookupHashes(this.#d.db, prepared.map((p) => p.item.lookupHash));
+    // Keyed by tenant and hash: a string is a duplicate only of a key of the same tenant.
     const taken = new Map<string, string>();
     for (const row of existing) {
-      if (row.lookup_hash) taken.set(row.lookup_hash, row.key_id);
-      if (row.previous_lookup_hash) taken.set(row.previous_lookup_hash, row.key_id);
+      if (row.lookup_hash) taken.set(`${row.tenant_id}|${row.lookup_hash}`, row.key_id);
+      if (row.previous_lookup_hash) taken.set(`${row.tenant_id}|${row.previous_lookup_hash}`, row.key_id);
     }
     const fresh: typeof prepared = [];
     for (const p of prepared) {
-      const holder = taken.get(p.item.lookupHash);
+      const slot = `${p.item.record.tenantId}|${p.item.lookupHash}`;
+      const holder = taken.get(slot);
       if (holder !== undefined) {
         results[p.index] = failure(alreadyImported(holder, p.index));
         continue;
       }
-      taken.set(p.item.lookupHash, p.item.record.keyId);
+      taken.set(slot, p.item.record.keyId);
       fresh.push(p);
     }
     try {
@@ -139,8 +150,18 @@ export class ImportService {
     return create(BatchImportKeysResponseSchema, { results: results as ImportKeyResult[] });
   }
 
+  /** The tenant a batch item goes to: the one it names (which must exist and be the caller's to reach), else the caller's. */
+  async #itemTenant(caller: AdminCaller, requested: string, field: string, live: Map<string, boolean>): Promise<string> {
+    const tenantId = resolveTenant(caller.record, optionalTenantId(requested, field));
+    if (tenantId === caller.record.tenantId || tenantId === DEFAULT_TENANT) return tenantId;
+    let exists = live.get(tenantId);
+    if (exists === undefined) live.set(tenantId, (exists = (await findLiveTenant(this.#d.db, tenantId)) !== undefined));
+    if (!exists) throw tenantNotFound(tenantId);
+    return tenantId;
+  }
+
   /** Checks one request and hashes its key; throws INVALID_ARGUMENT naming the field. */
-  #prepare(req: ImportKeyRequest, now: number, field: string): PreparedImport {
+  #prepare(req: ImportKeyRequest, now: number, field: string, tenantId: string): PreparedImport {
     let sha256: Buffer;
     const material = req.keyMaterial;
     if (material.case === "rawKey") {
@@ -184,6 +205,7 @@ export class ImportService {
       credits: requireCredits(req.credits, now, `${field}credits`),
       allowedNetworks: requireAllowedNetworks(req.allowedNetworks, `${field}allowed_networks`),
       lastUseTime: null,
+      tenantId,
     };
     return { record, lookupHash: lookupHash.toString("base64"), source: material.case === "rawKey" ? "raw_key" : "raw_key_sha256" };
   }
@@ -204,16 +226,22 @@ export class ImportService {
     if (items.length === 0) return;
     const actorKeyId = actor.keyId;
     await this.#d.db.transaction().execute(async (tx) => {
-      await this.#d.recheck.requireAdmin(tx, actor);
+      const admin = await this.#d.recheck.requireAdmin(tx, actor);
+      // Each item's tenant, from the actor's row and the tenants table as this transaction reads them.
+      for (const tenantId of new Set(items.map((i) => i.record.tenantId))) {
+        if (admin.tenantId !== DEFAULT_TENANT && admin.tenantId !== tenantId) throw tenantNotFound(tenantId);
+        if (tenantId !== DEFAULT_TENANT && !(await findLiveTenant(tx, tenantId))) throw tenantNotFound(tenantId);
+      }
       for (const { record, source } of items) {
+        const tenantId = record.tenantId;
         await insertKey(tx, rowFromRecord(record));
-        await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now });
-        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings({ ...record }) } });
+        await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId });
+        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings({ ...record }) }, tenantId });
       }
     });
     for (const { record } of items) {
       this.#d.directory.put(record);
-      this.#d.importedKeys.imported(record.secretHash, record.keyId);
+      this.#d.importedKeys.imported(record.secretHash, record.keyId, record.tenantId);
     }
   }
 }

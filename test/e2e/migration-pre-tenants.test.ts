@@ -24,6 +24,17 @@ function comparable(answer: Record<string, unknown>, creditsUsedSince: number): 
   return copy;
 }
 
+/**
+ * Answers as the release before tenants gave them, once `tenantId` (which it did not have) is
+ * checked to be `default` where present and taken out. `where` says which must carry it.
+ */
+function inDefaultTenant(answer: Record<string, unknown>, label: string, mustCarry: boolean): Record<string, unknown> {
+  const { tenantId, ...rest } = answer;
+  if (mustCarry) assert.equal(tenantId, "default", `${label} is in the default tenant`);
+  else assert.ok(tenantId === undefined || tenantId === "default", `${label} names no other tenant`);
+  return rest;
+}
+
 const withoutRateLimitTimes = (answer: Record<string, unknown>): Record<string, unknown> =>
   answer.rateLimit ? { ...answer, rateLimit: { limit: (answer.rateLimit as { limit: number }).limit } } : answer;
 
@@ -43,15 +54,15 @@ describe(`migration of a database made by the release before tenants (${testDial
 
       // The records, before anything verifies (last use and credits stay as they were).
       for (const [label, { keyId }] of Object.entries(manifest.keys)) {
-        const record = toJson(GetKeyResponseSchema, await admin.getKey({ keyId })) as Record<string, unknown>;
-        assert.deepEqual(record, manifest.records[label], `GetKey of ${label}`);
+        const record = toJson(GetKeyResponseSchema, await admin.getKey({ keyId })) as { key: Record<string, unknown> };
+        assert.deepEqual({ key: inDefaultTenant(record.key, `key ${label}`, true) }, manifest.records[label], `GetKey of ${label}`);
       }
 
       const events: unknown[] = [];
       let pageToken = "";
       do {
         const page = await admin.listAuditEvents({ pageSize: 1000, pageToken });
-        events.push(...(toJson(ListAuditEventsResponseSchema, page) as { events: unknown[] }).events);
+        events.push(...(toJson(ListAuditEventsResponseSchema, page) as { events: Array<Record<string, unknown>> }).events.map((e) => inDefaultTenant(e, "an audit event", true)));
         pageToken = page.nextPageToken;
       } while (pageToken);
       assert.deepEqual(events, manifest.auditPages.flatMap((p) => p.events), "the audit trail");
@@ -81,7 +92,7 @@ describe(`migration of a database made by the release before tenants (${testDial
           requiredScopes: check.requiredScopes ?? [],
           audience: check.audience ?? "",
         });
-        const got = withoutRateLimitTimes(toJson(VerifyKeyResponseSchema, answer) as Record<string, unknown>);
+        const got = withoutRateLimitTimes(inDefaultTenant(toJson(VerifyKeyResponseSchema, answer) as Record<string, unknown>, `the answer for ${check.label}`, answer.valid));
         assert.deepEqual(got, comparable(check.answer, creditsUsed), `VerifyKey of ${check.label}`);
       }
 
@@ -90,6 +101,9 @@ describe(`migration of a database made by the release before tenants (${testDial
       const check = await anonymous.verifyKey({ credential: issued.secret, requiredScopes: ["new:read"] });
       assert.equal(check.reason, VerifyReason.VALID);
       const listed = await admin.listKeys({ pageSize: 1000 });
+      assert.ok(listed.keys.every((k) => k.tenantId === "default"), "every key lands in the default tenant");
+      const tenants = await admin.listTenants({});
+      assert.deepEqual(tenants.tenants.map((t) => t.tenantId), ["default"], "the migration made the default tenant, and only it");
       assert.deepEqual(
         listed.keys.map((k) => k.keyId).sort(),
         [...Object.values(manifest.keys).map((k) => k.keyId), issued.key!.keyId].sort(),

@@ -1,0 +1,17 @@
+import type { Insertable, Selectable } from "kysely";
+
+/**
+ * One tenant (migration 0008). A deleted tenant keeps its row (delete_time set): its keys stay
+ * (revoked) with their audit trail, and its id is never handed out again, so a new tenant cannot
+ * inherit them.
+ */
+export interface TenantsTable {
+  tenant_id: string;
+  display_name: string;
+  create_time: number;
+  update_time: number;
+  delete_time: number | null;
+}
+
+export type TenantRow = Selectable<TenantsTable>;
+export type NewTenantRow = Insertable<TenantsTable>;
