@@ -1375,7 +1375,7 @@ export const KeyService: GenService<{
   },
   /**
    * Lists the keys that sign derived JWTs (active, retired, expired and revoked), newest first, a
-   * page at a time. Role: `sigil:keys.read` held by a key of `default`.
+   * page at a time. Role: `sigil:admin` (held only by keys of `default`).
    *
    * @generated from rpc sigil.v1.KeyService.ListSigningKeys
    */
@@ -1388,7 +1388,7 @@ export const KeyService: GenService<{
    * Replaces the active JWT signing key now; Sigil also does this by itself once the key is older
    * than SIGIL_SIGNING_KEY_ROTATION. Every process signs with the new key, and publishes it, within
    * the change-feed window. With `retire_now` the replaced keys are revoked: for a leaked key.
-   * Role: `sigil:admin` held by a key of `default`.
+   * Role: `sigil:admin` (held only by keys of `default`).
    *
    * @generated from rpc sigil.v1.KeyService.RotateSigningKey
    */
