@@ -2,24 +2,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { CredentialKind, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
+import { answerOf } from "../support/call-outcome.js";
 import { testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { Watch } from "../support/watch-stream.js";
 
-/** The code and message of a call, with `id` (the object it named) written as <id>: "the same answer" for two objects. */
-async function answerOf(p: Promise<unknown>, id = ""): Promise<string> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    const e = ConnectError.from(err);
-    return `${Code[e.code]}: ${id ? e.rawMessage.replaceAll(id, "<id>") : e.rawMessage}`;
-  }
-}
 
 const TENANT_ADMIN_ROLES = ["sigil:keys.read", "sigil:keys.write", "sigil:keys.revoke"];
 
@@ -252,6 +243,38 @@ describe(`tenants and roles (${testDialect()})`, () => {
       assert.deepEqual(events.filter((e) => e.details?.reason === "tenant deleted").map((e) => e.keyId).sort(), [k1.key!.keyId, k2.key!.keyId].sort(), "each revocation too");
     } finally {
       await second.close();
+    }
+  });
+
+  it("the re-check inside a mutation's transaction reads the role from the row, not from a stale cache", async () => {
+    // A's cache hears of B's changes only after a minute on SQLite (on PostgreSQL a notification may come sooner).
+    const a = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "60s" });
+    const b = await startTestServer({}, { join: a });
+    try {
+      const platformOnB = createSigilClient({ baseUrl: b.grpcUrl, adminKey: a.adminKey });
+      await createSigilClient({ baseUrl: a.grpcUrl, adminKey: a.adminKey }).createTenant({ tenantId: "acme" });
+      const admin = await platformOnB.issueKey({ tenantId: "acme", name: "acme admin", owner: "acme:admin", scopes: TENANT_ADMIN_ROLES });
+      const target = await platformOnB.issueKey({ tenantId: "acme", name: "svc", owner: "acme:svc", scopes: ["api:read"] });
+      const onA = createSigilClient({ baseUrl: a.grpcUrl, adminKey: admin.secret });
+      const mask = (paths: string[]) => create(FieldMaskSchema, { paths });
+      for (let round = 0; round < 3; round++) {
+        // A caches the admin key as holding keys.write (a read passes its pre-check there).
+        await platformOnB.updateKey({ key: { keyId: admin.key!.keyId, scopes: TENANT_ADMIN_ROLES }, updateMask: mask(["scopes"]) });
+        await onA.getKey({ keyId: target.key!.keyId });
+        // B takes keys.write away; A's cache may still hold the old scopes.
+        await platformOnB.updateKey({ key: { keyId: admin.key!.keyId, scopes: ["sigil:keys.read"] }, updateMask: mask(["scopes"]) });
+        const answers = await Promise.all([
+          answerOf(onA.issueKey({ name: "n", owner: "o", scopes: ["api:read"] })),
+          answerOf(onA.updateKey({ key: { keyId: target.key!.keyId, name: "renamed" }, updateMask: mask(["name"]) })),
+          answerOf(onA.rotateKey({ keyId: target.key!.keyId })),
+          answerOf(onA.importKey({ keyMaterial: { case: "rawKey", value: `legacy-${newKeyId()}` }, name: "n", owner: "o" })),
+        ]);
+        for (const got of answers) assert.equal(got, `PermissionDenied: key ${admin.key!.keyId} lacks the sigil:keys.write role (or sigil:admin)`, `round ${round}`);
+      }
+      assert.equal((await platformOnB.getKey({ keyId: target.key!.keyId })).key?.name, "svc", "nothing was written");
+    } finally {
+      await b.close();
+      await a.close();
     }
   });
 
