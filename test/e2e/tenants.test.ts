@@ -6,6 +6,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { CredentialKind, TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
+import { openDatabase } from "../../src/store/open-database.js";
 import { answerOf } from "../support/call-outcome.js";
 import { testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -25,7 +26,7 @@ describe(`tenants and roles (${testDialect()})`, () => {
   const as = (key: string) => createSigilClient({ baseUrl: server.grpcUrl, adminKey: key });
 
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ SIGIL_LAST_USE_FLUSH_INTERVAL: "100ms" });
     platform = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
     anonymous = createSigilClient({ baseUrl: server.grpcUrl });
     await platform.createTenant({ tenantId: "acme", displayName: "Acme Corp" });
@@ -187,6 +188,32 @@ describe(`tenants and roles (${testDialect()})`, () => {
     const batch = await anonymous.batchVerifyKeys({ requests: [{ credential: globex.service, tenantId: "acme" }, { credential: acme.service, tenantId: "acme" }] });
     assert.deepEqual(batch.results.map((r) => [r.reason, r.tenantId]), [[VerifyReason.NOT_FOUND, ""], [VerifyReason.VALID, "acme"]]);
     assert.equal(await answerOf(anonymous.verifyKey({ credential: globex.service, tenantId: "Not A Tenant" })), "InvalidArgument: tenant_id: must be 1 to 63 characters of lowercase letters, digits and '-', starting with a letter or digit");
+  });
+
+  it("every key, audit event, feed entry and usage record carries its tenant; gateways name it", async () => {
+    const authorize = await fetch(`${server.httpUrl}/v1/authorize`, { headers: { authorization: `Bearer ${acme.service}` } });
+    assert.equal(authorize.status, 200);
+    assert.equal(authorize.headers.get("x-sigil-tenant-id"), "acme", "the forward-auth identity header");
+    await anonymous.verifyKey({ credential: acme.service });
+    const { db } = openDatabase(server.databaseUrl);
+    try {
+      const deadline = Date.now() + 30_000;
+      let usage: Array<{ tenant_id: string }> = [];
+      while (usage.length === 0) {
+        assert.ok(Date.now() < deadline, "usage counts are flushed");
+        await new Promise((r) => setTimeout(r, 100));
+        usage = await db.selectFrom("key_usage").select("tenant_id").where("key_id", "=", acme.serviceId).execute();
+      }
+      assert.ok(usage.every((u) => u.tenant_id === "acme"), "usage records");
+      const feed = await db.selectFrom("change_feed").select("tenant_id").where("key_id", "=", acme.serviceId).execute();
+      assert.ok(feed.length > 0 && feed.every((f) => f.tenant_id === "acme"), "change-feed entries");
+      const audit = await db.selectFrom("audit_events").select("tenant_id").where("key_id", "=", acme.serviceId).execute();
+      assert.ok(audit.length > 0 && audit.every((a) => a.tenant_id === "acme"), "audit events");
+      const row = await db.selectFrom("keys").select("tenant_id").where("key_id", "=", globex.serviceId).executeTakeFirstOrThrow();
+      assert.equal(row.tenant_id, "globex", "keys");
+    } finally {
+      await db.destroy();
+    }
   });
 
   it("a string managed in one tenant may be imported in another without revealing it; each tenant's verification finds its own", async () => {
