@@ -7,7 +7,8 @@ import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPla
 import { rowFromRecord, type KeyRecord } from "../keys/key-record.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
-import type { SigilDb } from "../store/database.js";
+import type { DialectName, SigilDb } from "../store/database.js";
+import type { TenantPolicies } from "../tenants/tenant-policies.js";
 import { findKeysByLookupHashes } from "../store/key-lifecycle-repository.js";
 import { insertKey } from "../store/key-repository.js";
 import { isUniqueViolation } from "../store/unique-violation.js";
@@ -46,6 +47,9 @@ export interface ImportServiceDeps {
   readonly admin: AdminAuthorizer;
   /** Authorizes each import again inside its transaction. */
   readonly recheck: ActorRecheck;
+  /** Tenant policies the imported keys must keep. */
+  readonly policies: TenantPolicies;
+  readonly dialect: DialectName;
   readonly now: () => number;
   /** This server's key prefix: strings in Sigil's own format are issued, not imported. */
   readonly keyPrefix: string;
@@ -133,8 +137,9 @@ export class ImportService {
     try {
       await this.#insert(fresh.map((p) => p.item), actor, now);
     } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      // A concurrent import took one of the strings: import one at a time so only that one fails.
+      if (!isUniqueViolation(err) && !isPolicyRefusal(err)) throw err;
+      // A concurrent import took one of the strings, or some keys break the tenant's policy: import one
+      // at a time so only those fail.
       for (const p of fresh) {
         try {
           await this.#insert([p.item], actor, now);
@@ -232,6 +237,8 @@ export class ImportService {
         if (admin.tenantId !== DEFAULT_TENANT && admin.tenantId !== tenantId) throw tenantNotFound(tenantId);
         if (tenantId !== DEFAULT_TENANT && !(await findLiveTenant(tx, tenantId))) throw tenantNotFound(tenantId);
       }
+      const broken = await this.#d.policies.newKeyRefusals(tx, items, (i) => rowFromRecord(i.record), this.#d.dialect === "postgres");
+      if (broken.size > 0) throw [...broken.values()][0]!;
       for (const { record, source } of items) {
         const tenantId = record.tenantId;
         await insertKey(tx, rowFromRecord(record));
@@ -245,6 +252,8 @@ export class ImportService {
     }
   }
 }
+
+const isPolicyRefusal = (err: unknown): boolean => err instanceof ConnectError && err.code === Code.FailedPrecondition;
 
 function requireImportableScopes(scopes: readonly string[], field: string): string[] {
   const checked = requireScopes(scopes, field);

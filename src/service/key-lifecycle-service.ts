@@ -26,6 +26,7 @@ import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
 import { ROLES } from "../tenants/roles.js";
 import { grantRefusal, reaches, type RoleHolder } from "../tenants/tenant-access.js";
+import type { TenantPolicies } from "../tenants/tenant-policies.js";
 import { parseKeyUpdate } from "./key-update-mask.js";
 import { requireNoReservedScopesOnImportedSecret } from "./reserved-scopes.js";
 import { durationMs, invalid, LIMITS, requireKeyId } from "./request-validation.js";
@@ -36,6 +37,8 @@ export interface KeyLifecycleServiceDeps {
   readonly admin: AdminAuthorizer;
   /** Authorizes each mutation again inside its transaction. */
   readonly recheck: ActorRecheck;
+  /** Tenant policies the changed key must keep. */
+  readonly policies: TenantPolicies;
   readonly hasher: KeyHasher;
   readonly lastUse?: LastUseRecorder;
   readonly now: () => number;
@@ -69,6 +72,13 @@ export class KeyLifecycleService {
         const refusal = grantRefusal(admin, current.tenant_id, update.audit.scopes);
         if (refusal) throw refusal;
         requireNoReservedScopesOnImportedSecret(recordFromRow(current), update.audit.scopes, now);
+      }
+      if (update.fields.includes("expire_time") || update.fields.includes("scopes")) {
+        const terms = {
+          ...(update.fields.includes("expire_time") ? { expireTime: update.set.expire_time ?? null } : {}),
+          ...(update.audit.scopes ? { scopes: update.audit.scopes } : {}),
+        };
+        await this.#d.policies.requireTerms(tx, current.tenant_id, terms, now);
       }
       if (!(await updateUnrevokedKey(tx, keyId, { ...update.set, update_time: now }))) throw revokedError(keyId);
       const tenantId = current.tenant_id;

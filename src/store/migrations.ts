@@ -269,6 +269,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn("create_time", "bigint", (c) => c.notNull())
           .addColumn("update_time", "bigint", (c) => c.notNull())
           .addColumn("delete_time", "bigint")
+          // JSON of the tenant's policy (src/tenants/tenant-policy.ts); {} is none.
+          .addColumn("policy", "text", (c) => c.notNull().defaultTo("{}"))
           .execute();
         const now = Date.now();
         await db.insertInto("tenants").values({ tenant_id: "default", display_name: "default", create_time: now, update_time: now, delete_time: null }).execute();

@@ -26,7 +26,7 @@ export async function listLiveTenants(db: Db, afterId: string | undefined, limit
 }
 
 /** Changes a live tenant; false when there is none. */
-export async function updateLiveTenant(db: Db, tenantId: string, set: { display_name: string; update_time: number }): Promise<boolean> {
+export async function updateLiveTenant(db: Db, tenantId: string, set: { display_name?: string; policy?: string; update_time: number }): Promise<boolean> {
   const r = await db.updateTable("tenants").set(set).where("tenant_id", "=", tenantId).where("delete_time", "is", null).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
@@ -34,6 +34,24 @@ export async function updateLiveTenant(db: Db, tenantId: string, set: { display_
 export async function markTenantDeleted(db: Db, tenantId: string, time: number): Promise<boolean> {
   const r = await db.updateTable("tenants").set({ delete_time: time, update_time: time }).where("tenant_id", "=", tenantId).where("delete_time", "is", null).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** The tenant's stored policy JSON ("{}" for none, or for a tenant that does not exist). */
+export async function tenantPolicyJson(db: Db, tenantId: string): Promise<string> {
+  const row = await db.selectFrom("tenants").select("policy").where("tenant_id", "=", tenantId).executeTakeFirst();
+  return row?.policy ?? "{}";
+}
+
+/** How many keys of the tenant are active (unrevoked and unexpired; disabled ones count). */
+export async function countActiveKeys(db: Db, tenantId: string, now: number): Promise<number> {
+  const row = await db
+    .selectFrom("keys")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("tenant_id", "=", tenantId)
+    .where("revoke_time", "is", null)
+    .where((eb) => eb.or([eb("expire_time", "is", null), eb("expire_time", ">", now)]))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 /** Whether the tenant has a key that is unrevoked and unexpired (disabled ones count: they can be enabled). */

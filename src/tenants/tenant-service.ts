@@ -43,6 +43,7 @@ import { decodePageToken, encodePageToken } from "../service/page-token.js";
 import { invalid, LIMITS, requireBoundedText } from "../service/request-validation.js";
 import { ROLES } from "./roles.js";
 import { DEFAULT_TENANT, requireTenantId, tenantNotFound } from "./tenant-id.js";
+import { parseStoredPolicy, policyFromProto, policyToProto } from "./tenant-policy.js";
 
 export interface TenantServiceDeps {
   readonly db: SigilDb;
@@ -54,6 +55,9 @@ export interface TenantServiceDeps {
   readonly directory: KeyDirectory;
   readonly now: () => number;
 }
+
+/** What UpdateTenant's mask may name. */
+const UPDATABLE = ["display_name", "policy"];
 
 /** Longest display name of a tenant. */
 const DISPLAY_NAME_CHARS = 128;
@@ -73,8 +77,9 @@ export class TenantService {
     const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin);
     const tenantId = requireTenantId(req.tenantId);
     const displayName = requireBoundedText(req.displayName, "display_name", DISPLAY_NAME_CHARS);
+    const policy = policyFromProto(req.policy, "policy");
     const now = this.#d.now();
-    const row: TenantRow = { tenant_id: tenantId, display_name: displayName, create_time: now, update_time: now, delete_time: null };
+    const row: TenantRow = { tenant_id: tenantId, display_name: displayName, create_time: now, update_time: now, delete_time: null, policy: JSON.stringify(policy) };
     await this.#d.db.transaction().execute(async (tx) => {
       await this.#d.recheck.requireAdmin(tx, actor);
       const existing = await findTenantRow(tx, tenantId);
@@ -83,7 +88,7 @@ export class TenantService {
         throw new ConnectError(`tenant ${tenantId} already ${why}`, Code.AlreadyExists);
       }
       await insertTenant(tx, row);
-      await appendAuditEvent(tx, { time: now, action: "create_tenant", keyId: "", actorKeyId: actor.keyId, details: { display_name: displayName }, tenantId });
+      await appendAuditEvent(tx, { time: now, action: "create_tenant", keyId: "", actorKeyId: actor.keyId, details: { display_name: displayName, policy }, tenantId });
     });
     return create(CreateTenantResponseSchema, { tenant: tenantToProto(row) });
   }
@@ -118,13 +123,17 @@ export class TenantService {
     const tenantId = requireTenantId(req.tenant.tenantId, "tenant.tenant_id");
     const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin, { tenantId });
     const paths = req.updateMask?.paths ?? [];
-    if (paths.length === 0 || paths.some((p) => p !== "display_name")) throw invalid("update_mask: name the fields to change; updatable fields: display_name");
-    const displayName = requireBoundedText(req.tenant.displayName, "tenant.display_name", DISPLAY_NAME_CHARS);
+    if (paths.length === 0 || paths.some((p) => !UPDATABLE.includes(p))) throw invalid(`update_mask: name the fields to change; updatable fields: ${UPDATABLE.join(", ")}`);
+    const fields = [...new Set(paths)];
+    const displayName = fields.includes("display_name") ? requireBoundedText(req.tenant.displayName, "tenant.display_name", DISPLAY_NAME_CHARS) : undefined;
+    const policy = fields.includes("policy") ? policyFromProto(req.tenant.policy, "tenant.policy") : undefined;
     const now = this.#d.now();
     const row = await this.#d.db.transaction().execute(async (tx) => {
       await this.#d.recheck.requireAdmin(tx, actor);
-      if (!(await updateLiveTenant(tx, tenantId, { display_name: displayName, update_time: now }))) throw tenantNotFound(tenantId);
-      await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details: { fields: ["display_name"], display_name: displayName }, tenantId });
+      const set = { update_time: now, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy: JSON.stringify(policy) }) };
+      if (!(await updateLiveTenant(tx, tenantId, set))) throw tenantNotFound(tenantId);
+      const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }) };
+      await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details, tenantId });
       return findLiveTenant(tx, tenantId);
     });
     return create(UpdateTenantResponseSchema, { tenant: tenantToProto(row!) });
@@ -162,5 +171,6 @@ function tenantToProto(row: TenantRow): Tenant {
     displayName: row.display_name,
     createTime: timestampFromMs(Number(row.create_time)),
     updateTime: timestampFromMs(Number(row.update_time)),
+    policy: policyToProto(parseStoredPolicy(row.policy)),
   });
 }

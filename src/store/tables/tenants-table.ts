@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from "kysely";
+import type { ColumnType, Insertable, Selectable } from "kysely";
 
 /**
  * One tenant (migration 0008). A deleted tenant keeps its row (delete_time set): its keys stay
@@ -11,6 +11,8 @@ export interface TenantsTable {
   create_time: number;
   update_time: number;
   delete_time: number | null;
+  /** JSON of the TenantPolicy (src/tenants/tenant-policy.ts); "{}" for none. */
+  policy: ColumnType<string, string | undefined, string>;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

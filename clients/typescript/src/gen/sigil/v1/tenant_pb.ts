@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sigil/v1/tenant.proto.
  */
 export const file_sigil_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIpMBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj4KE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCSI4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiJQoQR2V0VGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiNQoRR2V0VGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IjsKEkxpc3RUZW5hbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJRChNMaXN0VGVuYW50c1Jlc3BvbnNlEiEKB3RlbmFudHMYASADKAsyEC5zaWdpbC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImgKE1VwZGF0ZVRlbmFudFJlcXVlc3QSIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChRVcGRhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiNwoTRGVsZXRlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiMQoURGVsZXRlVGVuYW50UmVzcG9uc2USGQoRcmV2b2tlZF9rZXlfY291bnQYASABKAVCEloQc2lnaWwvdjE7c2lnaWx2MWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIrsBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnBvbGljeRgFIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeSKUAQoMVGVuYW50UG9saWN5EjMKEG1heF9rZXlfbGlmZXRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcmVxdWlyZV9leHBpcnkYAiABKAgSHgoWYWxsb3dlZF9zY29wZV9wYXR0ZXJucxgDIAMoCRIXCg9tYXhfYWN0aXZlX2tleXMYBCABKAUiZgoTQ3JlYXRlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiYKBnBvbGljeRgDIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeSI4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiJQoQR2V0VGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiNQoRR2V0VGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IjsKEkxpc3RUZW5hbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJRChNMaXN0VGVuYW50c1Jlc3BvbnNlEiEKB3RlbmFudHMYASADKAsyEC5zaWdpbC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImgKE1VwZGF0ZVRlbmFudFJlcXVlc3QSIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChRVcGRhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiNwoTRGVsZXRlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiMQoURGVsZXRlVGVuYW50UmVzcG9uc2USGQoRcmV2b2tlZF9rZXlfY291bnQYASABKAVCEloQc2lnaWwvdjE7c2lnaWx2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A tenant: an isolated set of keys with its own admins (keys bound to it). Every key, audit event,
@@ -51,6 +51,13 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 4;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Rules every key of the tenant must keep. Unset means none.
+   *
+   * @generated from field: sigil.v1.TenantPolicy policy = 5;
+   */
+  policy?: TenantPolicy | undefined;
 };
 
 /**
@@ -59,6 +66,54 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
   messageDesc(file_sigil_v1_tenant, 0);
+
+/**
+ * Rules for the keys of one tenant, enforced by IssueKey, ImportKey, BatchImportKeys and UpdateKey. A
+ * request that breaks one is FAILED_PRECONDITION, and the message names the policy. Keys that exist
+ * when a policy is set or tightened are not changed.
+ *
+ * @generated from message sigil.v1.TenantPolicy
+ */
+export type TenantPolicy = Message<"sigil.v1.TenantPolicy"> & {
+  /**
+   * Longest lifetime of a key, from its issue or import (or, for UpdateKey, from now): at least 1
+   * second, at most 10 years. Unset means no limit beyond the server's.
+   *
+   * @generated from field: google.protobuf.Duration max_key_lifetime = 1;
+   */
+  maxKeyLifetime?: Duration | undefined;
+
+  /**
+   * Every key must expire (IssueKey ttl/expire_time, ImportKey expire_time; UpdateKey cannot clear it).
+   *
+   * @generated from field: bool require_expiry = 2;
+   */
+  requireExpiry: boolean;
+
+  /**
+   * Patterns every scope of a key must match (at most 64, each 1 to 128 characters of the scope
+   * alphabet; `*` matches any run of characters, for example "orders:*"). Empty means any scope.
+   * Sigil's own roles (`sigil:*`) are governed by roles, not by this list.
+   *
+   * @generated from field: repeated string allowed_scope_patterns = 3;
+   */
+  allowedScopePatterns: string[];
+
+  /**
+   * Most keys of the tenant that are active at once (unrevoked and unexpired; disabled keys count):
+   * 1 to 1,000,000. 0 means no limit.
+   *
+   * @generated from field: int32 max_active_keys = 4;
+   */
+  maxActiveKeys: number;
+};
+
+/**
+ * Describes the message sigil.v1.TenantPolicy.
+ * Use `create(TenantPolicySchema)` to create a new message.
+ */
+export const TenantPolicySchema: GenMessage<TenantPolicy> = /*@__PURE__*/
+  messageDesc(file_sigil_v1_tenant, 1);
 
 /**
  * Request of CreateTenant.
@@ -80,6 +135,13 @@ export type CreateTenantRequest = Message<"sigil.v1.CreateTenantRequest"> & {
    * @generated from field: string display_name = 2;
    */
   displayName: string;
+
+  /**
+   * The tenant's policy. Unset means none.
+   *
+   * @generated from field: sigil.v1.TenantPolicy policy = 3;
+   */
+  policy?: TenantPolicy | undefined;
 };
 
 /**
@@ -87,7 +149,7 @@ export type CreateTenantRequest = Message<"sigil.v1.CreateTenantRequest"> & {
  * Use `create(CreateTenantRequestSchema)` to create a new message.
  */
 export const CreateTenantRequestSchema: GenMessage<CreateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 1);
+  messageDesc(file_sigil_v1_tenant, 2);
 
 /**
  * Response of CreateTenant.
@@ -108,7 +170,7 @@ export type CreateTenantResponse = Message<"sigil.v1.CreateTenantResponse"> & {
  * Use `create(CreateTenantResponseSchema)` to create a new message.
  */
 export const CreateTenantResponseSchema: GenMessage<CreateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 2);
+  messageDesc(file_sigil_v1_tenant, 3);
 
 /**
  * Request of GetTenant.
@@ -129,7 +191,7 @@ export type GetTenantRequest = Message<"sigil.v1.GetTenantRequest"> & {
  * Use `create(GetTenantRequestSchema)` to create a new message.
  */
 export const GetTenantRequestSchema: GenMessage<GetTenantRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 3);
+  messageDesc(file_sigil_v1_tenant, 4);
 
 /**
  * Response of GetTenant.
@@ -150,7 +212,7 @@ export type GetTenantResponse = Message<"sigil.v1.GetTenantResponse"> & {
  * Use `create(GetTenantResponseSchema)` to create a new message.
  */
 export const GetTenantResponseSchema: GenMessage<GetTenantResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 4);
+  messageDesc(file_sigil_v1_tenant, 5);
 
 /**
  * Request of ListTenants.
@@ -178,7 +240,7 @@ export type ListTenantsRequest = Message<"sigil.v1.ListTenantsRequest"> & {
  * Use `create(ListTenantsRequestSchema)` to create a new message.
  */
 export const ListTenantsRequestSchema: GenMessage<ListTenantsRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 5);
+  messageDesc(file_sigil_v1_tenant, 6);
 
 /**
  * Response of ListTenants.
@@ -206,7 +268,7 @@ export type ListTenantsResponse = Message<"sigil.v1.ListTenantsResponse"> & {
  * Use `create(ListTenantsResponseSchema)` to create a new message.
  */
 export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 6);
+  messageDesc(file_sigil_v1_tenant, 7);
 
 /**
  * Request of UpdateTenant.
@@ -222,7 +284,7 @@ export type UpdateTenantRequest = Message<"sigil.v1.UpdateTenantRequest"> & {
   tenant?: Tenant | undefined;
 
   /**
-   * The fields to change: `display_name`.
+   * The fields to change: `display_name`, `policy` (the whole policy is replaced).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -234,7 +296,7 @@ export type UpdateTenantRequest = Message<"sigil.v1.UpdateTenantRequest"> & {
  * Use `create(UpdateTenantRequestSchema)` to create a new message.
  */
 export const UpdateTenantRequestSchema: GenMessage<UpdateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 7);
+  messageDesc(file_sigil_v1_tenant, 8);
 
 /**
  * Response of UpdateTenant.
@@ -255,7 +317,7 @@ export type UpdateTenantResponse = Message<"sigil.v1.UpdateTenantResponse"> & {
  * Use `create(UpdateTenantResponseSchema)` to create a new message.
  */
 export const UpdateTenantResponseSchema: GenMessage<UpdateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 8);
+  messageDesc(file_sigil_v1_tenant, 9);
 
 /**
  * Request of DeleteTenant.
@@ -284,7 +346,7 @@ export type DeleteTenantRequest = Message<"sigil.v1.DeleteTenantRequest"> & {
  * Use `create(DeleteTenantRequestSchema)` to create a new message.
  */
 export const DeleteTenantRequestSchema: GenMessage<DeleteTenantRequest> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 9);
+  messageDesc(file_sigil_v1_tenant, 10);
 
 /**
  * Response of DeleteTenant.
@@ -305,5 +367,5 @@ export type DeleteTenantResponse = Message<"sigil.v1.DeleteTenantResponse"> & {
  * Use `create(DeleteTenantResponseSchema)` to create a new message.
  */
 export const DeleteTenantResponseSchema: GenMessage<DeleteTenantResponse> = /*@__PURE__*/
-  messageDesc(file_sigil_v1_tenant, 10);
+  messageDesc(file_sigil_v1_tenant, 11);
 
