@@ -58,7 +58,7 @@ import {
 } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { ROLES } from "../tenants/roles.js";
 import { grantRefusal, reaches } from "../tenants/tenant-access.js";
-import { optionalTenantId } from "../tenants/tenant-id.js";
+import { DEFAULT_TENANT, optionalTenantId } from "../tenants/tenant-id.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
@@ -398,7 +398,7 @@ export class KeyService {
     const status = STATUS_FILTER[req.status];
     if (status === undefined) throw invalid(`status: unknown value ${req.status}`);
     // The default tenant's tokens keep their pre-tenant form, so a listing continues across the upgrade.
-    const filter = tenantId === "default" ? `${owner ?? ""}|${status}` : `${owner ?? ""}|${status}|${tenantId}`;
+    const filter = tenantId === DEFAULT_TENANT ? `${owner ?? ""}|${status}` : `${owner ?? ""}|${status}|${tenantId}`;
     const after = req.pageToken
       ? decodePageToken(req.pageToken, filter, "ListKeys", ([createTime, keyId, ...rest]) =>
           isSafeInteger(createTime) && typeof keyId === "string" && rest.length === 0 ? { createTime, keyId } : undefined,

@@ -55,7 +55,15 @@ describe(`migration of a database made by the release before tenants (${testDial
       // The records, before anything verifies (last use and credits stay as they were).
       for (const [label, { keyId }] of Object.entries(manifest.keys)) {
         const record = toJson(GetKeyResponseSchema, await admin.getKey({ keyId })) as { key: Record<string, unknown> };
-        assert.deepEqual({ key: inDefaultTenant(record.key, `key ${label}`, true) }, manifest.records[label], `GetKey of ${label}`);
+        const expected = manifest.records[label] as { key: Record<string, unknown> };
+        if (label === "bootstrap") {
+          // These calls are the bootstrap key's own uses: its last use is now on the server's clock
+          // (which started at the fixture's time), so it lies between the recorded one and now.
+          const used = Date.parse(record.key.lastUseTime as string);
+          assert.ok(used >= Date.parse(expected.key.lastUseTime as string) && used <= server.now(), `last use of ${label}`);
+          record.key.lastUseTime = expected.key.lastUseTime;
+        }
+        assert.deepEqual({ key: inDefaultTenant(record.key, `key ${label}`, true) }, expected, `GetKey of ${label}`);
       }
 
       const events: unknown[] = [];
