@@ -40,6 +40,9 @@ import { LastUseRecorder } from "../usage/last-use-recorder.js";
 import { RateLimiter } from "../usage/rate-limiter.js";
 import { UsageCounter } from "../usage/usage-counter.js";
 import { UsageService } from "../service/usage-service.js";
+import { findLiveTenant, findTenantRow } from "../store/tenant-repository.js";
+import { TenantService } from "../tenants/tenant-service.js";
+import { TenantPolicies } from "../tenants/tenant-policies.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
@@ -176,12 +179,18 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         },
       },
     });
-    const admin = new AdminAuthorizer(verifier, now, config.keyPrefix);
+    const admin = new AdminAuthorizer(verifier, now, config.keyPrefix, async (tenantId, deletedToo) => (await (deletedToo ? findTenantRow : findLiveTenant)(db, tenantId)) !== undefined);
     // Mutations authorize their writes again inside their own transactions.
     const recheck = new ActorRecheck({ verifier, dialect, now });
+    const policies = new TenantPolicies();
     const service = new KeyService({
       db,
-      issueWriter: new KeyIssueWriter(db, { checkActors: (tx, actors) => recheck.refusals(tx, actors), onBatch: metrics?.issueBatch }),
+      issueWriter: new KeyIssueWriter(db, {
+        checkActors: (tx, actors) => recheck.refusals(tx, actors),
+        // Tenant policies, in the writing transaction.
+        checkWrites: (tx, writes) => policies.newKeyRefusals(tx, writes, (w) => w.key, dialect === "postgres"),
+        onBatch: metrics?.issueBatch,
+      }),
       directory,
       verifier,
       admin,
@@ -233,13 +242,13 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       usageCounter.start();
       background.push(usageCounter);
     }
-    const lifecycle = new KeyLifecycleService({ db, directory, admin, recheck, hasher, lastUse, now, keyPrefix: config.keyPrefix });
-    const imports = new ImportService({ db, directory, importedKeys, hasher: importedHasher, admin, recheck, now, keyPrefix: config.keyPrefix });
+    const lifecycle = new KeyLifecycleService({ db, directory, admin, recheck, policies, hasher, lastUse, now, keyPrefix: config.keyPrefix });
+    const imports = new ImportService({ db, dialect, directory, importedKeys, hasher: importedHasher, admin, recheck, policies, now, keyPrefix: config.keyPrefix });
     const surface = new ServiceSurface(config.mode);
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now })];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
     const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });

@@ -9,6 +9,10 @@ import { LruCache } from "./lru-cache.js";
  * that match nothing are negative-cached for a few seconds, so a flood of made-up imported-looking
  * keys costs one database read per distinct string, not one per request. A key imported by another
  * process becomes findable here when that entry expires (at most `unknownTtlMs`).
+ *
+ * A string is unique per tenant, not globally (a tenant may import a string another tenant manages
+ * without learning that it does). Restricted to a tenant, the lookup finds that tenant's key;
+ * unrestricted, a string several tenants hold finds the earliest imported of them.
  */
 export class ImportedKeyIndex {
   readonly #db: SigilDb;
@@ -27,27 +31,29 @@ export class ImportedKeyIndex {
   }
 
   /** The key id whose current or previous secret is the string with this SHA-256, if any. */
-  find(sha256: Buffer, nowMs: number): string | undefined | Promise<string | undefined> {
-    const cacheKey = this.#hasher.lookupHash(sha256).toString("base64");
+  find(sha256: Buffer, nowMs: number, tenantId?: string): string | undefined | Promise<string | undefined> {
+    const lookupHash = this.#hasher.lookupHash(sha256).toString("base64");
+    const cacheKey = `${tenantId ?? ""}|${lookupHash}`;
     const known = this.#known.get(cacheKey);
     if (known !== undefined) return known;
     const unknownUntil = this.#unknown.get(cacheKey);
     if (unknownUntil !== undefined && unknownUntil > nowMs) return undefined;
     const pending = this.#inflight.get(cacheKey);
     if (pending) return pending;
-    const load = this.#load(sha256, cacheKey, nowMs).finally(() => this.#inflight.delete(cacheKey));
+    const load = this.#load(sha256, lookupHash, cacheKey, nowMs, tenantId).finally(() => this.#inflight.delete(cacheKey));
     this.#inflight.set(cacheKey, load);
     return load;
   }
 
-  async #load(sha256: Buffer, cacheKey: string, nowMs: number): Promise<string | undefined> {
-    const hashes = this.#hasher.versions.map((v) => (v === this.#hasher.currentVersion ? cacheKey : this.#hasher.lookupHash(sha256, v).toString("base64")));
-    const rows = await this.#db
+  async #load(sha256: Buffer, lookupHash: string, cacheKey: string, nowMs: number, tenantId: string | undefined): Promise<string | undefined> {
+    const hashes = this.#hasher.versions.map((v) => (v === this.#hasher.currentVersion ? lookupHash : this.#hasher.lookupHash(sha256, v).toString("base64")));
+    let query = this.#db
       .selectFrom("keys")
       .select(["key_id", "lookup_hash"])
-      .where((eb) => eb.or([eb("lookup_hash", "in", hashes), eb("previous_lookup_hash", "in", hashes)]))
-      .limit(2)
-      .execute();
+      .where((eb) => eb.or([eb("lookup_hash", "in", hashes), eb("previous_lookup_hash", "in", hashes)]));
+    if (tenantId !== undefined) query = query.where("tenant_id", "=", tenantId);
+    // Bounded: each tenant holds a string at most once as current secret, rarely more as an old one.
+    const rows = await query.orderBy("create_time", "asc").orderBy("key_id", "asc").limit(64).execute();
     // A string that is one key's current secret and another's old one: the current one wins.
     const row = rows.find((r) => r.lookup_hash !== null && hashes.includes(r.lookup_hash)) ?? rows[0];
     if (row) this.#known.set(cacheKey, row.key_id);
@@ -56,9 +62,12 @@ export class ImportedKeyIndex {
   }
 
   /** This process just imported a key: forget that its string was unknown. */
-  imported(lookupHash: Buffer, keyId: string): void {
-    const cacheKey = lookupHash.toString("base64");
-    this.#unknown.delete(cacheKey);
-    this.#known.set(cacheKey, keyId);
+  imported(lookupHash: Buffer, keyId: string, tenantId: string): void {
+    const hash = lookupHash.toString("base64");
+    this.#unknown.delete(`|${hash}`);
+    this.#unknown.delete(`${tenantId}|${hash}`);
+    // An unrestricted lookup may now find an earlier key of another tenant: it reads again.
+    this.#known.delete(`|${hash}`);
+    this.#known.set(`${tenantId}|${hash}`, keyId);
   }
 }

@@ -7,6 +7,7 @@ import type { CliContext } from "./cli-context.js";
 import { CliOutput, formatEnum, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help } from "./cli-subcommands.js";
 import { checkKeyId } from "./key-field-flags.js";
+import { resolveTenantFlag, TENANT_HELP, TENANT_OPTION } from "./tenant-flag.js";
 
 const ACTION_CHOICES = {
   issue: AuditAction.ISSUE_KEY,
@@ -16,6 +17,9 @@ const ACTION_CHOICES = {
   import: AuditAction.IMPORT_KEY,
   "rotate-signing-key": AuditAction.ROTATE_SIGNING_KEY,
   "issue-replay": AuditAction.ISSUE_REPLAY,
+  "create-tenant": AuditAction.CREATE_TENANT,
+  "update-tenant": AuditAction.UPDATE_TENANT,
+  "delete-tenant": AuditAction.DELETE_TENANT,
 } as const;
 
 const AUDIT_HELP = `Usage: sigil audit [options]
@@ -34,6 +38,8 @@ Options:
 
 Without --all, one page is printed and the token of the next one is noted on stderr.
 With --json, each page is printed as one ListAuditEventsResponse object per line.
+
+${TENANT_HELP}
 
 ${OUTPUT_HELP}
 
@@ -54,6 +60,7 @@ export async function auditCommand(args: readonly string[], ctx: CliContext): Pr
     "page-size": { type: "string" },
     "page-token": { type: "string" },
     all: { type: "boolean" },
+    ...TENANT_OPTION,
   } as const;
   const { values } = parseCommandArgs("audit", args, options, { min: 0, max: 0, names: "" });
   if (values.help) return help(ctx, AUDIT_HELP);
@@ -64,6 +71,7 @@ export async function auditCommand(args: readonly string[], ctx: CliContext): Pr
   const endTime = values.until === undefined ? undefined : timeOrAgo("--until", values.until, nowMs);
   const keyId = values.key === undefined ? "" : checkKeyId(values.key, "--key");
   const actorKeyId = values.actor === undefined ? "" : checkKeyId(values.actor, "--actor");
+  const tenantId = resolveTenantFlag(values, ctx);
   const { client, call } = await connect(values, ctx, { admin: true });
   const output = new CliOutput(ctx, values.json === true);
   const rows: string[][] = [];
@@ -71,7 +79,7 @@ export async function auditCommand(args: readonly string[], ctx: CliContext): Pr
   let pageToken = values["page-token"] ?? "";
   for (;;) {
     const page = await client.listAuditEvents(
-      { keyId, actorKeyId, action, startTime, endTime, pageSize, pageToken },
+      { keyId, actorKeyId, action, startTime, endTime, pageSize, pageToken, tenantId },
       call,
     );
     if (output.json) output.message(ListAuditEventsResponseSchema, page);

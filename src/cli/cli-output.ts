@@ -105,6 +105,8 @@ export function keyFields(key: Key): Array<[string, string]> {
     ["key_id", key.keyId],
     ["name", key.name],
     ["owner", key.owner],
+    // Only keys of another tenant say so: single-tenant output stays as it was.
+    ...(key.tenantId && key.tenantId !== "default" ? [["tenant", key.tenantId] as [string, string]] : []),
     ["status", formatEnum(KeyStatus, key.status)],
     ["enabled", String(key.enabled)],
     ["scopes", formatList(key.scopes)],

@@ -19,6 +19,7 @@ import { KEY_LIMIT_HELP, KEY_LIMIT_OPTIONS, parseKeyLimits } from "./key-limit-f
 import { checkFlag } from "./flag-checks.js";
 import { checkKeyId, checkMetadata, checkName, checkOwner, checkScopes } from "./key-field-flags.js";
 import { importKeys } from "./keys-import-command.js";
+import { resolveTenantFlag, TENANT_HELP, TENANT_OPTION } from "./tenant-flag.js";
 import { update } from "./keys-update-command.js";
 import { usage } from "./keys-usage-command.js";
 
@@ -42,6 +43,8 @@ Options:
 
 ${KEY_LIMIT_HELP}
 
+${TENANT_HELP}
+
 ${COMMON_HELP}`;
 
 const GET_HELP = `Usage: sigil keys get <key-id> [options]
@@ -63,6 +66,8 @@ Options:
 
 Without --all, one page is printed and the token of the next one is noted on stderr.
 With --json, each page is printed as one ListKeysResponse object per line.
+
+${TENANT_HELP}
 
 ${COMMON_HELP}`;
 
@@ -100,6 +105,7 @@ const issue: Subcommand = {
       "expire-time": { type: "string" },
       "request-id": { type: "string" },
       ...KEY_LIMIT_OPTIONS,
+      ...TENANT_OPTION,
     } as const;
     const { values } = parseCommandArgs("keys issue", args, options, { min: 0, max: 0, names: "" });
     if (values.help) return help(ctx, ISSUE_HELP);
@@ -116,6 +122,7 @@ const issue: Subcommand = {
       rateLimit: limits.rateLimit,
       credits: limits.credits,
       allowedNetworks: limits.allowedNetworks ?? [],
+      tenantId: resolveTenantFlag(values, ctx),
     });
     if (values.ttl !== undefined) {
       request.expiration = { case: "ttl", value: durationFromMs(parseDurationFlag("--ttl", values.ttl, 1000, LIMITS.maxKeyTtlMs)) };
@@ -159,18 +166,20 @@ const list: Subcommand = {
       "page-size": { type: "string" },
       "page-token": { type: "string" },
       all: { type: "boolean" },
+      ...TENANT_OPTION,
     } as const;
     const { values } = parseCommandArgs("keys list", args, options, { min: 0, max: 0, names: "" });
     if (values.help) return help(ctx, LIST_HELP);
     const status = values.status === undefined ? KeyStatus.UNSPECIFIED : parseChoice("--status", values.status, STATUS_CHOICES);
     const pageSize = values["page-size"] === undefined ? 0 : parseIntegerFlag("--page-size", values["page-size"], 1, 1000);
+    const tenantId = resolveTenantFlag(values, ctx);
     const { client, call } = await connect(values, ctx, { admin: true });
     const output = new CliOutput(ctx, values.json === true);
     const rows: string[][] = [];
     const seenTokens = new Set<string>();
     let pageToken = values["page-token"] ?? "";
     for (;;) {
-      const page = await client.listKeys({ owner: values.owner ?? "", status, pageSize, pageToken }, call);
+      const page = await client.listKeys({ owner: values.owner ?? "", status, pageSize, pageToken, tenantId }, call);
       if (output.json) output.message(ListKeysResponseSchema, page);
       else rows.push(...page.keys.map(keyTableRow));
       pageToken = page.nextPageToken;

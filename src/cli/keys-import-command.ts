@@ -5,6 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { ImportKeyRequestSchema, ImportKeyResultSchema, type ImportKeyRequest, type ImportKeyResult } from "../../clients/typescript/src/gen/sigil/v1/key_import_pb.js";
 import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPlausibleImportedKey } from "../keys/imported-key-hasher.js";
 import { LIMITS } from "../service/request-validation.js";
+import { resolveTenantFlag, TENANT_HELP, TENANT_OPTION } from "./tenant-flag.js";
 import { CliError, HELP_OPTION, parseChoice, parseCommandArgs, parseExpireTimeFlag, parseIntegerFlag, UsageError } from "./cli-args.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";
 import { codeName } from "./cli-errors.js";
@@ -58,6 +59,8 @@ Output:
   (protobuf JSON) per key, in file order.
   Exit code 0 when every key was imported (or skipped), 1 when some failed.
 
+${TENANT_HELP}
+
 ${CONNECTION_HELP}
 `;
 
@@ -94,6 +97,7 @@ export const importKeys: Subcommand = {
       "expire-time": { type: "string" },
       "batch-size": { type: "string" },
       "skip-existing": { type: "boolean" },
+      ...TENANT_OPTION,
     } as const;
     const { values, positionals } = parseCommandArgs("keys import", args, options, { min: 1, max: 1, names: "one <file>" });
     if (values.help) return help(ctx, IMPORT_HELP);
@@ -113,6 +117,7 @@ export const importKeys: Subcommand = {
       expireTime: values["expire-time"] === undefined ? undefined : parseExpireTimeFlag("--expire-time", values["expire-time"], Date.now(), LIMITS.maxKeyTtlMs),
       limits: parseKeyLimits(values),
     };
+    const tenantId = resolveTenantFlag(values, ctx);
     const batchSize = values["batch-size"] === undefined ? MAX_BATCH : parseIntegerFlag("--batch-size", values["batch-size"], 1, MAX_BATCH);
 
     // First pass: the whole file is well formed, or nothing is sent.
@@ -126,7 +131,7 @@ export const importKeys: Subcommand = {
     const send = async (batch: Array<{ line: number; request: ImportKeyRequest }>) => {
       let response;
       try {
-        response = await client.batchImportKeys({ requests: batch.map((b) => b.request) }, call);
+        response = await client.batchImportKeys({ requests: batch.map((b) => ({ ...b.request, tenantId })) }, call);
       } catch (err) {
         output.note(`stopped before line ${batch[0]!.line}: ${counts.imported} imported, ${counts.skipped} skipped, ${counts.failed} failed, ${total - done()} not sent`);
         throw err;

@@ -13,13 +13,14 @@ Commands:
   verify    verify an API key, JWT or macaroon
   audit     list the audit trail of key changes (admin)
   signing-keys  list and rotate the JWT signing keys (admin)
+  tenants   create, get, list, update and delete tenants (admin)
   backup    copy a running server's SQLite database to a file, consistently
 
 Run sigil <command> --help for its options; sigil --version prints the version. Every command that prints results takes --json.
 Errors are one line on stderr; exit codes: 0 ok, 1 error, 2 usage error, 3 credential not valid (verify).
 `;
 
-const COMMANDS = ["serve", "migrate", "keys", "tokens", "verify", "audit", "help"];
+const COMMANDS = ["serve", "migrate", "keys", "tokens", "verify", "audit", "tenants", "help"];
 
 /**
  * Entry point of the `sigil` executable: dispatches to one command module. Modules load on demand:
@@ -42,6 +43,8 @@ async function main(argv: readonly string[], ctx: CliContext): Promise<number> {
       return (await import("./audit-command.js")).auditCommand(rest, ctx);
     case "signing-keys":
       return (await import("./signing-keys-command.js")).signingKeysCommand(rest, ctx);
+    case "tenants":
+      return (await import("./tenants-command.js")).tenantsCommand(rest, ctx);
     case "backup":
       return (await import("./backup-command.js")).backupCommand(rest, ctx);
     case "--version":

@@ -6,6 +6,7 @@ import { checkFlag } from "./flag-checks.js";
 import { checkScopes } from "./key-field-flags.js";
 import { connect, readSecretFile, SERVER_HELP, SERVER_OPTIONS } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";
+import { resolveTenantFlag, TENANT_OPTION } from "./tenant-flag.js";
 import { CliOutput, formatCreditsStatus, formatEnum, formatList, formatMetadata, formatRateLimitStatus, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help } from "./cli-subcommands.js";
 
@@ -23,6 +24,8 @@ Options:
   --audience <audience>     the audience this check is for (tokens with an audience must match)
   --client-ip <ip>          the client address to check against the key's allowed networks
   --cost <n>                credits this verification uses from a metered key (default 1)
+  --tenant <tenant-id>      only keys of this tenant: another tenant's credential is NOT_FOUND
+                            (SIGIL_TENANT; default: any tenant)
 
 Exit codes: 0 valid, ${EXIT_NOT_VALID} not valid (the reason is printed), 1 error, 2 usage error.
 
@@ -41,17 +44,19 @@ export async function verifyCommand(args: readonly string[], ctx: CliContext): P
     audience: { type: "string" },
     "client-ip": { type: "string" },
     cost: { type: "string" },
+    ...TENANT_OPTION,
   } as const;
   const { values, positionals } = parseCommandArgs("verify", args, options, { min: 1, max: 1, names: "one <credential> (or - for standard input)" });
   if (values.help) return help(ctx, VERIFY_HELP);
   const cost = values.cost === undefined ? 0 : parseIntegerFlag("--cost", values.cost, 1, USAGE_LIMITS.maxCost);
   const credential = positionals[0] === "-" ? await readSecretFile("-", ctx.cwd, "standard input") : positionals[0]!;
+  const tenantId = resolveTenantFlag(values, ctx);
   const { client, call } = await connect(values, ctx, { admin: false });
   const requiredScopes = checkScopes(values.scope);
   const audience = checkFlag("--audience", () => requireBoundedText(values.audience ?? "", "audience", LIMITS.audienceChars));
   const clientIp = values["client-ip"] ?? "";
   checkFlag("--client-ip", () => requireClientIp(clientIp));
-  const response = await client.verifyKey({ credential, requiredScopes, audience, clientIp, cost }, call);
+  const response = await client.verifyKey({ credential, requiredScopes, audience, clientIp, cost, tenantId }, call);
   const output = new CliOutput(ctx, values.json === true);
   if (output.json) {
     output.message(VerifyKeyResponseSchema, response);
@@ -64,6 +69,8 @@ export async function verifyCommand(args: readonly string[], ctx: CliContext): P
       ...(response.valid
         ? ([
             ["owner", response.owner],
+            // Only another tenant's keys say so: single-tenant output stays as it was.
+            ...(response.tenantId !== "default" ? ([["tenant", response.tenantId]] as Array<[string, string]>) : []),
             ["scopes", formatList(response.scopes)],
             ["metadata", formatMetadata(response.metadata)],
             ["expires", formatTime(response.expireTime)],

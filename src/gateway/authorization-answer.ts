@@ -24,7 +24,7 @@ export interface AuthorizationAnswer {
 }
 
 /** The names of the identity headers, every one of which a gateway sets or removes. */
-export const IDENTITY_HEADERS = ["x-sigil-key-id", "x-sigil-owner", "x-sigil-scopes", "x-sigil-credential-kind", "x-sigil-token-id", "x-sigil-parent-key-id"] as const;
+export const IDENTITY_HEADERS = ["x-sigil-key-id", "x-sigil-owner", "x-sigil-scopes", "x-sigil-credential-kind", "x-sigil-token-id", "x-sigil-parent-key-id", "x-sigil-tenant-id"] as const;
 
 const REALM = 'Bearer realm="sigil"';
 
@@ -137,6 +137,8 @@ function identityOf(v: Verification): HeaderList {
     ["x-sigil-owner", PRINTABLE.test(record.owner) ? record.owner : ""],
     ["x-sigil-scopes", (v.scopes ?? []).join(" ")],
     ["x-sigil-credential-kind", KIND_NAMES[v.kind]],
+    // Tenant ids are [a-z0-9-] by validation.
+    ["x-sigil-tenant-id", record.tenantId],
   ];
   if (v.kind === CredentialKind.JWT || v.kind === CredentialKind.MACAROON) {
     headers.push(["x-sigil-token-id", v.tokenId ?? ""], ["x-sigil-parent-key-id", record.keyId]);

@@ -33,6 +33,8 @@ export interface KeyRecord {
   readonly allowedNetworks: ClientNetworks | null;
   /** As of loading; the newest value may still be in a LastUseRecorder. */
   readonly lastUseTime: number | null;
+  /** The tenant the key belongs to (`default` unless made in another). */
+  readonly tenantId: string;
 }
 
 /** The secret a rotation replaced, valid until `expireTime`. */
@@ -94,6 +96,7 @@ export function recordFromRow(row: KeyRow): KeyRecord {
           },
     allowedNetworks: row.allowed_networks === null ? null : ClientNetworks.of(JSON.parse(row.allowed_networks) as string[]),
     lastUseTime: nullableNumber(row.last_use_time),
+    tenantId: row.tenant_id,
   };
 }
 
@@ -132,6 +135,7 @@ export function rowFromRecord(r: KeyRecord): NewKeyRow {
     credits_refill_time: r.credits ? r.credits.refillTime : null,
     allowed_networks: r.allowedNetworks ? JSON.stringify(r.allowedNetworks.cidrs) : null,
     last_use_time: r.lastUseTime,
+    tenant_id: r.tenantId,
   };
 }
 

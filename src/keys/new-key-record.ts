@@ -15,6 +15,8 @@ export interface NewKeySpec {
   readonly rateLimit?: RateLimitConfig | null;
   readonly credits?: CreditsConfig | null;
   readonly allowedNetworks?: ClientNetworks | null;
+  /** The tenant of the key; `default` when unset. */
+  readonly tenantId?: string;
 }
 
 /**
@@ -50,6 +52,7 @@ export function newKeyRecord(spec: NewKeySpec, opts: { prefix: string; hasher: K
     credits: spec.credits ?? null,
     allowedNetworks: spec.allowedNetworks ?? null,
     lastUseTime: null,
+    tenantId: spec.tenantId ?? "default",
   };
   return { record, key };
 }

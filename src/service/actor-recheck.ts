@@ -3,6 +3,9 @@ import type { Transaction } from "kysely";
 import { recordFromRow } from "../keys/key-record.js";
 import type { Database, DialectName } from "../store/database.js";
 import { findKeyLocked, type RowLock } from "../store/key-repository.js";
+import { findLiveTenant } from "../store/tenant-repository.js";
+import { DEFAULT_TENANT, tenantNotFound } from "../tenants/tenant-id.js";
+import type { KeyRecord } from "../keys/key-record.js";
 import { adminRefusal } from "./admin-auth.js";
 import type { CredentialVerifier } from "./credential-verifier.js";
 import type { MutationActor } from "./mutation-actor.js";
@@ -12,7 +15,8 @@ import type { MutationActor } from "./mutation-actor.js";
  * transaction (AdminAuthorizer) reads this process's key cache, which may be one change-feed
  * window behind another process's RevokeKey or UpdateKey; the write is authorized only here, from
  * the actor's row as this transaction reads it: unrevoked, enabled, unexpired, the presented
- * secret still its own, and still holding the admin scope. Otherwise the mutation fails the way
+ * secret still its own, still holding the role its call needs over the tenant it acts in (from the
+ * row, not the cache), and that tenant not deleted. Otherwise the mutation fails the way
  * the pre-check would have (UNAUTHENTICATED / PERMISSION_DENIED) and writes nothing.
  *
  * The read must also hold until commit, so that once RevokeKey has returned no later mutation by
@@ -37,9 +41,12 @@ export class ActorRecheck {
    * the actor's own row (an admin updating its own key), so lock it for update from the start;
    * taking a share lock and then upgrading it could deadlock with a second such transaction.
    */
-  async requireAdmin(tx: Transaction<Database>, actor: MutationActor, options: { changesActor?: boolean } = {}): Promise<void> {
-    const refusal = (await this.refusals(tx, [actor], options.changesActor ? "update" : "share")).get(actor);
+  async requireAdmin(tx: Transaction<Database>, actor: MutationActor, options: { changesActor?: boolean } = {}): Promise<KeyRecord> {
+    const records = new Map<MutationActor, KeyRecord>();
+    const refusal = (await this.refusals(tx, [actor], options.changesActor ? "update" : "share", records)).get(actor);
     if (refusal) throw refusal;
+    // The actor's row as this transaction read it: callers decide tenant reach of objects from it.
+    return records.get(actor)!;
   }
 
   /**
@@ -47,7 +54,12 @@ export class ActorRecheck {
    * refusal of each actor that may not write; the writes of the others go ahead. One locked read
    * per distinct key, in key order (so two such transactions lock rows in the same order).
    */
-  async refusals(tx: Transaction<Database>, actors: readonly MutationActor[], lock: "share" | "update" = "share"): Promise<Map<MutationActor, ConnectError>> {
+  async refusals(
+    tx: Transaction<Database>,
+    actors: readonly MutationActor[],
+    lock: "share" | "update" = "share",
+    records?: Map<MutationActor, KeyRecord>,
+  ): Promise<Map<MutationActor, ConnectError>> {
     const refused = new Map<MutationActor, ConnectError>();
     const byKey = new Map<string, MutationActor[]>();
     for (const actor of actors) {
@@ -65,10 +77,15 @@ export class ActorRecheck {
       for (const actor of byKey.get(keyId)!) {
         let refusal = decided.find((d) => d.actor.sameAs(actor));
         if (!refusal) {
-          refusal = { actor, refusal: adminRefusal(this.#verifier.checkApiKeyAgainst(actor.credential(), record, now)) };
+          refusal = { actor, refusal: adminRefusal(this.#verifier.checkApiKeyAgainst(actor.credential(), record, now), actor.need) };
+          const tenantId = actor.need.tenantId;
+          if (!refusal.refusal && tenantId !== undefined && tenantId !== DEFAULT_TENANT && !(await findLiveTenant(tx, tenantId))) {
+            refusal = { actor, refusal: tenantNotFound(tenantId) };
+          }
           decided.push(refusal);
         }
         if (refusal.refusal) refused.set(actor, refusal.refusal);
+        else if (record) records?.set(actor, record);
       }
     }
     return refused;

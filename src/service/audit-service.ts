@@ -11,6 +11,8 @@ import {
   type ListAuditEventsRequest,
   type ListAuditEventsResponse,
 } from "../../clients/typescript/src/gen/sigil/v1/audit_pb.js";
+import { ROLES } from "../tenants/roles.js";
+import { DEFAULT_TENANT, optionalTenantId } from "../tenants/tenant-id.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";
@@ -25,6 +27,9 @@ const ACTION_NAMES: Record<AuditAction, AuditActionName | undefined> = {
   [AuditAction.IMPORT_KEY]: "import",
   [AuditAction.ROTATE_SIGNING_KEY]: "rotate_signing_key",
   [AuditAction.ISSUE_REPLAY]: "issue_replay",
+  [AuditAction.CREATE_TENANT]: "create_tenant",
+  [AuditAction.UPDATE_TENANT]: "update_tenant",
+  [AuditAction.DELETE_TENANT]: "delete_tenant",
 };
 
 const ACTIONS: Record<AuditActionName, AuditAction> = {
@@ -35,6 +40,9 @@ const ACTIONS: Record<AuditActionName, AuditAction> = {
   import: AuditAction.IMPORT_KEY,
   rotate_signing_key: AuditAction.ROTATE_SIGNING_KEY,
   issue_replay: AuditAction.ISSUE_REPLAY,
+  create_tenant: AuditAction.CREATE_TENANT,
+  update_tenant: AuditAction.UPDATE_TENANT,
+  delete_tenant: AuditAction.DELETE_TENANT,
 };
 
 /** ListAuditEvents: the audit trail of key mutations, for admins. */
@@ -48,7 +56,7 @@ export class AuditService {
   }
 
   async listAuditEvents(req: ListAuditEventsRequest, ctx: CallContext): Promise<ListAuditEventsResponse> {
-    await this.#admin.requireAdmin(ctx);
+    const { tenantId } = await this.#admin.requireRole(ctx, ROLES.auditRead, { tenantId: optionalTenantId(req.tenantId), deletedToo: true });
     if (req.pageSize < 0) throw invalid("page_size: must not be negative");
     const limit = req.pageSize === 0 ? LIMITS.defaultPageSize : Math.min(req.pageSize, LIMITS.maxPageSize);
     const keyId = req.keyId === "" ? undefined : requireKeyId(req.keyId);
@@ -58,11 +66,13 @@ export class AuditService {
     const startTime = req.startTime ? timestampMs(req.startTime, "start_time") : undefined;
     const endTime = req.endTime ? timestampMs(req.endTime, "end_time") : undefined;
     if (startTime !== undefined && endTime !== undefined && endTime <= startTime) throw invalid("end_time: must be after start_time");
-    const filter = JSON.stringify([keyId ?? "", actorKeyId ?? "", action ?? "", startTime ?? "", endTime ?? ""]);
+    // The default tenant's tokens keep their pre-tenant form, so a listing continues across the upgrade.
+    const filters = [keyId ?? "", actorKeyId ?? "", action ?? "", startTime ?? "", endTime ?? ""];
+    const filter = JSON.stringify(tenantId === DEFAULT_TENANT ? filters : [...filters, tenantId]);
     const beforeSeq = req.pageToken
       ? decodePageToken(req.pageToken, filter, "ListAuditEvents", ([seq, ...rest]) => (isSafeInteger(seq) && rest.length === 0 ? seq : undefined))
       : undefined;
-    const rows = await listAuditEvents(this.#db, { keyId, actorKeyId, action, startTime, endTime, beforeSeq, limit: limit + 1 });
+    const rows = await listAuditEvents(this.#db, { tenantId, keyId, actorKeyId, action, startTime, endTime, beforeSeq, limit: limit + 1 });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return create(ListAuditEventsResponseSchema, {
@@ -80,6 +90,7 @@ function auditEventToProto(row: AuditEventRow): AuditEvent {
     keyId: row.key_id,
     actorKeyId: row.actor_key_id ?? "",
     details: JSON.parse(row.details) as JsonObject,
+    tenantId: row.tenant_id,
   });
 }
 

@@ -69,6 +69,11 @@ export interface VerifyOptions {
    * BatchVerifyKeys, DeriveToken): their failed guesses of imported strings are throttled per client.
    */
   readonly peerAddress?: () => string | undefined;
+  /**
+   * Only keys of this tenant (VerifyKey `tenant_id`): a credential of another tenant's key is
+   * answered exactly as one of a key that does not exist.
+   */
+  readonly tenantId?: string;
 }
 
 /** Usage controls the verifier applies when VerifyOptions.usage is set. */
@@ -157,9 +162,18 @@ export class CredentialVerifier {
       if (this.#d.importedKeys && this.#mayBeImported(credential)) return this.#verifyImported(credential, this.#d.importedKeys, options);
       return fail(VerifyReason.MALFORMED, CredentialKind.UNSPECIFIED);
     }
-    const found = this.#d.directory.get(parsed.keyId, options.nowMs);
+    const found = this.#keyOf(parsed.keyId, options);
     const check = (record: KeyRecord | undefined) => this.#checkApiKey(record, parsed.keyId, parsed.secret, options);
     return found instanceof Promise ? found.then(check) : check(found);
+  }
+
+  /** The key's record from the directory, or undefined when it is another tenant's and the caller restricted itself. */
+  #keyOf(keyId: string, options: VerifyOptions): KeyRecord | undefined | Promise<KeyRecord | undefined> {
+    const found = this.#d.directory.get(keyId, options.nowMs);
+    const tenantId = options.tenantId;
+    if (tenantId === undefined) return found;
+    const inTenant = (r: KeyRecord | undefined) => (r !== undefined && r.tenantId !== tenantId ? undefined : r);
+    return found instanceof Promise ? found.then(inTenant) : inTenant(found);
   }
 
   #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
@@ -254,9 +268,9 @@ export class CredentialVerifier {
   /** Finds and checks an imported key by the SHA-256 of its string; `onMatch` hears whether it matched. */
   async #findImported(sha256: Buffer, imported: ImportedKeyLookup, options: VerifyOptions, onMatch?: (matched: boolean) => void): Promise<Verification> {
     const kind = CredentialKind.API_KEY;
-    const keyId = await imported.index.find(sha256, options.nowMs);
+    const keyId = await imported.index.find(sha256, options.nowMs, options.tenantId);
     // Unknown strings get no key id: nothing about other keys is revealed.
-    const record = keyId === undefined ? undefined : await this.#d.directory.get(keyId, options.nowMs);
+    const record = keyId === undefined ? undefined : await this.#keyOf(keyId, options);
     const matched = record !== undefined && this.#importedSecretMatches(record, sha256, imported, options.nowMs);
     onMatch?.(matched);
     if (!matched) return fail(VerifyReason.NOT_FOUND, kind);
@@ -335,7 +349,7 @@ export class CredentialVerifier {
       claims = verdict.claims;
       this.#verifiedJwts.set(token, { claims, kid: verdict.kid });
     }
-    const record = await this.#d.directory.get(claims.key_id, options.nowMs);
+    const record = await this.#keyOf(claims.key_id, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, claims.key_id);
     // The token never grants more than its parent holds now.
     const scopes = claims.scope.split(" ").filter((s) => s.length > 0 && record.scopes.includes(s));
@@ -358,7 +372,7 @@ export class CredentialVerifier {
     // learnt about key ids) and never reaches the database.
     const signed = this.#d.macaroonRootKeys.forVerifying(keyId).some((rootKey) => verifyMacaroonSignature(macaroon, rootKey));
     if (!signed) return fail(VerifyReason.BAD_SIGNATURE, kind, keyId);
-    const record = await this.#d.directory.get(keyId, options.nowMs);
+    const record = await this.#keyOf(keyId, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
     const state = keyState(record, options.nowMs);
     if (state !== "active") return fail(STATE_FAILURE[state], kind, keyId);

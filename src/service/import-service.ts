@@ -7,7 +7,8 @@ import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPla
 import { rowFromRecord, type KeyRecord } from "../keys/key-record.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
-import type { SigilDb } from "../store/database.js";
+import type { DialectName, SigilDb } from "../store/database.js";
+import type { TenantPolicies } from "../tenants/tenant-policies.js";
 import { findKeysByLookupHashes } from "../store/key-lifecycle-repository.js";
 import { insertKey } from "../store/key-repository.js";
 import { isUniqueViolation } from "../store/unique-violation.js";
@@ -30,6 +31,11 @@ import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
 import { requireNoReservedScopesOnImport } from "./reserved-scopes.js";
 import type { MutationActor } from "./mutation-actor.js";
+import { findLiveTenant } from "../store/tenant-repository.js";
+import { ROLES } from "../tenants/roles.js";
+import { resolveTenant } from "../tenants/tenant-access.js";
+import { DEFAULT_TENANT, optionalTenantId, tenantNotFound } from "../tenants/tenant-id.js";
+import type { AdminCaller } from "./admin-auth.js";
 import { invalid, LIMITS, requireMetadata, requireName, requireOwner, requireScopes, timestampMs } from "./request-validation.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 
@@ -41,6 +47,9 @@ export interface ImportServiceDeps {
   readonly admin: AdminAuthorizer;
   /** Authorizes each import again inside its transaction. */
   readonly recheck: ActorRecheck;
+  /** Tenant policies the imported keys must keep. */
+  readonly policies: TenantPolicies;
+  readonly dialect: DialectName;
   readonly now: () => number;
   /** This server's key prefix: strings in Sigil's own format are issued, not imported. */
   readonly keyPrefix: string;
@@ -72,11 +81,12 @@ export class ImportService {
   }
 
   async importKey(req: ImportKeyRequest, ctx: CallContext): Promise<ImportKeyResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const { actor, tenantId } = await this.#d.admin.requireRole(ctx, ROLES.keysWrite, { tenantId: optionalTenantId(req.tenantId) });
     const now = this.#d.now();
-    const item = this.#prepare(req, now, "");
+    const item = this.#prepare(req, now, "", tenantId);
     ctx.keyId = item.record.keyId;
-    const duplicate = await findKeysByLookupHashes(this.#d.db, [item.lookupHash]);
+    // Only this tenant's keys make a duplicate: another tenant's holding the string is not revealed.
+    const duplicate = (await findKeysByLookupHashes(this.#d.db, [item.lookupHash])).filter((row) => row.tenant_id === tenantId);
     if (duplicate.length > 0) throw alreadyImported(duplicate[0]!.key_id);
     try {
       await this.#insert([item], actor, now);
@@ -88,42 +98,48 @@ export class ImportService {
   }
 
   async batchImportKeys(req: BatchImportKeysRequest, ctx: CallContext): Promise<BatchImportKeysResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const caller = await this.#d.admin.requireRole(ctx, ROLES.keysWrite);
+    const { actor } = caller;
     const n = req.requests.length;
     if (n === 0 || n > MAX_BATCH_IMPORT) throw invalid(`requests: must hold 1 to ${MAX_BATCH_IMPORT} items, got ${n}`);
     const now = this.#d.now();
     const results: Array<ImportKeyResult | undefined> = new Array(n);
     const prepared: Array<{ index: number; item: PreparedImport }> = [];
-    req.requests.forEach((r, index) => {
+    const live = new Map<string, boolean>();
+    for (const [index, r] of req.requests.entries()) {
       try {
-        prepared.push({ index, item: this.#prepare(r, now, `requests[${index}].`) });
+        const tenantId = await this.#itemTenant(caller, r.tenantId, `requests[${index}].tenant_id`, live);
+        prepared.push({ index, item: this.#prepare(r, now, `requests[${index}].`, tenantId) });
       } catch (err) {
         if (!(err instanceof ConnectError)) throw err;
         results[index] = failure(err);
       }
-    });
+    }
     // Duplicates of existing keys, and of earlier items of this batch, fail alone.
     const existing = await findKeysByLookupHashes(this.#d.db, prepared.map((p) => p.item.lookupHash));
+    // Keyed by tenant and hash: a string is a duplicate only of a key of the same tenant.
     const taken = new Map<string, string>();
     for (const row of existing) {
-      if (row.lookup_hash) taken.set(row.lookup_hash, row.key_id);
-      if (row.previous_lookup_hash) taken.set(row.previous_lookup_hash, row.key_id);
+      if (row.lookup_hash) taken.set(`${row.tenant_id}|${row.lookup_hash}`, row.key_id);
+      if (row.previous_lookup_hash) taken.set(`${row.tenant_id}|${row.previous_lookup_hash}`, row.key_id);
     }
     const fresh: typeof prepared = [];
     for (const p of prepared) {
-      const holder = taken.get(p.item.lookupHash);
+      const slot = `${p.item.record.tenantId}|${p.item.lookupHash}`;
+      const holder = taken.get(slot);
       if (holder !== undefined) {
         results[p.index] = failure(alreadyImported(holder, p.index));
         continue;
       }
-      taken.set(p.item.lookupHash, p.item.record.keyId);
+      taken.set(slot, p.item.record.keyId);
       fresh.push(p);
     }
     try {
       await this.#insert(fresh.map((p) => p.item), actor, now);
     } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-      // A concurrent import took one of the strings: import one at a time so only that one fails.
+      if (!isUniqueViolation(err) && !isPolicyRefusal(err)) throw err;
+      // A concurrent import took one of the strings, or some keys break the tenant's policy: import one
+      // at a time so only those fail.
       for (const p of fresh) {
         try {
           await this.#insert([p.item], actor, now);
@@ -139,8 +155,18 @@ export class ImportService {
     return create(BatchImportKeysResponseSchema, { results: results as ImportKeyResult[] });
   }
 
+  /** The tenant a batch item goes to: the one it names (which must exist and be the caller's to reach), else the caller's. */
+  async #itemTenant(caller: AdminCaller, requested: string, field: string, live: Map<string, boolean>): Promise<string> {
+    const tenantId = resolveTenant(caller.record, optionalTenantId(requested, field));
+    if (tenantId === caller.record.tenantId || tenantId === DEFAULT_TENANT) return tenantId;
+    let exists = live.get(tenantId);
+    if (exists === undefined) live.set(tenantId, (exists = (await findLiveTenant(this.#d.db, tenantId)) !== undefined));
+    if (!exists) throw tenantNotFound(tenantId);
+    return tenantId;
+  }
+
   /** Checks one request and hashes its key; throws INVALID_ARGUMENT naming the field. */
-  #prepare(req: ImportKeyRequest, now: number, field: string): PreparedImport {
+  #prepare(req: ImportKeyRequest, now: number, field: string, tenantId: string): PreparedImport {
     let sha256: Buffer;
     const material = req.keyMaterial;
     if (material.case === "rawKey") {
@@ -184,6 +210,7 @@ export class ImportService {
       credits: requireCredits(req.credits, now, `${field}credits`),
       allowedNetworks: requireAllowedNetworks(req.allowedNetworks, `${field}allowed_networks`),
       lastUseTime: null,
+      tenantId,
     };
     return { record, lookupHash: lookupHash.toString("base64"), source: material.case === "rawKey" ? "raw_key" : "raw_key_sha256" };
   }
@@ -204,19 +231,29 @@ export class ImportService {
     if (items.length === 0) return;
     const actorKeyId = actor.keyId;
     await this.#d.db.transaction().execute(async (tx) => {
-      await this.#d.recheck.requireAdmin(tx, actor);
+      const admin = await this.#d.recheck.requireAdmin(tx, actor);
+      // Each item's tenant, from the actor's row and the tenants table as this transaction reads them.
+      for (const tenantId of new Set(items.map((i) => i.record.tenantId))) {
+        if (admin.tenantId !== DEFAULT_TENANT && admin.tenantId !== tenantId) throw tenantNotFound(tenantId);
+        if (tenantId !== DEFAULT_TENANT && !(await findLiveTenant(tx, tenantId))) throw tenantNotFound(tenantId);
+      }
+      const broken = await this.#d.policies.newKeyRefusals(tx, items, (i) => rowFromRecord(i.record), this.#d.dialect === "postgres");
+      if (broken.size > 0) throw [...broken.values()][0]!;
       for (const { record, source } of items) {
+        const tenantId = record.tenantId;
         await insertKey(tx, rowFromRecord(record));
-        await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now });
-        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings({ ...record }) } });
+        await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId });
+        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings({ ...record }) }, tenantId });
       }
     });
     for (const { record } of items) {
       this.#d.directory.put(record);
-      this.#d.importedKeys.imported(record.secretHash, record.keyId);
+      this.#d.importedKeys.imported(record.secretHash, record.keyId, record.tenantId);
     }
   }
 }
+
+const isPolicyRefusal = (err: unknown): boolean => err instanceof ConnectError && err.code === Code.FailedPrecondition;
 
 function requireImportableScopes(scopes: readonly string[], field: string): string[] {
   const checked = requireScopes(scopes, field);

@@ -24,6 +24,9 @@ import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
 import type { CallContext } from "./call-context.js";
 import { keyToProto } from "./key-mapper.js";
+import { ROLES } from "../tenants/roles.js";
+import { grantRefusal, reaches, type RoleHolder } from "../tenants/tenant-access.js";
+import type { TenantPolicies } from "../tenants/tenant-policies.js";
 import { parseKeyUpdate } from "./key-update-mask.js";
 import { requireNoReservedScopesOnImportedSecret } from "./reserved-scopes.js";
 import { durationMs, invalid, LIMITS, requireKeyId } from "./request-validation.js";
@@ -34,6 +37,8 @@ export interface KeyLifecycleServiceDeps {
   readonly admin: AdminAuthorizer;
   /** Authorizes each mutation again inside its transaction. */
   readonly recheck: ActorRecheck;
+  /** Tenant policies the changed key must keep. */
+  readonly policies: TenantPolicies;
   readonly hasher: KeyHasher;
   readonly lastUse?: LastUseRecorder;
   readonly now: () => number;
@@ -53,19 +58,32 @@ export class KeyLifecycleService {
   }
 
   async updateKey(req: UpdateKeyRequest, ctx: CallContext): Promise<UpdateKeyResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireRole(ctx, ROLES.keysWrite);
     if (!req.key) throw invalid("key: required (its key_id names the key, update_mask the fields to change)");
     const keyId = requireKeyId(req.key.keyId, "key.key_id");
     ctx.keyId = keyId;
     const now = this.#d.now();
     const update = parseKeyUpdate(req.key, req.updateMask?.paths ?? [], now);
     const row = await this.#d.db.transaction().execute(async (tx) => {
-      await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
-      const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId);
-      if (update.audit.scopes) requireNoReservedScopesOnImportedSecret(recordFromRow(current), update.audit.scopes, now);
+      const admin = await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
+      const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId, admin);
+      if (update.audit.scopes) {
+        // No escalation, its own key included: new `sigil:` scopes must be the caller's own, as its row holds them now.
+        const refusal = grantRefusal(admin, current.tenant_id, update.audit.scopes);
+        if (refusal) throw refusal;
+        requireNoReservedScopesOnImportedSecret(recordFromRow(current), update.audit.scopes, now);
+      }
+      if (update.fields.includes("expire_time") || update.fields.includes("scopes")) {
+        const terms = {
+          ...(update.fields.includes("expire_time") ? { expireTime: update.set.expire_time ?? null } : {}),
+          ...(update.audit.scopes ? { scopes: update.audit.scopes } : {}),
+        };
+        await this.#d.policies.requireTerms(tx, current.tenant_id, terms, now);
+      }
       if (!(await updateUnrevokedKey(tx, keyId, { ...update.set, update_time: now }))) throw revokedError(keyId);
-      await appendChange(tx, { key_id: keyId, action: "update", reason: null, actor_key_id: actor.keyId, time: now });
-      await appendAuditEvent(tx, { time: now, action: "update", keyId, actorKeyId: actor.keyId, details: { fields: update.fields, ...auditKeySettings(update.audit) } });
+      const tenantId = current.tenant_id;
+      await appendChange(tx, { key_id: keyId, action: "update", reason: null, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });
+      await appendAuditEvent(tx, { time: now, action: "update", keyId, actorKeyId: actor.keyId, details: { fields: update.fields, ...auditKeySettings(update.audit) }, tenantId });
       return findKey(tx, keyId);
     });
     const record = recordFromRow(row!);
@@ -75,15 +93,15 @@ export class KeyLifecycleService {
   }
 
   async rotateKey(req: RotateKeyRequest, ctx: CallContext): Promise<RotateKeyResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const { actor } = await this.#d.admin.requireRole(ctx, ROLES.keysWrite);
     const keyId = requireKeyId(req.keyId);
     ctx.keyId = keyId;
     const graceMs = req.gracePeriod ? durationMs(req.gracePeriod, "grace_period", 0, MAX_ROTATION_GRACE_MS) : 0;
     const now = this.#d.now();
     const { key, secret } = formatApiKey(this.#d.keyPrefix, keyId);
     const row = await this.#d.db.transaction().execute(async (tx) => {
-      await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
-      const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId);
+      const admin = await this.#d.recheck.requireAdmin(tx, actor, { changesActor: actor.keyId === keyId });
+      const current = this.#requireUnrevoked(await findKey(tx, keyId), keyId, admin);
       // The secret current now keeps verifying through the grace period; an older one stops here.
       const keep = graceMs > 0;
       const replaced = await replaceKeySecret(tx, keyId, current.secret_hash, {
@@ -102,8 +120,9 @@ export class KeyLifecycleService {
         update_time: now,
       });
       if (!replaced) throw new ConnectError(`key ${keyId} was rotated or revoked concurrently; retry`, Code.Aborted);
-      await appendChange(tx, { key_id: keyId, action: "rotate", reason: null, actor_key_id: actor.keyId, time: now });
+      await appendChange(tx, { key_id: keyId, action: "rotate", reason: null, actor_key_id: actor.keyId, time: now, tenant_id: current.tenant_id });
       await appendAuditEvent(tx, {
+        tenantId: current.tenant_id,
         time: now,
         action: "rotate",
         keyId,
@@ -117,8 +136,9 @@ export class KeyLifecycleService {
     return create(RotateKeyResponseSchema, { key: keyToProto(record, now, this.#d.lastUse?.pending(keyId)), secret: key });
   }
 
-  #requireUnrevoked(row: KeyRow | undefined, keyId: string): KeyRow {
-    if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
+  /** The key, unrevoked; another tenant's key, to a caller bound to one tenant, is one that does not exist. */
+  #requireUnrevoked(row: KeyRow | undefined, keyId: string, caller: RoleHolder): KeyRow {
+    if (!row || !reaches(caller, row.tenant_id)) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
     if (row.revoke_time !== null) throw revokedError(keyId);
     return row;
   }

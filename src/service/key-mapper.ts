@@ -60,6 +60,7 @@ export function keyToProto(r: KeyRecord, nowMs: number, lastUseTime?: number): K
         : undefined,
     allowedNetworks: r.allowedNetworks ? [...r.allowedNetworks.cidrs] : [],
     imported: r.imported,
+    tenantId: r.tenantId,
   });
 }
 

@@ -56,6 +56,9 @@ import {
   type VerifyKeyRequest,
   type VerifyKeyResponse,
 } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { ROLES } from "../tenants/roles.js";
+import { grantRefusal, reaches } from "../tenants/tenant-access.js";
+import { DEFAULT_TENANT, optionalTenantId } from "../tenants/tenant-id.js";
 import type { ActorRecheck } from "./actor-recheck.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import { auditKeySettings } from "./audit-details.js";
@@ -64,6 +67,7 @@ import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier, Verification } from "./credential-verifier.js";
 import type { MutationActor } from "./mutation-actor.js";
 import { keyToProto, optionalTimestamp } from "./key-mapper.js";
+import { reservedScopesIn } from "./reserved-scopes.js";
 import { requireAllowedNetworks, requireCredits, requireRateLimit } from "./usage-validation.js";
 import { verifyRequestOptions } from "./verify-request.js";
 import { decodePageToken, encodePageToken, isSafeInteger } from "./page-token.js";
@@ -134,9 +138,13 @@ export class KeyService {
   }
 
   async issueKey(req: IssueKeyRequest, ctx: CallContext): Promise<IssueKeyResponse> {
-    const { actor } = await this.#d.admin.requireAdmin(ctx);
+    const caller = await this.#d.admin.requireRole(ctx, ROLES.keysWrite, { tenantId: optionalTenantId(req.tenantId) });
     const now = this.#d.now();
-    const spec = this.#newKeySpec(req, now);
+    const spec = { ...this.#newKeySpec(req, now), tenantId: caller.tenantId };
+    // No escalation: the `sigil:` scopes given must be the caller's own (checked again in the transaction).
+    const refusal = grantRefusal(caller.record, caller.tenantId, spec.scopes);
+    if (refusal) throw refusal;
+    const actor = caller.actor.granting(spec.scopes);
     const requestId = requireBoundedText(req.requestId, "request_id", LIMITS.requestIdChars);
     const fingerprint = requestId ? fingerprintOf(req) : "";
     if (requestId) {
@@ -197,7 +205,7 @@ export class KeyService {
       }
       const row = await findKey(tx, previous.key_id);
       if (!row) throw new ConnectError(`key ${previous.key_id} of this request_id no longer exists`, Code.FailedPrecondition);
-      await appendAuditEvent(tx, { time: now, action: "issue_replay", keyId: previous.key_id, actorKeyId: actor.keyId, details: { request_id: requestId } });
+      await appendAuditEvent(tx, { time: now, action: "issue_replay", keyId: previous.key_id, actorKeyId: actor.keyId, details: { request_id: requestId }, tenantId: row.tenant_id });
       const key = this.#d.issueSealer.unseal(previous.sealed_secret, `${requestId}:${previous.key_id}`).toString("utf8");
       return create(IssueKeyResponseSchema, { key: keyToProto(recordFromRow(row), now), secret: key });
     });
@@ -224,10 +232,11 @@ export class KeyService {
     const { record, key } = newKeyRecord(spec, { prefix: this.#d.settings.keyPrefix, hasher: this.#d.hasher, now });
     opts.beforeWrite?.(key);
     const keyId = record.keyId;
+    const tenantId = record.tenantId;
     await this.#d.issueWriter.write({
       key: rowFromRecord(record),
-      change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now },
-      audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec) },
+      change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId },
+      audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec), tenantId },
       actor: opts.actor ?? undefined,
       issueRequest: opts.requestId && actorKeyId
         ? {
@@ -270,9 +279,12 @@ export class KeyService {
     const requested = requireScopes(req.scopes);
     const missing = requested.filter((s) => !record.scopes.includes(s));
     if (missing.length > 0) throw new ConnectError(`scopes not held by the parent key: ${missing.join(" ")}`, Code.PermissionDenied);
-    const scopes = requested.length > 0 ? requested : [...record.scopes];
+    // Sigil's own roles stay on API keys: a token (handed on, perhaps logged) never carries one.
+    const roles = reservedScopesIn(requested);
+    if (roles.length > 0) throw new ConnectError(`scopes: ${roles.join(" ")} cannot be carried by a derived token (Sigil roles stay on API keys)`, Code.PermissionDenied);
+    const scopes = requested.length > 0 ? requested : record.scopes.filter((s) => reservedScopesIn([s]).length === 0);
     // A derived token is a narrowed grant; one that grants nothing has no use.
-    if (scopes.length === 0) throw new ConnectError("the parent key holds no scopes, so no token can be derived from it", Code.FailedPrecondition);
+    if (scopes.length === 0) throw new ConnectError("the parent key holds no scopes a token may carry, so no token can be derived from it", Code.FailedPrecondition);
     const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
     const { tokenDefaultTtlMs, tokenMaxTtlMs, issuer } = this.#d.settings;
     const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, LIMITS.maxKeyTtlMs) : tokenDefaultTtlMs;
@@ -328,11 +340,14 @@ export class KeyService {
     const now = this.#d.now();
     const row = await this.#d.db.transaction().execute(async (tx) => {
       // A holder revoking its own key needs no admin rights, and revoking only takes authority away.
-      if (actor.admin) await this.#d.recheck.requireAdmin(tx, actor.admin, { changesActor: actor.keyId === keyId });
+      const admin = actor.admin ? await this.#d.recheck.requireAdmin(tx, actor.admin, { changesActor: actor.keyId === keyId }) : undefined;
+      const target = await findKey(tx, keyId);
+      // Another tenant's key, to a key bound to one tenant, is a key that does not exist.
+      if (!target || (admin && !reaches(admin, target.tenant_id))) return undefined;
       const revoked = await markKeyRevoked(tx, keyId, now, reason);
       if (revoked) {
-        await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now });
-        await appendAuditEvent(tx, { time: now, action: "revoke", keyId, actorKeyId: actor.keyId, details: { reason, self_revocation: actor.self } });
+        await appendChange(tx, { key_id: keyId, action: "revoke", reason, actor_key_id: actor.keyId, time: now, tenant_id: target.tenant_id });
+        await appendAuditEvent(tx, { time: now, action: "revoke", keyId, actorKeyId: actor.keyId, details: { reason, self_revocation: actor.self }, tenantId: target.tenant_id });
       }
       return findKey(tx, keyId);
     });
@@ -355,7 +370,7 @@ export class KeyService {
       if (presented.keyId === keyId && SECRET_MATCHED.has(presented.reason)) return { keyId, self: true };
     }
     try {
-      const admin = await this.#d.admin.requireAdmin(ctx);
+      const admin = await this.#d.admin.requireRole(ctx, ROLES.keysRevoke);
       return { keyId: admin.keyId, self: false, admin: admin.actor };
     } catch (err) {
       // A valid key that is not an admin's, naming another key: say what self-revocation allows.
@@ -367,29 +382,30 @@ export class KeyService {
   }
 
   async getKey(req: GetKeyRequest, ctx: CallContext): Promise<GetKeyResponse> {
-    await this.#d.admin.requireAdmin(ctx);
+    const caller = await this.#d.admin.requireRole(ctx, ROLES.keysRead);
     const keyId = requireKeyId(req.keyId);
     ctx.keyId = keyId;
     const row = await findKey(this.#d.db, keyId);
-    if (!row) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
+    if (!row || !caller.reaches(row.tenant_id)) throw new ConnectError(`key ${keyId} not found`, Code.NotFound);
     return create(GetKeyResponseSchema, { key: keyToProto(recordFromRow(row), this.#d.now(), this.#d.lastUse?.pending(keyId)) });
   }
 
   async listKeys(req: ListKeysRequest, ctx: CallContext): Promise<ListKeysResponse> {
-    await this.#d.admin.requireAdmin(ctx);
+    const { tenantId } = await this.#d.admin.requireRole(ctx, ROLES.keysRead, { tenantId: optionalTenantId(req.tenantId) });
     if (req.pageSize < 0) throw invalid("page_size: must not be negative");
     const limit = req.pageSize === 0 ? LIMITS.defaultPageSize : Math.min(req.pageSize, LIMITS.maxPageSize);
     const owner = req.owner === "" ? undefined : requireOwner(req.owner);
     const status = STATUS_FILTER[req.status];
     if (status === undefined) throw invalid(`status: unknown value ${req.status}`);
-    const filter = `${owner ?? ""}|${status}`;
+    // The default tenant's tokens keep their pre-tenant form, so a listing continues across the upgrade.
+    const filter = tenantId === DEFAULT_TENANT ? `${owner ?? ""}|${status}` : `${owner ?? ""}|${status}|${tenantId}`;
     const after = req.pageToken
       ? decodePageToken(req.pageToken, filter, "ListKeys", ([createTime, keyId, ...rest]) =>
           isSafeInteger(createTime) && typeof keyId === "string" && rest.length === 0 ? { createTime, keyId } : undefined,
         )
       : undefined;
     const now = this.#d.now();
-    const rows = await listKeys(this.#d.db, { owner, status, now, after, limit: limit + 1 });
+    const rows = await listKeys(this.#d.db, { tenantId, owner, status, now, after, limit: limit + 1 });
     const page = rows.slice(0, limit).map(recordFromRow);
     const last = page[page.length - 1];
     return create(ListKeysResponseSchema, {
@@ -411,6 +427,7 @@ export function verificationToProto(v: Verification): VerifyKeyResponse {
     kind: v.kind,
     keyId: v.keyId ?? "",
     owner: v.valid ? v.record?.owner : "",
+    tenantId: v.valid ? v.record?.tenantId : "",
     scopes: v.valid && v.scopes ? [...v.scopes] : [],
     expireTime: v.valid ? optionalTimestamp(v.expireTimeMs) : undefined,
     tokenId: v.tokenId ?? "",

@@ -25,6 +25,7 @@ import { FeedWakeup } from "./feed-wakeup.js";
 import { durationMs, invalid, timestampMs } from "./request-validation.js";
 import { decodeRevocationCursor, encodeRevocationCursor } from "./revocation-cursor.js";
 import type { VerifierAuthorizer } from "./verifier-auth.js";
+import { reaches } from "../tenants/tenant-access.js";
 
 /** What a stream hears of each batch of changes the follower applied. */
 export interface AppliedChanges {
@@ -110,6 +111,8 @@ export class RevocationFeedService {
     const watcher = await this.#d.auth.requireVerifier(ctx);
     const keyId = watcher.keyId;
     ctx.keyId = keyId;
+    // A verify key of a tenant sees its tenant's revocations only; one of `default`, every tenant's.
+    const sees = (row: RevocationRow) => reaches(watcher, row.tenantId);
     const heartbeatMs = req.heartbeatInterval === undefined ? HEARTBEAT.defaultMs : durationMs(req.heartbeatInterval, "heartbeat_interval", HEARTBEAT.minMs, HEARTBEAT.maxMs);
     const start = this.#parseStart(req);
     if (this.#streams.size >= this.#maxStreams) {
@@ -132,7 +135,7 @@ export class RevocationFeedService {
       wakeup.notify();
     });
     try {
-      yield* this.#stream(start, authorization, heartbeatMs, wakeup, stream.signal);
+      yield* this.#stream(start, authorization, heartbeatMs, wakeup, stream.signal, sees);
       if (this.#closed) throw shuttingDown();
     } finally {
       unsubscribe();
@@ -161,7 +164,14 @@ export class RevocationFeedService {
     }
   }
 
-  async *#stream(start: Start, authorization: StreamAuthorization, heartbeatMs: number, wakeup: FeedWakeup, signal: AbortSignal): AsyncGenerator<WatchRevocationsResponse> {
+  async *#stream(
+    start: Start,
+    authorization: StreamAuthorization,
+    heartbeatMs: number,
+    wakeup: FeedWakeup,
+    signal: AbortSignal,
+    sees: (row: RevocationRow) => boolean,
+  ): AsyncGenerator<WatchRevocationsResponse> {
     const feed = this.#d.feed;
     let seq: number;
     // -Infinity: the first response goes out at once, so the caller knows the stream is live.
@@ -178,7 +188,8 @@ export class RevocationFeedService {
         let signingKeyChanges = (await readSigningKeyChangesSince(this.#d.db, start.sinceMs)).map(toSigningKeyChange);
         for await (const page of this.#replay(start.sinceMs, signal)) {
           // Mid-replay responses carry no cursor: resuming from the snapshot would skip the rest.
-          yield response(page, page.length === REVOCATION_BATCH ? "" : encodeRevocationCursor(seq), signingKeyChanges);
+          // Filtered after paging, so the cursor decision sees the whole page.
+          yield response(page.filter(sees).map(toRevocation), page.length === REVOCATION_BATCH ? "" : encodeRevocationCursor(seq), signingKeyChanges);
           signingKeyChanges = [];
           sentAt = this.#d.now();
           if (signal.aborted) return;
@@ -193,7 +204,7 @@ export class RevocationFeedService {
         const rows = await this.#readShared(seq, upTo);
         const end = rows.length === REVOCATION_BATCH ? rows[rows.length - 1]!.seq : upTo;
         if (rows.length > 0) {
-          yield response(rows.filter(isRevocation).map(toRevocation), encodeRevocationCursor(end), rows.filter(isSigningKeyChange).map(toSigningKeyChange));
+          yield response(rows.filter(isRevocation).filter(sees).map(toRevocation), encodeRevocationCursor(end), rows.filter(isSigningKeyChange).map(toSigningKeyChange));
           sentAt = this.#d.now();
         }
         seq = end;
@@ -217,11 +228,11 @@ export class RevocationFeedService {
   }
 
   /** Pages of keys revoked since `sinceMs`, from the keys table (complete whatever the feed retention). */
-  async *#replay(sinceMs: number, signal: AbortSignal): AsyncGenerator<Revocation[]> {
+  async *#replay(sinceMs: number, signal: AbortSignal): AsyncGenerator<RevocationRow[]> {
     let after: { time: number; keyId: string } | undefined;
     for (;;) {
       const rows = await readKeysRevokedSince(this.#d.db, sinceMs, after, REVOCATION_BATCH);
-      yield rows.map(toRevocation);
+      yield rows;
       const last = rows[rows.length - 1];
       if (rows.length < REVOCATION_BATCH || !last || signal.aborted) return;
       after = { time: last.time, keyId: last.keyId };

@@ -82,7 +82,9 @@ export class SigningKeyService {
         expectedKid: active.kid,
         retireNow: req.retireNow,
         actorKeyId: actor.keyId,
-        authorize: (tx) => this.#d.recheck.requireAdmin(tx, actor.actor),
+        authorize: async (tx) => {
+          await this.#d.recheck.requireAdmin(tx, actor.actor);
+        },
       });
       if (!result) continue; // another process rotated a moment ago: replace the key that won
       const rows = await findSigningKeys(this.#d.db, [result.newKid, ...result.retiredKids, ...result.revokedKids]);

@@ -14,6 +14,8 @@ import {
   type GetKeyUsageResponse,
   type KeyUsageBucket,
 } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import { ROLES } from "../tenants/roles.js";
+import { DEFAULT_TENANT } from "../tenants/tenant-id.js";
 import type { AdminAuthorizer } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import { usageQuery, type UsageQuery } from "./usage-query.js";
@@ -37,11 +39,15 @@ export class UsageService {
   }
 
   async getKeyUsage(req: GetKeyUsageRequest, ctx: CallContext): Promise<GetKeyUsageResponse> {
-    await this.#d.admin.requireAdmin(ctx);
+    const caller = await this.#d.admin.requireRole(ctx, ROLES.keysRead);
     const query = usageQuery(req, this.#d.now());
     if (query.keyId !== UNATTRIBUTED) {
       ctx.keyId = query.keyId;
-      if (!(await findKey(this.#d.db, query.keyId))) throw new ConnectError(`key ${query.keyId} not found`, Code.NotFound);
+      const row = await findKey(this.#d.db, query.keyId);
+      if (!row || !caller.reaches(row.tenant_id)) throw new ConnectError(`key ${query.keyId} not found`, Code.NotFound);
+    } else if (caller.record.tenantId !== DEFAULT_TENANT) {
+      // The unattributed series names no key, so no tenant: it is the platform's.
+      throw new ConnectError(`unattributed: the verifications that named no key belong to no tenant; key ${caller.keyId} of tenant ${caller.record.tenantId} cannot read them`, Code.PermissionDenied);
     }
     const counts = await readKeyUsage(this.#d.db, query);
     return create(GetKeyUsageResponseSchema, {

@@ -5,11 +5,13 @@ import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_serv
 import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier } from "./credential-verifier.js";
+import { holdsRole, ROLES } from "../tenants/roles.js";
 import { ADMIN_SCOPE, VERIFY_SCOPE } from "./scopes.js";
 
 /**
  * Verifier RPCs (WatchRevocations): the caller must present an API key holding the verify scope
- * or the admin scope. Resource services get a verify key, so they need no admin credential.
+ * or the admin scope. Resource services get a verify key, so they need no admin credential. The
+ * key's tenant binds what it sees (a verify key of a tenant other than `default` sees only its own).
  */
 export class VerifierAuthorizer {
   readonly #verifier: CredentialVerifier;
@@ -33,8 +35,7 @@ export class VerifierAuthorizer {
     if (!v.valid || !v.record) {
       throw new ConnectError(`verifier credential is not valid (${VerifyReason[v.reason]})`, Code.Unauthenticated);
     }
-    const scopes = v.record.scopes;
-    if (!scopes.includes(VERIFY_SCOPE) && !scopes.includes(ADMIN_SCOPE)) {
+    if (!holdsRole(v.record.scopes, ROLES.verify)) {
       throw new ConnectError(`key ${v.record.keyId} lacks the ${VERIFY_SCOPE} (or ${ADMIN_SCOPE}) scope`, Code.PermissionDenied);
     }
     return v.record;

@@ -1,6 +1,7 @@
 import type { VerifyKeyRequest } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { VerifyOptions } from "./credential-verifier.js";
 import { LIMITS, requireBoundedText, requireCredentialText, requireScopes } from "./request-validation.js";
+import { optionalTenantId } from "../tenants/tenant-id.js";
 import { requireClientIp, requireCost } from "./usage-validation.js";
 
 /**
@@ -18,5 +19,6 @@ export function verifyRequestOptions(req: VerifyKeyRequest, nowMs: number, peerA
     clientIp: requireClientIp(req.clientIp, `${field}client_ip`),
     cost: requireCost(req.cost, `${field}cost`),
     peerAddress,
+    tenantId: optionalTenantId(req.tenantId, `${field}tenant_id`),
   };
 }

@@ -11,6 +11,8 @@ export interface AuditEntry {
   readonly keyId: string;
   readonly actorKeyId: string | null;
   readonly details: Readonly<Record<string, unknown>>;
+  /** The tenant of the key (or the tenant the event is about); `default` when unset. */
+  readonly tenantId?: string;
 }
 
 /** Records one mutation; call it inside the mutation's transaction. */
@@ -23,11 +25,13 @@ export async function appendAuditEvents(db: Db, entries: readonly AuditEntry[]):
   if (entries.length === 0) return;
   await db
     .insertInto("audit_events")
-    .values(entries.map((e) => ({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details) })))
+    .values(entries.map((e) => ({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details), tenant_id: e.tenantId ?? "default" })))
     .execute();
 }
 
 export interface AuditQuery {
+  /** Only events of this tenant, when set. */
+  readonly tenantId?: string;
   readonly keyId?: string;
   readonly actorKeyId?: string;
   readonly action?: AuditActionName;
@@ -42,6 +46,7 @@ export interface AuditQuery {
 /** Events newest first, filtered, one page. */
 export async function listAuditEvents(db: Db, q: AuditQuery): Promise<AuditEventRow[]> {
   let query = db.selectFrom("audit_events").selectAll();
+  if (q.tenantId !== undefined) query = query.where("tenant_id", "=", q.tenantId);
   if (q.keyId !== undefined) query = query.where("key_id", "=", q.keyId);
   if (q.actorKeyId !== undefined) query = query.where("actor_key_id", "=", q.actorKeyId);
   if (q.action !== undefined) query = query.where("action", "=", q.action);

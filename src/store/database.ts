@@ -6,6 +6,7 @@ import type { IssueRequestsTable } from "./tables/issue-requests-table.js";
 import type { KeysTable } from "./tables/keys-table.js";
 import type { KeyUsageTable } from "./tables/key-usage-table.js";
 import type { SigningKeysTable } from "./tables/signing-keys-table.js";
+import type { TenantsTable } from "./tables/tenants-table.js";
 
 /** The whole schema, as Kysely sees it. */
 export interface Database {
@@ -16,6 +17,7 @@ export interface Database {
   issue_requests: IssueRequestsTable;
   audit_events: AuditEventsTable;
   key_usage: KeyUsageTable;
+  tenants: TenantsTable;
 }
 
 export type SigilDb = Kysely<Database>;

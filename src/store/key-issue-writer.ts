@@ -24,6 +24,12 @@ export interface KeyIssueWrite<A> {
  */
 export type ActorCheck<A> = (tx: Transaction<Database>, actors: readonly A[]) => Promise<ReadonlyMap<A, Error>>;
 
+/**
+ * Checks the writes whose actors passed, inside the batch's transaction (tenant policies): returns
+ * the error of each write that may not be written; the others go ahead.
+ */
+export type WriteCheck<A> = (tx: Transaction<Database>, writes: ReadonlyArray<KeyIssueWrite<A>>) => Promise<ReadonlyMap<KeyIssueWrite<A>, Error>>;
+
 interface Pending<A> {
   readonly write: KeyIssueWrite<A>;
   readonly resolve: () => void;
@@ -42,16 +48,18 @@ export class KeyIssueWriter<A> {
   readonly #maxBatch: number;
   readonly #checkActors: ActorCheck<A>;
   readonly #onBatch: ((size: number) => void) | undefined;
+  readonly #checkWrites: WriteCheck<A> | undefined;
   #pending: Array<Pending<A>> = [];
   #scheduled = false;
 
   /** `onBatch` hears the size of each batch committed together (metrics). */
-  constructor(db: SigilDb, options: { maxBatch?: number; checkActors: ActorCheck<A>; onBatch?: (size: number) => void }) {
+  constructor(db: SigilDb, options: { maxBatch?: number; checkActors: ActorCheck<A>; checkWrites?: WriteCheck<A>; onBatch?: (size: number) => void }) {
     this.#db = db;
     // 256 rows of the widest table stay far below SQLite's and PostgreSQL's bound-parameter limits.
     this.#maxBatch = options.maxBatch ?? 256;
     this.#checkActors = options.checkActors;
     this.#onBatch = options.onBatch;
+    this.#checkWrites = options.checkWrites;
   }
 
   /** Resolves once the write is committed; rejects with the write's own error (its actor's refusal, say). */
@@ -78,7 +86,7 @@ export class KeyIssueWriter<A> {
   }
 
   async #commit(batch: Array<Pending<A>>): Promise<void> {
-    let refused: ReadonlyMap<A, Error>;
+    let refused: Refusals<A>;
     try {
       refused = await this.#transaction(batch.map((p) => p.write));
     } catch (err) {
@@ -91,12 +99,14 @@ export class KeyIssueWriter<A> {
     for (const p of batch) settle(p, refused);
   }
 
-  /** Writes the writes whose actors pass the check; returns the refusals. */
-  async #transaction(writes: ReadonlyArray<KeyIssueWrite<A>>): Promise<ReadonlyMap<A, Error>> {
+  /** Writes the writes whose actors and contents pass the checks; returns the refusals. */
+  async #transaction(writes: ReadonlyArray<KeyIssueWrite<A>>): Promise<Refusals<A>> {
     return this.#db.transaction().execute(async (tx) => {
       const actors = [...new Set(writes.flatMap((w) => (w.actor === undefined ? [] : [w.actor])))];
       const refused = actors.length > 0 ? await this.#checkActors(tx, actors) : new Map<A, Error>();
-      const allowed = writes.filter((w) => w.actor === undefined || !refused.has(w.actor));
+      const byActor = writes.filter((w) => w.actor === undefined || !refused.has(w.actor));
+      const refusedWrites = this.#checkWrites && byActor.length > 0 ? await this.#checkWrites(tx, byActor) : new Map<KeyIssueWrite<A>, Error>();
+      const allowed = byActor.filter((w) => !refusedWrites.has(w));
       if (allowed.length > 0) {
         await insertKeys(tx, allowed.map((w) => w.key));
         await appendChanges(tx, allowed.map((w) => w.change));
@@ -109,13 +119,18 @@ export class KeyIssueWriter<A> {
           await insertIssueRequests(tx, requests.map((w) => w.issueRequest!));
         }
       }
-      return refused;
+      return { actors: refused, writes: refusedWrites };
     });
   }
 }
 
-function settle<A>(p: Pending<A>, refused: ReadonlyMap<A, Error>): void {
-  const refusal = p.write.actor === undefined ? undefined : refused.get(p.write.actor);
+interface Refusals<A> {
+  readonly actors: ReadonlyMap<A, Error>;
+  readonly writes: ReadonlyMap<KeyIssueWrite<A>, Error>;
+}
+
+function settle<A>(p: Pending<A>, refused: Refusals<A>): void {
+  const refusal = (p.write.actor === undefined ? undefined : refused.actors.get(p.write.actor)) ?? refused.writes.get(p.write);
   if (refusal) p.reject(refusal);
   else p.resolve();
 }

@@ -26,14 +26,14 @@ export async function replaceKeySecret(db: Db, keyId: string, expectedSecretHash
 }
 
 /** Key ids holding any of these lookup hashes as current or previous secret. */
-export async function findKeysByLookupHashes(db: Db, hashes: readonly string[]): Promise<Array<{ key_id: string; lookup_hash: string | null; previous_lookup_hash: string | null }>> {
-  const found: Array<{ key_id: string; lookup_hash: string | null; previous_lookup_hash: string | null }> = [];
+export async function findKeysByLookupHashes(db: Db, hashes: readonly string[]): Promise<Array<{ key_id: string; tenant_id: string; lookup_hash: string | null; previous_lookup_hash: string | null }>> {
+  const found: Array<{ key_id: string; tenant_id: string; lookup_hash: string | null; previous_lookup_hash: string | null }> = [];
   // Chunked: SQLite allows a bounded number of bound parameters per statement.
   for (let i = 0; i < hashes.length; i += 400) {
     const chunk = hashes.slice(i, i + 400);
     const rows = await db
       .selectFrom("keys")
-      .select(["key_id", "lookup_hash", "previous_lookup_hash"])
+      .select(["key_id", "tenant_id", "lookup_hash", "previous_lookup_hash"])
       .where((eb) => eb.or([eb("lookup_hash", "in", chunk), eb("previous_lookup_hash", "in", chunk)]))
       .execute();
     found.push(...rows);

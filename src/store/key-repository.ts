@@ -68,6 +68,8 @@ export async function updateSecretHash(db: Db, keyId: string, oldVersion: number
 export type KeyStatusFilter = "any" | "active" | "revoked" | "expired" | "disabled";
 
 export interface ListKeysQuery {
+  /** Only keys of this tenant, when set. */
+  readonly tenantId?: string;
   readonly owner: string | undefined;
   readonly status: KeyStatusFilter;
   readonly now: number;
@@ -79,6 +81,7 @@ export interface ListKeysQuery {
 /** Keys newest first (create_time, then key_id, both descending), filtered, one page. */
 export async function listKeys(db: Db, q: ListKeysQuery): Promise<KeyRow[]> {
   let query = db.selectFrom("keys").selectAll();
+  if (q.tenantId !== undefined) query = query.where("tenant_id", "=", q.tenantId);
   if (q.owner !== undefined) query = query.where("owner", "=", q.owner);
   if (q.status === "revoked") query = query.where("revoke_time", "is not", null);
   if (q.status === "active") {

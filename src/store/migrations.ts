@@ -256,6 +256,43 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.dropTable("key_usage").execute();
       },
     },
+    "0008_tenants": {
+      // Issue #13: every key, audit event, feed entry and usage record belongs to one tenant; what
+      // exists already goes into `default`, made here, so single-tenant deployments see no change.
+      // Imported strings are unique per tenant (a string another tenant manages may be imported
+      // without revealing that it is), so the lookup-hash index is unique on (tenant, hash).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("tenants")
+          .addColumn("tenant_id", "text", (c) => c.primaryKey())
+          .addColumn("display_name", "text", (c) => c.notNull())
+          .addColumn("create_time", "bigint", (c) => c.notNull())
+          .addColumn("update_time", "bigint", (c) => c.notNull())
+          .addColumn("delete_time", "bigint")
+          // JSON of the tenant's policy (src/tenants/tenant-policy.ts); {} is none.
+          .addColumn("policy", "text", (c) => c.notNull().defaultTo("{}"))
+          .execute();
+        const now = Date.now();
+        await db.insertInto("tenants").values({ tenant_id: "default", display_name: "default", create_time: now, update_time: now, delete_time: null }).execute();
+        for (const table of ["keys", "change_feed", "audit_events", "key_usage"]) {
+          await db.schema.alterTable(table).addColumn("tenant_id", "text", (c) => c.notNull().defaultTo("default")).execute();
+        }
+        await db.schema.createIndex("keys_by_tenant").on("keys").columns(["tenant_id", "create_time", "key_id"]).execute();
+        await db.schema.createIndex("keys_by_tenant_owner").on("keys").columns(["tenant_id", "owner", "create_time", "key_id"]).execute();
+        await db.schema.createIndex("audit_events_by_tenant").on("audit_events").columns(["tenant_id", "seq"]).execute();
+        await db.schema.dropIndex("keys_by_lookup_hash").execute();
+        await db.schema.createIndex("keys_by_lookup_hash").on("keys").column("lookup_hash").execute();
+        await db.schema.createIndex("keys_by_tenant_lookup_hash").unique().on("keys").columns(["tenant_id", "lookup_hash"]).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropIndex("keys_by_tenant_lookup_hash").execute();
+        await db.schema.dropIndex("keys_by_lookup_hash").execute();
+        await db.schema.createIndex("keys_by_lookup_hash").unique().on("keys").column("lookup_hash").execute();
+        for (const index of ["audit_events_by_tenant", "keys_by_tenant_owner", "keys_by_tenant"]) await db.schema.dropIndex(index).execute();
+        for (const table of ["key_usage", "audit_events", "change_feed", "keys"]) await db.schema.alterTable(table).dropColumn("tenant_id").execute();
+        await db.schema.dropTable("tenants").execute();
+      },
+    },
   };
 }
 

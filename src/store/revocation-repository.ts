@@ -11,6 +11,8 @@ export interface RevocationRow {
   readonly keyId: string;
   readonly time: number;
   readonly reason: string;
+  /** The tenant of the key (a verify key bound to a tenant sees only its own). */
+  readonly tenantId: string;
 }
 
 /** One change to a JWT signing key, from the change feed (with its seq) or from signing_keys (replay). */
@@ -30,7 +32,7 @@ const WATCHED_ACTIONS = ["revoke", ...SIGNING_KEY_CHANGE_ACTIONS] as const;
 export async function readWatchedChangesBetween(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<WatchedChangeRow[]> {
   const rows = await db
     .selectFrom("change_feed")
-    .select(["seq", "key_id", "signing_key_id", "action", "time", "reason"])
+    .select(["seq", "key_id", "signing_key_id", "action", "time", "reason", "tenant_id"])
     .where("seq", ">", afterSeq)
     .where("seq", "<=", upToSeq)
     .where("action", "in", WATCHED_ACTIONS)
@@ -40,7 +42,7 @@ export async function readWatchedChangesBetween(db: Db, afterSeq: number, upToSe
   return rows.map((r): WatchedChangeRow =>
     r.signing_key_id !== null
       ? { seq: Number(r.seq), kid: r.signing_key_id, action: r.action as SigningKeyChangeAction, time: Number(r.time) }
-      : { seq: Number(r.seq), keyId: r.key_id!, time: Number(r.time), reason: r.reason ?? "" },
+      : { seq: Number(r.seq), keyId: r.key_id!, time: Number(r.time), reason: r.reason ?? "", tenantId: r.tenant_id },
   );
 }
 
@@ -68,7 +70,7 @@ export interface RevokedKeyPosition {
 export async function readKeysRevokedSince(db: Db, sinceTime: number, after: RevokedKeyPosition | undefined, limit: number): Promise<RevocationRow[]> {
   let query = db
     .selectFrom("keys")
-    .select(["key_id", "revoke_time", "revoke_reason"])
+    .select(["key_id", "revoke_time", "revoke_reason", "tenant_id"])
     .where("revoke_time", "is not", null)
     .where("revoke_time", ">=", sinceTime);
   if (after) {
@@ -77,5 +79,5 @@ export async function readKeysRevokedSince(db: Db, sinceTime: number, after: Rev
     );
   }
   const rows = await query.orderBy("revoke_time", "asc").orderBy("key_id", "asc").limit(limit).execute();
-  return rows.map((r) => ({ seq: 0, keyId: r.key_id, time: Number(r.revoke_time), reason: r.revoke_reason ?? "" }));
+  return rows.map((r) => ({ seq: 0, keyId: r.key_id, time: Number(r.revoke_time), reason: r.revoke_reason ?? "", tenantId: r.tenant_id }));
 }

@@ -16,7 +16,8 @@ export async function addKeyUsage(db: Db, rows: readonly NewKeyUsageRow[]): Prom
   if (rows.length === 0) return;
   await db
     .insertInto("key_usage")
-    .values([...rows])
+    // Each row is the tenant of its key, read in the same statement (the counter knows only key ids).
+    .values(rows.map((r) => ({ ...r, tenant_id: sql<string>`coalesce((select k.tenant_id from keys k where k.key_id = ${r.key_id}), 'default')` })))
     .onConflict((oc) => oc.columns(["key_id", "start_time", "reason"]).doUpdateSet((eb) => ({ count: eb("key_usage.count", "+", eb.ref("excluded.count")) })))
     .execute();
 }

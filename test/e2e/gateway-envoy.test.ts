@@ -105,7 +105,7 @@ describe("Envoy ext_authz Check on the gRPC listener (grpcio client from proto/e
     const ok = answers[0]!.response!;
     assert.equal(ok.status?.code ?? 0, 0);
     const identity = headersOf(ok.ok_response?.headers);
-    assert.deepEqual(identity, { "x-sigil-key-id": keyId, "x-sigil-owner": "svc:orders", "x-sigil-scopes": "read", "x-sigil-credential-kind": "api_key" });
+    assert.deepEqual(identity, { "x-sigil-key-id": keyId, "x-sigil-owner": "svc:orders", "x-sigil-scopes": "read", "x-sigil-credential-kind": "api_key", "x-sigil-tenant-id": "default" });
     assert.ok(ok.ok_response!.headers!.every((h) => h.append_action === "OVERWRITE_IF_EXISTS_OR_ADD"), "identity headers overwrite the client's");
     assert.deepEqual(ok.ok_response!.headers_to_remove?.sort(), ["x-sigil-parent-key-id", "x-sigil-token-id"], "the identity headers not set are removed");
 

@@ -29,6 +29,10 @@ export interface TestServer {
 export interface TestServerOptions {
   /** Share that server's database, server secret and admin key: a second instance of one deployment. Close the joiner first. */
   readonly join?: TestServer;
+  /** The server's clock starts at this time (ms) instead of now, from before start-up (a database made at that moment). */
+  readonly startTimeMs?: number;
+  /** The admin key to use, for a database whose first admin key exists already (no admin.key is written then). */
+  readonly adminKey?: string;
 }
 
 export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -43,7 +47,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       cb();
     },
   });
-  let offset = 0;
+  let offset = options.startTimeMs === undefined ? 0 : options.startTimeMs - Date.now();
   const config = loadConfig([], {
     SIGIL_DATA_DIR: dataDir,
     SIGIL_GRPC_ADDR: "127.0.0.1:0",
@@ -60,7 +64,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     app,
     grpcUrl: `http://127.0.0.1:${app.grpcPort}`,
     httpUrl: `http://127.0.0.1:${app.httpPort}`,
-    adminKey: options.join?.adminKey ?? readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(),
+    adminKey: options.adminKey ?? options.join?.adminKey ?? readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(),
     dataDir,
     databaseUrl: config.databaseUrl,
     joinEnv: {

@@ -1,6 +1,6 @@
-import type { Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
-export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import", "rotate_signing_key", "issue_replay"] as const;
+export const AUDIT_ACTIONS = ["issue", "update", "rotate", "revoke", "import", "rotate_signing_key", "issue_replay", "create_tenant", "update_tenant", "delete_tenant"] as const;
 export type AuditActionName = (typeof AUDIT_ACTIONS)[number];
 
 /**
@@ -19,6 +19,8 @@ export interface AuditEventsTable {
   actor_key_id: string | null;
   /** JSON object describing the change. Never holds a secret, a key string or a hash. */
   details: string;
+  /** The tenant of the key (or the tenant an event is about); `default` for signing-key events. */
+  tenant_id: ColumnType<string, string | undefined, string>;
 }
 
 export type AuditEventRow = Selectable<AuditEventsTable>;

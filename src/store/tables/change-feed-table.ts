@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from "kysely";
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
 export const CHANGE_ACTIONS = ["issue", "revoke", "update", "rotate", "import"] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
@@ -24,6 +24,8 @@ export interface ChangeFeedTable {
   /** Key id of the credential that made the change, when authenticated. */
   actor_key_id: string | null;
   time: number;
+  /** The tenant of the key (migration 0008); `default` for signing-key rows. */
+  tenant_id: ColumnType<string, string | undefined, string>;
 }
 
 export type ChangeRow = Selectable<ChangeFeedTable>;

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from "kysely";
+import type { ColumnType, Insertable, Selectable } from "kysely";
 
 /**
  * Verifications per key, minute and outcome: usage analytics (GetKeyUsage). Every process adds
@@ -14,6 +14,8 @@ export interface KeyUsageTable {
   reason: number;
   /** Verifications with this outcome in this minute. */
   count: number;
+  /** The tenant of the key counted (migration 0008); `default` for the unattributed series. */
+  tenant_id: ColumnType<string, string | undefined, string>;
 }
 
 export type KeyUsageRow = Selectable<KeyUsageTable>;

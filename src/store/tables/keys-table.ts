@@ -52,6 +52,8 @@ export interface KeysTable {
   allowed_networks: string | null;
   /** Last successful verification, written in coalesced batches (usage/last-use-recorder.ts). */
   last_use_time: number | null;
+  /** The tenant the key belongs to (migration 0008; `default` for keys made before tenants). */
+  tenant_id: ColumnType<string, string | undefined, string>;
 }
 
 export type KeyRow = Selectable<KeysTable>;

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/audit.proto.
  */
 export const file_sigil_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("ChRzaWdpbC92MS9hdWRpdC5wcm90bxIIc2lnaWwudjEivwEKCkF1ZGl0RXZlbnQSEAoIc2VxdWVuY2UYASABKAMSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoGYWN0aW9uGAMgASgOMhUuc2lnaWwudjEuQXVkaXRBY3Rpb24SDgoGa2V5X2lkGAQgASgJEhQKDGFjdG9yX2tleV9pZBgFIAEoCRIoCgdkZXRhaWxzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLqAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZrZXlfaWQYAyABKAkSFAoMYWN0b3Jfa2V5X2lkGAQgASgJEiUKBmFjdGlvbhgFIAEoDjIVLnNpZ2lsLnYxLkF1ZGl0QWN0aW9uEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJYChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5zaWdpbC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSr/AQoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGgoWQVVESVRfQUNUSU9OX0lTU1VFX0tFWRABEhsKF0FVRElUX0FDVElPTl9VUERBVEVfS0VZEAISGwoXQVVESVRfQUNUSU9OX1JPVEFURV9LRVkQAxIbChdBVURJVF9BQ1RJT05fUkVWT0tFX0tFWRAEEhsKF0FVRElUX0FDVElPTl9JTVBPUlRfS0VZEAUSIwofQVVESVRfQUNUSU9OX1JPVEFURV9TSUdOSU5HX0tFWRAGEh0KGUFVRElUX0FDVElPTl9JU1NVRV9SRVBMQVkQB0ISWhBzaWdpbC92MTtzaWdpbHYxYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRzaWdpbC92MS9hdWRpdC5wcm90bxIIc2lnaWwudjEi0gEKCkF1ZGl0RXZlbnQSEAoIc2VxdWVuY2UYASABKAMSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoGYWN0aW9uGAMgASgOMhUuc2lnaWwudjEuQXVkaXRBY3Rpb24SDgoGa2V5X2lkGAQgASgJEhQKDGFjdG9yX2tleV9pZBgFIAEoCRIoCgdkZXRhaWxzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCgl0ZW5hbnRfaWQYByABKAki/QEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGa2V5X2lkGAMgASgJEhQKDGFjdG9yX2tleV9pZBgEIAEoCRIlCgZhY3Rpb24YBSABKA4yFS5zaWdpbC52MS5BdWRpdEFjdGlvbhIuCgpzdGFydF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJdGVuYW50X2lkGAggASgJIlgKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULnNpZ2lsLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKt8CCgtBdWRpdEFjdGlvbhIcChhBVURJVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZBVURJVF9BQ1RJT05fSVNTVUVfS0VZEAESGwoXQVVESVRfQUNUSU9OX1VQREFURV9LRVkQAhIbChdBVURJVF9BQ1RJT05fUk9UQVRFX0tFWRADEhsKF0FVRElUX0FDVElPTl9SRVZPS0VfS0VZEAQSGwoXQVVESVRfQUNUSU9OX0lNUE9SVF9LRVkQBRIjCh9BVURJVF9BQ1RJT05fUk9UQVRFX1NJR05JTkdfS0VZEAYSHQoZQVVESVRfQUNUSU9OX0lTU1VFX1JFUExBWRAHEh4KGkFVRElUX0FDVElPTl9DUkVBVEVfVEVOQU5UEAgSHgoaQVVESVRfQUNUSU9OX1VQREFURV9URU5BTlQQCRIeChpBVURJVF9BQ1RJT05fREVMRVRFX1RFTkFOVBAKQhJaEHNpZ2lsL3YxO3NpZ2lsdjFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * One recorded mutation. Recorded in the mutation's own transaction, so there is no mutation
@@ -65,6 +65,13 @@ export type AuditEvent = Message<"sigil.v1.AuditEvent"> & {
    * @generated from field: google.protobuf.Struct details = 6;
    */
   details?: JsonObject | undefined;
+
+  /**
+   * The tenant of the key (or, for tenant events, the tenant itself).
+   *
+   * @generated from field: string tenant_id = 7;
+   */
+  tenantId: string;
 };
 
 /**
@@ -128,6 +135,13 @@ export type ListAuditEventsRequest = Message<"sigil.v1.ListAuditEventsRequest"> 
    * @generated from field: google.protobuf.Timestamp end_time = 7;
    */
   endTime?: Timestamp | undefined;
+
+  /**
+   * The tenant whose events to list. Empty means the calling key's own tenant.
+   *
+   * @generated from field: string tenant_id = 8;
+   */
+  tenantId: string;
 };
 
 /**
@@ -229,6 +243,28 @@ export enum AuditAction {
    * @generated from enum value: AUDIT_ACTION_ISSUE_REPLAY = 7;
    */
   ISSUE_REPLAY = 7,
+
+  /**
+   * CreateTenant created a tenant; `details` name it.
+   *
+   * @generated from enum value: AUDIT_ACTION_CREATE_TENANT = 8;
+   */
+  CREATE_TENANT = 8,
+
+  /**
+   * UpdateTenant changed a tenant.
+   *
+   * @generated from enum value: AUDIT_ACTION_UPDATE_TENANT = 9;
+   */
+  UPDATE_TENANT = 9,
+
+  /**
+   * DeleteTenant deleted a tenant; `details` say how many keys it revoked (each revocation is also
+   * its own REVOKE_KEY event).
+   *
+   * @generated from enum value: AUDIT_ACTION_DELETE_TENANT = 10;
+   */
+  DELETE_TENANT = 10,
 }
 
 /**

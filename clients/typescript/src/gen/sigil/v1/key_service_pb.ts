@@ -18,6 +18,8 @@ import type { WatchRevocationsRequestSchema, WatchRevocationsResponseSchema } fr
 import { file_sigil_v1_revocation } from "./revocation_pb.js";
 import type { ListSigningKeysRequestSchema, ListSigningKeysResponseSchema, RotateSigningKeyRequestSchema, RotateSigningKeyResponseSchema } from "./signing_key_pb.js";
 import { file_sigil_v1_signing_key } from "./signing_key_pb.js";
+import type { CreateTenantRequestSchema, CreateTenantResponseSchema, DeleteTenantRequestSchema, DeleteTenantResponseSchema, GetTenantRequestSchema, GetTenantResponseSchema, ListTenantsRequestSchema, ListTenantsResponseSchema, UpdateTenantRequestSchema, UpdateTenantResponseSchema } from "./tenant_pb.js";
+import { file_sigil_v1_tenant } from "./tenant_pb.js";
 import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "./usage_pb.js";
 import { file_sigil_v1_usage } from "./usage_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -26,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/key_service.proto.
  */
 export const file_sigil_v1_key_service: GenFile = /*@__PURE__*/
-  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEilQMKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkSJwoKcmF0ZV9saW1pdBgIIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGAkgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYCiADKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCmV4cGlyYXRpb24iPgoQSXNzdWVLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkSDgoGc2VjcmV0GAIgASgJInIKEFZlcmlmeUtleVJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCRIXCg9yZXF1aXJlZF9zY29wZXMYAiADKAkSEAoIYXVkaWVuY2UYAyABKAkSEQoJY2xpZW50X2lwGAQgASgJEgwKBGNvc3QYBSABKA0iqwMKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Ei0KCnJhdGVfbGltaXQYCiABKAsyGS5zaWdpbC52MS5SYXRlTGltaXRTdGF0dXMSKAoHY3JlZGl0cxgLIAEoCzIXLnNpZ2lsLnYxLkNyZWRpdHNTdGF0dXMaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKFkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0IkcKF0JhdGNoVmVyaWZ5S2V5c1Jlc3BvbnNlEiwKB3Jlc3VsdHMYASADKAsyGy5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZSKZAQoSRGVyaXZlVG9rZW5SZXF1ZXN0EhIKCmNyZWRlbnRpYWwYASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSDgoGc2NvcGVzGAMgAygJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghhdWRpZW5jZRgFIAEoCSKMAgoTRGVyaXZlVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgZmb3JtYXQYAiABKA4yFS5zaWdpbC52MS5Ub2tlbkZvcm1hdBIQCgh0b2tlbl9pZBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDgoGc2NvcGVzGAUgAygJEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoObGlmZXRpbWVfbGltaXQYCCABKA4yHC5zaWdpbC52MS5Ub2tlbkxpZmV0aW1lTGltaXQiMgoQUmV2b2tlS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIi8KEVJldm9rZUtleVJlc3BvbnNlEhoKA2tleRgBIAEoCzINLnNpZ2lsLnYxLktleSIfCg1HZXRLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCSIsCg5HZXRLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkibAoPTGlzdEtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg0KBW93bmVyGAMgASgJEiMKBnN0YXR1cxgEIAEoDjITLnNpZ2lsLnYxLktleVN0YXR1cyJIChBMaXN0S2V5c1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5LZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhAKDkdldEp3a3NSZXF1ZXN0IlEKA0p3axILCgNrdHkYASABKAkSCwoDY3J2GAIgASgJEgkKAXgYAyABKAkSCwoDa2lkGAQgASgJEgsKA2FsZxgFIAEoCRILCgN1c2UYBiABKAkiLgoPR2V0Sndrc1Jlc3BvbnNlEhsKBGtleXMYASADKAsyDS5zaWdpbC52MS5Kd2siwwEKEkdldEtleVVzYWdlUmVxdWVzdBIOCgZrZXlfaWQYASABKAkSLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBmJ1Y2tldBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgx1bmF0dHJpYnV0ZWQYBSABKAgi2QEKE0dldEtleVVzYWdlUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZidWNrZXQYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKQoHYnVja2V0cxgFIAMoCzIYLnNpZ2lsLnYxLktleVVzYWdlQnVja2V0IpoBCg5LZXlVc2FnZUJ1Y2tldBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt2YWxpZF9jb3VudBgCIAEoAxIUCgxmYWlsZWRfY291bnQYAyABKAMSLQoIb3V0Y29tZXMYBCADKAsyGy5zaWdpbC52MS5WZXJpZmljYXRpb25Db3VudCJKChFWZXJpZmljYXRpb25Db3VudBImCgZyZWFzb24YASABKA4yFi5zaWdpbC52MS5WZXJpZnlSZWFzb24SDQoFY291bnQYAiABKAMqhQEKDkNyZWRlbnRpYWxLaW5kEh8KG0NSRURFTlRJQUxfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NSRURFTlRJQUxfS0lORF9BUElfS0VZEAESFwoTQ1JFREVOVElBTF9LSU5EX0pXVBACEhwKGENSRURFTlRJQUxfS0lORF9NQUNBUk9PThADKtAFCgxWZXJpZnlSZWFzb24SHQoZVkVSSUZZX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE1ZFUklGWV9SRUFTT05fVkFMSUQQARIbChdWRVJJRllfUkVBU09OX05PVF9GT1VORBACEhsKF1ZFUklGWV9SRUFTT05fTUFMRk9STUVEEAMSGQoVVkVSSUZZX1JFQVNPTl9FWFBJUkVEEAQSGQoVVkVSSUZZX1JFQVNPTl9SRVZPS0VEEAUSJAogVkVSSUZZX1JFQVNPTl9JTlNVRkZJQ0lFTlRfU0NPUEUQBhIfChtWRVJJRllfUkVBU09OX0JBRF9TSUdOQVRVUkUQBxIfChtWRVJJRllfUkVBU09OX05PVF9ZRVRfVkFMSUQQCBIjCh9WRVJJRllfUkVBU09OX0FVRElFTkNFX01JU01BVENIEAkSIAocVkVSSUZZX1JFQVNPTl9VTktOT1dOX0NBVkVBVBAKEhoKFlZFUklGWV9SRUFTT05fRElTQUJMRUQQCxIeChpWRVJJRllfUkVBU09OX1JBVEVfTElNSVRFRBAMEiEKHVZFUklGWV9SRUFTT05fVVNBR0VfRVhIQVVTVEVEEA0SLAooVkVSSUZZX1JFQVNPTl9DTElFTlRfTkVUV09SS19OT1RfQUxMT1dFRBAOEiIKHlZFUklGWV9SRUFTT05fQ0xJRU5UX1RIUk9UVExFRBAUEicKI1ZFUklGWV9SRUFTT05fQUxHT1JJVEhNX05PVF9BTExPV0VEEA8SIQodVkVSSUZZX1JFQVNPTl9JU1NVRVJfTUlTTUFUQ0gQEBIjCh9WRVJJRllfUkVBU09OX0xJRkVUSU1FX1RPT19MT05HEBESIwofVkVSSUZZX1JFQVNPTl9SRVZPQ0FUSU9OU19TVEFMRRASEiIKHlZFUklGWV9SRUFTT05fS0VZU19VTkFWQUlMQUJMRRATKlwKC1Rva2VuRm9ybWF0EhwKGFRPS0VOX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhQKEFRPS0VOX0ZPUk1BVF9KV1QQARIZChVUT0tFTl9GT1JNQVRfTUFDQVJPT04QAiqEAQoSVG9rZW5MaWZldGltZUxpbWl0EiQKIFRPS0VOX0xJRkVUSU1FX0xJTUlUX1VOU1BFQ0lGSUVEEAASIAocVE9LRU5fTElGRVRJTUVfTElNSVRfTUFYX1RUTBABEiYKIlRPS0VOX0xJRkVUSU1FX0xJTUlUX1BBUkVOVF9FWFBJUlkQAjKdCgoKS2V5U2VydmljZRJBCghJc3N1ZUtleRIZLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdBoaLnNpZ2lsLnYxLklzc3VlS2V5UmVzcG9uc2USRAoJVmVyaWZ5S2V5Ehouc2lnaWwudjEuVmVyaWZ5S2V5UmVxdWVzdBobLnNpZ2lsLnYxLlZlcmlmeUtleVJlc3BvbnNlEkoKC0Rlcml2ZVRva2VuEhwuc2lnaWwudjEuRGVyaXZlVG9rZW5SZXF1ZXN0Gh0uc2lnaWwudjEuRGVyaXZlVG9rZW5SZXNwb25zZRJECglSZXZva2VLZXkSGi5zaWdpbC52MS5SZXZva2VLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuUmV2b2tlS2V5UmVzcG9uc2USOwoGR2V0S2V5Ehcuc2lnaWwudjEuR2V0S2V5UmVxdWVzdBoYLnNpZ2lsLnYxLkdldEtleVJlc3BvbnNlEkEKCExpc3RLZXlzEhkuc2lnaWwudjEuTGlzdEtleXNSZXF1ZXN0Ghouc2lnaWwudjEuTGlzdEtleXNSZXNwb25zZRI+CgdHZXRKd2tzEhguc2lnaWwudjEuR2V0Sndrc1JlcXVlc3QaGS5zaWdpbC52MS5HZXRKd2tzUmVzcG9uc2USRAoJVXBkYXRlS2V5Ehouc2lnaWwudjEuVXBkYXRlS2V5UmVxdWVzdBobLnNpZ2lsLnYxLlVwZGF0ZUtleVJlc3BvbnNlEkQKCVJvdGF0ZUtleRIaLnNpZ2lsLnYxLlJvdGF0ZUtleVJlcXVlc3QaGy5zaWdpbC52MS5Sb3RhdGVLZXlSZXNwb25zZRJWCg9CYXRjaFZlcmlmeUtleXMSIC5zaWdpbC52MS5CYXRjaFZlcmlmeUtleXNSZXF1ZXN0GiEuc2lnaWwudjEuQmF0Y2hWZXJpZnlLZXlzUmVzcG9uc2USRAoJSW1wb3J0S2V5Ehouc2lnaWwudjEuSW1wb3J0S2V5UmVxdWVzdBobLnNpZ2lsLnYxLkltcG9ydEtleVJlc3BvbnNlElYKD0JhdGNoSW1wb3J0S2V5cxIgLnNpZ2lsLnYxLkJhdGNoSW1wb3J0S2V5c1JlcXVlc3QaIS5zaWdpbC52MS5CYXRjaEltcG9ydEtleXNSZXNwb25zZRJWCg9MaXN0QXVkaXRFdmVudHMSIC5zaWdpbC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiEuc2lnaWwudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USWwoQV2F0Y2hSZXZvY2F0aW9ucxIhLnNpZ2lsLnYxLldhdGNoUmV2b2NhdGlvbnNSZXF1ZXN0GiIuc2lnaWwudjEuV2F0Y2hSZXZvY2F0aW9uc1Jlc3BvbnNlMAESVgoPTGlzdFNpZ25pbmdLZXlzEiAuc2lnaWwudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBohLnNpZ2lsLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlElkKEFJvdGF0ZVNpZ25pbmdLZXkSIS5zaWdpbC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBoiLnNpZ2lsLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZRJKCgtHZXRLZXlVc2FnZRIcLnNpZ2lsLnYxLkdldEtleVVzYWdlUmVxdWVzdBodLnNpZ2lsLnYxLkdldEtleVVzYWdlUmVzcG9uc2VCEloQc2lnaWwvdjE7c2lnaWx2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_audit, file_sigil_v1_key, file_sigil_v1_key_import, file_sigil_v1_key_lifecycle, file_sigil_v1_revocation, file_sigil_v1_signing_key, file_sigil_v1_usage]);
+  fileDesc("ChpzaWdpbC92MS9rZXlfc2VydmljZS5wcm90bxIIc2lnaWwudjEiqAMKD0lzc3VlS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnNjb3BlcxgDIAMoCRI5CghtZXRhZGF0YRgEIAMoCzInLnNpZ2lsLnYxLklzc3VlS2V5UmVxdWVzdC5NZXRhZGF0YUVudHJ5EigKA3R0bBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjEKC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhIKCnJlcXVlc3RfaWQYByABKAkSJwoKcmF0ZV9saW1pdBgIIAEoCzITLnNpZ2lsLnYxLlJhdGVMaW1pdBInCgdjcmVkaXRzGAkgASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzEhgKEGFsbG93ZWRfbmV0d29ya3MYCiADKAkSEQoJdGVuYW50X2lkGAsgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpleHBpcmF0aW9uIj4KEElzc3VlS2V5UmVzcG9uc2USGgoDa2V5GAEgASgLMg0uc2lnaWwudjEuS2V5Eg4KBnNlY3JldBgCIAEoCSKFAQoQVmVyaWZ5S2V5UmVxdWVzdBISCgpjcmVkZW50aWFsGAEgASgJEhcKD3JlcXVpcmVkX3Njb3BlcxgCIAMoCRIQCghhdWRpZW5jZRgDIAEoCRIRCgljbGllbnRfaXAYBCABKAkSDAoEY29zdBgFIAEoDRIRCgl0ZW5hbnRfaWQYBiABKAkivgMKEVZlcmlmeUtleVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEiYKBnJlYXNvbhgCIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhImCgRraW5kGAMgASgOMhguc2lnaWwudjEuQ3JlZGVudGlhbEtpbmQSDgoGa2V5X2lkGAQgASgJEg0KBW93bmVyGAUgASgJEg4KBnNjb3BlcxgGIAMoCRIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYCCABKAkSOwoIbWV0YWRhdGEYCSADKAsyKS5zaWdpbC52MS5WZXJpZnlLZXlSZXNwb25zZS5NZXRhZGF0YUVudHJ5Ei0KCnJhdGVfbGltaXQYCiABKAsyGS5zaWdpbC52MS5SYXRlTGltaXRTdGF0dXMSKAoHY3JlZGl0cxgLIAEoCzIXLnNpZ2lsLnYxLkNyZWRpdHNTdGF0dXMSEQoJdGVuYW50X2lkGAwgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJGChZCYXRjaFZlcmlmeUtleXNSZXF1ZXN0EiwKCHJlcXVlc3RzGAEgAygLMhouc2lnaWwudjEuVmVyaWZ5S2V5UmVxdWVzdCJHChdCYXRjaFZlcmlmeUtleXNSZXNwb25zZRIsCgdyZXN1bHRzGAEgAygLMhsuc2lnaWwudjEuVmVyaWZ5S2V5UmVzcG9uc2UimQEKEkRlcml2ZVRva2VuUmVxdWVzdBISCgpjcmVkZW50aWFsGAEgASgJEiUKBmZvcm1hdBgCIAEoDjIVLnNpZ2lsLnYxLlRva2VuRm9ybWF0Eg4KBnNjb3BlcxgDIAMoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIYXVkaWVuY2UYBSABKAkijAIKE0Rlcml2ZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoGZm9ybWF0GAIgASgOMhUuc2lnaWwudjEuVG9rZW5Gb3JtYXQSEAoIdG9rZW5faWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoDdHRsGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKDmxpZmV0aW1lX2xpbWl0GAggASgOMhwuc2lnaWwudjEuVG9rZW5MaWZldGltZUxpbWl0IjIKEFJldm9rZUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIvChFSZXZva2VLZXlSZXNwb25zZRIaCgNrZXkYASABKAsyDS5zaWdpbC52MS5LZXkiHwoNR2V0S2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkiLAoOR2V0S2V5UmVzcG9uc2USGgoDa2V5GAEgASgLMg0uc2lnaWwudjEuS2V5In8KD0xpc3RLZXlzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRINCgVvd25lchgDIAEoCRIjCgZzdGF0dXMYBCABKA4yEy5zaWdpbC52MS5LZXlTdGF0dXMSEQoJdGVuYW50X2lkGAUgASgJIkgKEExpc3RLZXlzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLktleRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiEAoOR2V0Sndrc1JlcXVlc3QiUQoDSndrEgsKA2t0eRgBIAEoCRILCgNjcnYYAiABKAkSCQoBeBgDIAEoCRILCgNraWQYBCABKAkSCwoDYWxnGAUgASgJEgsKA3VzZRgGIAEoCSIuCg9HZXRKd2tzUmVzcG9uc2USGwoEa2V5cxgBIAMoCzINLnNpZ2lsLnYxLkp3ayLDAQoSR2V0S2V5VXNhZ2VSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGYnVja2V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDHVuYXR0cmlidXRlZBgFIAEoCCLZAQoTR2V0S2V5VXNhZ2VSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBmJ1Y2tldBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIpCgdidWNrZXRzGAUgAygLMhguc2lnaWwudjEuS2V5VXNhZ2VCdWNrZXQimgEKDktleVVzYWdlQnVja2V0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3ZhbGlkX2NvdW50GAIgASgDEhQKDGZhaWxlZF9jb3VudBgDIAEoAxItCghvdXRjb21lcxgEIAMoCzIbLnNpZ2lsLnYxLlZlcmlmaWNhdGlvbkNvdW50IkoKEVZlcmlmaWNhdGlvbkNvdW50EiYKBnJlYXNvbhgBIAEoDjIWLnNpZ2lsLnYxLlZlcmlmeVJlYXNvbhINCgVjb3VudBgCIAEoAyqFAQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIXChNDUkVERU5USUFMX0tJTkRfSldUEAISHAoYQ1JFREVOVElBTF9LSU5EX01BQ0FST09OEAMq0AUKDFZlcmlmeVJlYXNvbhIdChlWRVJJRllfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTVkVSSUZZX1JFQVNPTl9WQUxJRBABEhsKF1ZFUklGWV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXVkVSSUZZX1JFQVNPTl9NQUxGT1JNRUQQAxIZChVWRVJJRllfUkVBU09OX0VYUElSRUQQBBIZChVWRVJJRllfUkVBU09OX1JFVk9LRUQQBRIkCiBWRVJJRllfUkVBU09OX0lOU1VGRklDSUVOVF9TQ09QRRAGEh8KG1ZFUklGWV9SRUFTT05fQkFEX1NJR05BVFVSRRAHEh8KG1ZFUklGWV9SRUFTT05fTk9UX1lFVF9WQUxJRBAIEiMKH1ZFUklGWV9SRUFTT05fQVVESUVOQ0VfTUlTTUFUQ0gQCRIgChxWRVJJRllfUkVBU09OX1VOS05PV05fQ0FWRUFUEAoSGgoWVkVSSUZZX1JFQVNPTl9ESVNBQkxFRBALEh4KGlZFUklGWV9SRUFTT05fUkFURV9MSU1JVEVEEAwSIQodVkVSSUZZX1JFQVNPTl9VU0FHRV9FWEhBVVNURUQQDRIsCihWRVJJRllfUkVBU09OX0NMSUVOVF9ORVRXT1JLX05PVF9BTExPV0VEEA4SIgoeVkVSSUZZX1JFQVNPTl9DTElFTlRfVEhST1RUTEVEEBQSJwojVkVSSUZZX1JFQVNPTl9BTEdPUklUSE1fTk9UX0FMTE9XRUQQDxIhCh1WRVJJRllfUkVBU09OX0lTU1VFUl9NSVNNQVRDSBAQEiMKH1ZFUklGWV9SRUFTT05fTElGRVRJTUVfVE9PX0xPTkcQERIjCh9WRVJJRllfUkVBU09OX1JFVk9DQVRJT05TX1NUQUxFEBISIgoeVkVSSUZZX1JFQVNPTl9LRVlTX1VOQVZBSUxBQkxFEBMqXAoLVG9rZW5Gb3JtYXQSHAoYVE9LRU5fRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQVE9LRU5fRk9STUFUX0pXVBABEhkKFVRPS0VOX0ZPUk1BVF9NQUNBUk9PThACKoQBChJUb2tlbkxpZmV0aW1lTGltaXQSJAogVE9LRU5fTElGRVRJTUVfTElNSVRfVU5TUEVDSUZJRUQQABIgChxUT0tFTl9MSUZFVElNRV9MSU1JVF9NQVhfVFRMEAESJgoiVE9LRU5fTElGRVRJTUVfTElNSVRfUEFSRU5UX0VYUElSWRACMpwNCgpLZXlTZXJ2aWNlEkEKCElzc3VlS2V5Ehkuc2lnaWwudjEuSXNzdWVLZXlSZXF1ZXN0Ghouc2lnaWwudjEuSXNzdWVLZXlSZXNwb25zZRJECglWZXJpZnlLZXkSGi5zaWdpbC52MS5WZXJpZnlLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuVmVyaWZ5S2V5UmVzcG9uc2USSgoLRGVyaXZlVG9rZW4SHC5zaWdpbC52MS5EZXJpdmVUb2tlblJlcXVlc3QaHS5zaWdpbC52MS5EZXJpdmVUb2tlblJlc3BvbnNlEkQKCVJldm9rZUtleRIaLnNpZ2lsLnYxLlJldm9rZUtleVJlcXVlc3QaGy5zaWdpbC52MS5SZXZva2VLZXlSZXNwb25zZRI7CgZHZXRLZXkSFy5zaWdpbC52MS5HZXRLZXlSZXF1ZXN0Ghguc2lnaWwudjEuR2V0S2V5UmVzcG9uc2USQQoITGlzdEtleXMSGS5zaWdpbC52MS5MaXN0S2V5c1JlcXVlc3QaGi5zaWdpbC52MS5MaXN0S2V5c1Jlc3BvbnNlEj4KB0dldEp3a3MSGC5zaWdpbC52MS5HZXRKd2tzUmVxdWVzdBoZLnNpZ2lsLnYxLkdldEp3a3NSZXNwb25zZRJECglVcGRhdGVLZXkSGi5zaWdpbC52MS5VcGRhdGVLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuVXBkYXRlS2V5UmVzcG9uc2USRAoJUm90YXRlS2V5Ehouc2lnaWwudjEuUm90YXRlS2V5UmVxdWVzdBobLnNpZ2lsLnYxLlJvdGF0ZUtleVJlc3BvbnNlElYKD0JhdGNoVmVyaWZ5S2V5cxIgLnNpZ2lsLnYxLkJhdGNoVmVyaWZ5S2V5c1JlcXVlc3QaIS5zaWdpbC52MS5CYXRjaFZlcmlmeUtleXNSZXNwb25zZRJECglJbXBvcnRLZXkSGi5zaWdpbC52MS5JbXBvcnRLZXlSZXF1ZXN0Ghsuc2lnaWwudjEuSW1wb3J0S2V5UmVzcG9uc2USVgoPQmF0Y2hJbXBvcnRLZXlzEiAuc2lnaWwudjEuQmF0Y2hJbXBvcnRLZXlzUmVxdWVzdBohLnNpZ2lsLnYxLkJhdGNoSW1wb3J0S2V5c1Jlc3BvbnNlElYKD0xpc3RBdWRpdEV2ZW50cxIgLnNpZ2lsLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIS5zaWdpbC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJbChBXYXRjaFJldm9jYXRpb25zEiEuc2lnaWwudjEuV2F0Y2hSZXZvY2F0aW9uc1JlcXVlc3QaIi5zaWdpbC52MS5XYXRjaFJldm9jYXRpb25zUmVzcG9uc2UwARJWCg9MaXN0U2lnbmluZ0tleXMSIC5zaWdpbC52MS5MaXN0U2lnbmluZ0tleXNSZXF1ZXN0GiEuc2lnaWwudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USWQoQUm90YXRlU2lnbmluZ0tleRIhLnNpZ2lsLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiIuc2lnaWwudjEuUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEkoKC0dldEtleVVzYWdlEhwuc2lnaWwudjEuR2V0S2V5VXNhZ2VSZXF1ZXN0Gh0uc2lnaWwudjEuR2V0S2V5VXNhZ2VSZXNwb25zZRJNCgxDcmVhdGVUZW5hbnQSHS5zaWdpbC52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0Gh4uc2lnaWwudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USRAoJR2V0VGVuYW50Ehouc2lnaWwudjEuR2V0VGVuYW50UmVxdWVzdBobLnNpZ2lsLnYxLkdldFRlbmFudFJlc3BvbnNlEkoKC0xpc3RUZW5hbnRzEhwuc2lnaWwudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh0uc2lnaWwudjEuTGlzdFRlbmFudHNSZXNwb25zZRJNCgxVcGRhdGVUZW5hbnQSHS5zaWdpbC52MS5VcGRhdGVUZW5hbnRSZXF1ZXN0Gh4uc2lnaWwudjEuVXBkYXRlVGVuYW50UmVzcG9uc2USTQoMRGVsZXRlVGVuYW50Eh0uc2lnaWwudjEuRGVsZXRlVGVuYW50UmVxdWVzdBoeLnNpZ2lsLnYxLkRlbGV0ZVRlbmFudFJlc3BvbnNlQhJaEHNpZ2lsL3YxO3NpZ2lsdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_sigil_v1_audit, file_sigil_v1_key, file_sigil_v1_key_import, file_sigil_v1_key_lifecycle, file_sigil_v1_revocation, file_sigil_v1_signing_key, file_sigil_v1_tenant, file_sigil_v1_usage]);
 
 /**
  * Request of IssueKey.
@@ -114,6 +116,13 @@ export type IssueKeyRequest = Message<"sigil.v1.IssueKeyRequest"> & {
    * @generated from field: repeated string allowed_networks = 10;
    */
   allowedNetworks: string[];
+
+  /**
+   * The tenant the key belongs to. Empty means the calling key's own tenant.
+   *
+   * @generated from field: string tenant_id = 11;
+   */
+  tenantId: string;
 };
 
 /**
@@ -195,6 +204,14 @@ export type VerifyKeyRequest = Message<"sigil.v1.VerifyKeyRequest"> & {
    * @generated from field: uint32 cost = 5;
    */
   cost: number;
+
+  /**
+   * Restricts the verification to one tenant: a credential of a key of any other tenant answers
+   * exactly as one of a key that does not exist (NOT_FOUND). Empty means any tenant.
+   *
+   * @generated from field: string tenant_id = 6;
+   */
+  tenantId: string;
 };
 
 /**
@@ -286,6 +303,13 @@ export type VerifyKeyResponse = Message<"sigil.v1.VerifyKeyResponse"> & {
    * @generated from field: sigil.v1.CreditsStatus credits = 11;
    */
   credits?: CreditsStatus | undefined;
+
+  /**
+   * The tenant of that key, when valid.
+   *
+   * @generated from field: string tenant_id = 12;
+   */
+  tenantId: string;
 };
 
 /**
@@ -582,6 +606,13 @@ export type ListKeysRequest = Message<"sigil.v1.ListKeysRequest"> & {
    * @generated from field: sigil.v1.KeyStatus status = 4;
    */
   status: KeyStatus;
+
+  /**
+   * The tenant whose keys to list. Empty means the calling key's own tenant.
+   *
+   * @generated from field: string tenant_id = 5;
+   */
+  tenantId: string;
 };
 
 /**
@@ -1165,11 +1196,18 @@ export const TokenLifetimeLimitSchema: GenEnum<TokenLifetimeLimit> = /*@__PURE__
 /**
  * KeyService issues, verifies, derives from and revokes credentials for non-human identities.
  *
- * Admin methods (IssueKey, GetKey, ListKeys, RevokeKey, UpdateKey, RotateKey, ImportKey,
- * BatchImportKeys, ListAuditEvents, ListSigningKeys, RotateSigningKey, GetKeyUsage) need the metadata `authorization: Bearer <admin key>`, where
- * the admin key holds the `sigil:admin` scope. RevokeKey also accepts the key being revoked itself
- * (self-revocation). VerifyKey, BatchVerifyKeys and GetJwks need no credential. DeriveToken is
- * authorized by the key it derives from.
+ * Admin methods need the metadata `authorization: Bearer <admin key>`, where the admin key holds the
+ * role named in the method's comment. Roles are scopes of Sigil API keys: `sigil:keys.read`,
+ * `sigil:keys.write` (issue, update, rotate, import), `sigil:keys.revoke`, `sigil:audit.read`,
+ * `sigil:tenants.admin`, `sigil:verify` (WatchRevocations), and `sigil:admin`, which holds all of
+ * them. A role held by a key of the tenant `default` applies to every tenant; a role held by a key
+ * of any other tenant applies to that tenant only. A tenant-bound key naming another tenant, or a
+ * key of another tenant, gets exactly the answer an object that does not exist gets (NOT_FOUND);
+ * a key lacking the role gets PERMISSION_DENIED. A key can only grant the `sigil:` roles it holds
+ * itself, and `sigil:tenants.admin` and `sigil:admin` can only be held by keys of `default`.
+ * RevokeKey also accepts the key being revoked itself (self-revocation). VerifyKey,
+ * BatchVerifyKeys and GetJwks need no credential. DeriveToken is authorized by the key it derives
+ * from.
  *
  * A server started with SIGIL_MODE=verify serves only VerifyKey, BatchVerifyKeys, DeriveToken,
  * GetJwks, WatchRevocations and RevokeKey (self-revocation only: any other caller is
@@ -1180,6 +1218,7 @@ export const TokenLifetimeLimitSchema: GenEnum<TokenLifetimeLimit> = /*@__PURE__
 export const KeyService: GenService<{
   /**
    * Issues a new API key. The secret is returned once, in this response only.
+   * Role: `sigil:keys.write` over the key's tenant.
    *
    * @generated from rpc sigil.v1.KeyService.IssueKey
    */
@@ -1210,6 +1249,7 @@ export const KeyService: GenService<{
     output: typeof DeriveTokenResponseSchema;
   },
   /**
+   * Role: `sigil:keys.revoke` over the key's tenant (or the key itself).
    * Revokes a key. Revocation is final and also invalidates every token derived from the key.
    * Revoking an already revoked key returns the same answer again. Besides an admin key, the
    * holder of the key may revoke it by presenting it as `authorization: Bearer <the key>`
@@ -1223,7 +1263,7 @@ export const KeyService: GenService<{
     output: typeof RevokeKeyResponseSchema;
   },
   /**
-   * Returns the public record of one key.
+   * Returns the public record of one key. Role: `sigil:keys.read` over the key's tenant.
    *
    * @generated from rpc sigil.v1.KeyService.GetKey
    */
@@ -1233,7 +1273,8 @@ export const KeyService: GenService<{
     output: typeof GetKeyResponseSchema;
   },
   /**
-   * Lists keys, newest first, a page at a time, optionally filtered by owner and status.
+   * Lists keys of one tenant, newest first, a page at a time, optionally filtered by owner and
+   * status. Role: `sigil:keys.read` over the tenant.
    *
    * @generated from rpc sigil.v1.KeyService.ListKeys
    */
@@ -1254,6 +1295,7 @@ export const KeyService: GenService<{
   },
   /**
    * Changes the fields of a key named in the update mask. A revoked key cannot be changed.
+   * Role: `sigil:keys.write` over the key's tenant.
    *
    * @generated from rpc sigil.v1.KeyService.UpdateKey
    */
@@ -1265,6 +1307,7 @@ export const KeyService: GenService<{
   /**
    * Gives a key a new secret (same id, scopes, metadata and limits); the old secret keeps
    * verifying for the requested grace period, then stops. The new secret is returned once.
+   * Role: `sigil:keys.write` over the key's tenant.
    *
    * @generated from rpc sigil.v1.KeyService.RotateKey
    */
@@ -1286,7 +1329,7 @@ export const KeyService: GenService<{
   },
   /**
    * Brings an existing key of another system (its string, or the SHA-256 of it) under Sigil's
-   * management; it then verifies like any other key.
+   * management; it then verifies like any other key. Role: `sigil:keys.write` over the tenant.
    *
    * @generated from rpc sigil.v1.KeyService.ImportKey
    */
@@ -1297,6 +1340,7 @@ export const KeyService: GenService<{
   },
   /**
    * Imports up to 1,000 keys, with one result per key: a bad or duplicate key fails alone.
+   * Role: `sigil:keys.write` over each key's tenant.
    *
    * @generated from rpc sigil.v1.KeyService.BatchImportKeys
    */
@@ -1306,7 +1350,8 @@ export const KeyService: GenService<{
     output: typeof BatchImportKeysResponseSchema;
   },
   /**
-   * Lists the audit trail of mutations (who, what, when), newest first, a page at a time.
+   * Lists the audit trail of mutations (who, what, when) of one tenant, newest first, a page at a
+   * time. Role: `sigil:audit.read` over the tenant.
    *
    * @generated from rpc sigil.v1.KeyService.ListAuditEvents
    */
@@ -1318,7 +1363,8 @@ export const KeyService: GenService<{
   /**
    * Streams revocations from the change feed, in order, from a cursor, a start time or now; the
    * first response comes at once and heartbeats follow when nothing happens. For offline
-   * verifiers: needs a key with the `sigil:verify` or `sigil:admin` scope.
+   * verifiers: needs a key with the `sigil:verify` or `sigil:admin` scope. A verify key of a tenant
+   * other than `default` sees only the revocations of its tenant's keys.
    *
    * @generated from rpc sigil.v1.KeyService.WatchRevocations
    */
@@ -1329,7 +1375,7 @@ export const KeyService: GenService<{
   },
   /**
    * Lists the keys that sign derived JWTs (active, retired, expired and revoked), newest first, a
-   * page at a time.
+   * page at a time. Role: `sigil:admin` (held only by keys of `default`).
    *
    * @generated from rpc sigil.v1.KeyService.ListSigningKeys
    */
@@ -1342,6 +1388,7 @@ export const KeyService: GenService<{
    * Replaces the active JWT signing key now; Sigil also does this by itself once the key is older
    * than SIGIL_SIGNING_KEY_ROTATION. Every process signs with the new key, and publishes it, within
    * the change-feed window. With `retire_now` the replaced keys are revoked: for a leaked key.
+   * Role: `sigil:admin` (held only by keys of `default`).
    *
    * @generated from rpc sigil.v1.KeyService.RotateSigningKey
    */
@@ -1354,7 +1401,8 @@ export const KeyService: GenService<{
    * Returns how often a key was verified (VerifyKey, BatchVerifyKeys) over a time range, per time
    * bucket and outcome: valid, and each failure reason. Counts are kept per minute, summed over
    * every Sigil process on the database, and appear within SIGIL_LAST_USE_FLUSH_INTERVAL of the
-   * verification; they are kept for SIGIL_USAGE_RETENTION.
+   * verification; they are kept for SIGIL_USAGE_RETENTION. Role: `sigil:keys.read` over the
+   * key's tenant (the unattributed series: held by a key of `default`).
    *
    * @generated from rpc sigil.v1.KeyService.GetKeyUsage
    */
@@ -1362,6 +1410,58 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof GetKeyUsageRequestSchema;
     output: typeof GetKeyUsageResponseSchema;
+  },
+  /**
+   * Creates a tenant. Role: `sigil:tenants.admin`. Audited.
+   *
+   * @generated from rpc sigil.v1.KeyService.CreateTenant
+   */
+  createTenant: {
+    methodKind: "unary";
+    input: typeof CreateTenantRequestSchema;
+    output: typeof CreateTenantResponseSchema;
+  },
+  /**
+   * Returns one tenant. Role: any role over that tenant.
+   *
+   * @generated from rpc sigil.v1.KeyService.GetTenant
+   */
+  getTenant: {
+    methodKind: "unary";
+    input: typeof GetTenantRequestSchema;
+    output: typeof GetTenantResponseSchema;
+  },
+  /**
+   * Lists tenants by id, a page at a time. Role: `sigil:tenants.admin`.
+   *
+   * @generated from rpc sigil.v1.KeyService.ListTenants
+   */
+  listTenants: {
+    methodKind: "unary";
+    input: typeof ListTenantsRequestSchema;
+    output: typeof ListTenantsResponseSchema;
+  },
+  /**
+   * Changes the fields of a tenant named in the update mask. Role: `sigil:tenants.admin`. Audited.
+   *
+   * @generated from rpc sigil.v1.KeyService.UpdateTenant
+   */
+  updateTenant: {
+    methodKind: "unary";
+    input: typeof UpdateTenantRequestSchema;
+    output: typeof UpdateTenantResponseSchema;
+  },
+  /**
+   * Deletes a tenant: FAILED_PRECONDITION while it has active keys, unless `force`, which revokes
+   * every unrevoked key of it in the same transaction. The tenant `default` cannot be deleted.
+   * Role: `sigil:tenants.admin`. Audited.
+   *
+   * @generated from rpc sigil.v1.KeyService.DeleteTenant
+   */
+  deleteTenant: {
+    methodKind: "unary";
+    input: typeof DeleteTenantRequestSchema;
+    output: typeof DeleteTenantResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sigil_v1_key_service, 0);

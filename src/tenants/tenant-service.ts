@@ -1,0 +1,176 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { KeyDirectory } from "../cache/key-directory.js";
+import { appendAuditEvent } from "../store/audit-repository.js";
+import { appendChange } from "../store/change-feed-repository.js";
+import type { DialectName, SigilDb } from "../store/database.js";
+import { markKeyRevoked } from "../store/key-repository.js";
+import type { TenantRow } from "../store/tables/tenants-table.js";
+import {
+  findLiveTenant,
+  findTenantRow,
+  hasActiveKeys,
+  insertTenant,
+  listLiveTenants,
+  markTenantDeleted,
+  unrevokedKeyIds,
+  updateLiveTenant,
+} from "../store/tenant-repository.js";
+import {
+  CreateTenantResponseSchema,
+  DeleteTenantResponseSchema,
+  GetTenantResponseSchema,
+  ListTenantsResponseSchema,
+  TenantSchema,
+  UpdateTenantResponseSchema,
+  type CreateTenantRequest,
+  type CreateTenantResponse,
+  type DeleteTenantRequest,
+  type DeleteTenantResponse,
+  type GetTenantRequest,
+  type GetTenantResponse,
+  type ListTenantsRequest,
+  type ListTenantsResponse,
+  type Tenant,
+  type UpdateTenantRequest,
+  type UpdateTenantResponse,
+} from "../../clients/typescript/src/gen/sigil/v1/tenant_pb.js";
+import type { ActorRecheck } from "../service/actor-recheck.js";
+import type { AdminAuthorizer } from "../service/admin-auth.js";
+import type { CallContext } from "../service/call-context.js";
+import { decodePageToken, encodePageToken } from "../service/page-token.js";
+import { invalid, LIMITS, requireBoundedText } from "../service/request-validation.js";
+import { ROLES } from "./roles.js";
+import { DEFAULT_TENANT, requireTenantId, tenantNotFound } from "./tenant-id.js";
+import { parseStoredPolicy, policyFromProto, policyToProto } from "./tenant-policy.js";
+
+export interface TenantServiceDeps {
+  readonly db: SigilDb;
+  readonly dialect: DialectName;
+  readonly admin: AdminAuthorizer;
+  /** Authorizes each mutation again inside its transaction. */
+  readonly recheck: ActorRecheck;
+  /** Keys revoked by a forced deletion stop verifying on this process before the call returns. */
+  readonly directory: KeyDirectory;
+  readonly now: () => number;
+}
+
+/** What UpdateTenant's mask may name. */
+const UPDATABLE = ["display_name", "policy"];
+
+/** Longest display name of a tenant. */
+const DISPLAY_NAME_CHARS = 128;
+
+/** Why a forced DeleteTenant revoked a key (its revocation reason and audit event say so). */
+const DELETED_REASON = "tenant deleted";
+
+/** CreateTenant, GetTenant, ListTenants, UpdateTenant, DeleteTenant. */
+export class TenantService {
+  readonly #d: TenantServiceDeps;
+
+  constructor(deps: TenantServiceDeps) {
+    this.#d = deps;
+  }
+
+  async createTenant(req: CreateTenantRequest, ctx: CallContext): Promise<CreateTenantResponse> {
+    const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin);
+    const tenantId = requireTenantId(req.tenantId);
+    const displayName = requireBoundedText(req.displayName, "display_name", DISPLAY_NAME_CHARS);
+    const policy = policyFromProto(req.policy, "policy");
+    const now = this.#d.now();
+    const row: TenantRow = { tenant_id: tenantId, display_name: displayName, create_time: now, update_time: now, delete_time: null, policy: JSON.stringify(policy) };
+    await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor);
+      const existing = await findTenantRow(tx, tenantId);
+      if (existing) {
+        const why = existing.delete_time === null ? "exists" : "was used by a deleted tenant (ids are never reused, so its keys stay its own)";
+        throw new ConnectError(`tenant ${tenantId} already ${why}`, Code.AlreadyExists);
+      }
+      await insertTenant(tx, row);
+      await appendAuditEvent(tx, { time: now, action: "create_tenant", keyId: "", actorKeyId: actor.keyId, details: { display_name: displayName, policy }, tenantId });
+    });
+    return create(CreateTenantResponseSchema, { tenant: tenantToProto(row) });
+  }
+
+  async getTenant(req: GetTenantRequest, ctx: CallContext): Promise<GetTenantResponse> {
+    const tenantId = requireTenantId(req.tenantId);
+    // Any role over the tenant: its own admins may read it; a tenant out of reach is NOT_FOUND.
+    await this.#d.admin.requireRole(ctx, "any", { tenantId });
+    const row = await findLiveTenant(this.#d.db, tenantId);
+    if (!row) throw tenantNotFound(tenantId);
+    return create(GetTenantResponseSchema, { tenant: tenantToProto(row) });
+  }
+
+  async listTenants(req: ListTenantsRequest, ctx: CallContext): Promise<ListTenantsResponse> {
+    await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin);
+    if (req.pageSize < 0) throw invalid("page_size: must not be negative");
+    const limit = req.pageSize === 0 ? LIMITS.defaultPageSize : Math.min(req.pageSize, LIMITS.maxPageSize);
+    const after = req.pageToken
+      ? decodePageToken(req.pageToken, "tenants", "ListTenants", ([id, ...rest]) => (typeof id === "string" && rest.length === 0 ? id : undefined))
+      : undefined;
+    const rows = await listLiveTenants(this.#d.db, after, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return create(ListTenantsResponseSchema, {
+      tenants: page.map(tenantToProto),
+      nextPageToken: rows.length > limit && last ? encodePageToken([last.tenant_id], "tenants") : "",
+    });
+  }
+
+  async updateTenant(req: UpdateTenantRequest, ctx: CallContext): Promise<UpdateTenantResponse> {
+    if (!req.tenant) throw invalid("tenant: required (its tenant_id names the tenant, update_mask the fields to change)");
+    const tenantId = requireTenantId(req.tenant.tenantId, "tenant.tenant_id");
+    const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin, { tenantId });
+    const paths = req.updateMask?.paths ?? [];
+    if (paths.length === 0 || paths.some((p) => !UPDATABLE.includes(p))) throw invalid(`update_mask: name the fields to change; updatable fields: ${UPDATABLE.join(", ")}`);
+    const fields = [...new Set(paths)];
+    const displayName = fields.includes("display_name") ? requireBoundedText(req.tenant.displayName, "tenant.display_name", DISPLAY_NAME_CHARS) : undefined;
+    const policy = fields.includes("policy") ? policyFromProto(req.tenant.policy, "tenant.policy") : undefined;
+    const now = this.#d.now();
+    const row = await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor);
+      const set = { update_time: now, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy: JSON.stringify(policy) }) };
+      if (!(await updateLiveTenant(tx, tenantId, set))) throw tenantNotFound(tenantId);
+      const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }) };
+      await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details, tenantId });
+      return findLiveTenant(tx, tenantId);
+    });
+    return create(UpdateTenantResponseSchema, { tenant: tenantToProto(row!) });
+  }
+
+  async deleteTenant(req: DeleteTenantRequest, ctx: CallContext): Promise<DeleteTenantResponse> {
+    const tenantId = requireTenantId(req.tenantId);
+    const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin, { tenantId });
+    if (tenantId === DEFAULT_TENANT) throw new ConnectError(`tenant ${DEFAULT_TENANT} cannot be deleted: it holds the platform's own keys`, Code.FailedPrecondition);
+    const now = this.#d.now();
+    const revoked = await this.#d.db.transaction().execute(async (tx) => {
+      await this.#d.recheck.requireAdmin(tx, actor);
+      if (!req.force && (await hasActiveKeys(tx, tenantId, now))) {
+        throw new ConnectError(`tenant ${tenantId} still has active keys: revoke them first, or delete with force (which revokes them all)`, Code.FailedPrecondition);
+      }
+      const keyIds = await unrevokedKeyIds(tx, tenantId, this.#d.dialect === "postgres");
+      for (const keyId of keyIds) {
+        if (!(await markKeyRevoked(tx, keyId, now, DELETED_REASON))) continue;
+        await appendChange(tx, { key_id: keyId, action: "revoke", reason: DELETED_REASON, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });
+        await appendAuditEvent(tx, { time: now, action: "revoke", keyId, actorKeyId: actor.keyId, details: { reason: DELETED_REASON, self_revocation: false }, tenantId });
+      }
+      if (!(await markTenantDeleted(tx, tenantId, now))) throw tenantNotFound(tenantId);
+      await appendAuditEvent(tx, { time: now, action: "delete_tenant", keyId: "", actorKeyId: actor.keyId, details: { force: req.force, revoked_key_count: keyIds.length }, tenantId });
+      return keyIds;
+    });
+    // Before we answer, this process rejects them; others follow the feed.
+    for (const keyId of revoked) this.#d.directory.invalidate(keyId);
+    return create(DeleteTenantResponseSchema, { revokedKeyCount: revoked.length });
+  }
+}
+
+function tenantToProto(row: TenantRow): Tenant {
+  return create(TenantSchema, {
+    tenantId: row.tenant_id,
+    displayName: row.display_name,
+    createTime: timestampFromMs(Number(row.create_time)),
+    updateTime: timestampFromMs(Number(row.update_time)),
+    policy: policyToProto(parseStoredPolicy(row.policy)),
+  });
+}
