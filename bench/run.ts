@@ -298,6 +298,11 @@ async function runFeatureCosts(bench: BenchRun, dataset: Dataset, base: Scenario
   const config = { ...bench.config, warmupMs, durationMs };
   for (const pair of bench.featurePairs) {
     await bench.phase(`feature cost ${pair.id}`, async () => {
+      // The fixtures are issued through a server of their own, stopped before the pair starts, so both
+      // sides load the keys they are measured on the same way (from the database, at warm-up).
+      const issuer = await startSigil({ dataDir: dataset.dataDir, cpus: SERVER_CPUS, logFile: bench.log(`sigil-${pair.id}-fixtures.log`) });
+      if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
+      const fixtures = await prepareSigilFixtures(issuer, dataset.keyList).finally(() => stopSigil(issuer));
       const receiver = pair.on.traced || pair.off.traced ? new OtlpReceiver({ keep: false }) : undefined;
       const endpoint = await receiver?.start();
       const start = (side: "on" | "off", i: number) => {
@@ -317,9 +322,6 @@ async function runFeatureCosts(bench: BenchRun, dataset: Dataset, base: Scenario
         const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
         if (failed) throw failed.reason;
         const side = { on: servers.slice(0, processesPerSide), off: servers.slice(processesPerSide) };
-        if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
-        // Keys issued through one are valid on every server of the shared database.
-        const fixtures = await prepareSigilFixtures(servers[0]!, dataset.keyList);
         // No limit: these runs are compared with each other, not with bare grpc-js.
         const { limitId: _limit, ...unlimited } = base;
         const scenarioOf = (s: "on" | "off"): Scenario => ({ ...unlimited, target: "sigil-feature-pair", id: `${pair.id}:${s}`, title: `${base.title}, ${pair[s].name}` });
