@@ -68,6 +68,8 @@ export interface BuildOptions {
   readonly startSignal?: AbortSignal;
   /** A worker of `serve --workers N` hands its metrics to the supervisor instead of listening (default: "listener"). */
   readonly metricsExport?: MetricsExport;
+  /** Most keys one forced DeleteTenant revokes (default 10,000; tests lower it). */
+  readonly maxForcedTenantRevocations?: number;
 }
 
 /** A running Sigil: both listeners bound, storage open. */
@@ -248,7 +250,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now })];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now, maxForcedRevocations: options.maxForcedTenantRevocations })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
     const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });

@@ -67,9 +67,9 @@ export async function hasActiveKeys(db: Db, tenantId: string, now: number): Prom
   return row !== undefined;
 }
 
-/** Ids of the tenant's unrevoked keys, locked for update on PostgreSQL (they are about to be revoked). */
-export async function unrevokedKeyIds(tx: Transaction<Database>, tenantId: string, lockRows: boolean): Promise<string[]> {
-  const query = tx.selectFrom("keys").select("key_id").where("tenant_id", "=", tenantId).where("revoke_time", "is", null).orderBy("key_id");
+/** Ids of the tenant's unrevoked keys, at most `limit`, locked for update on PostgreSQL (they are about to be revoked). */
+export async function unrevokedKeyIds(tx: Transaction<Database>, tenantId: string, lockRows: boolean, limit: number): Promise<string[]> {
+  const query = tx.selectFrom("keys").select("key_id").where("tenant_id", "=", tenantId).where("revoke_time", "is", null).orderBy("key_id").limit(limit);
   const rows = await (lockRows ? query.forUpdate() : query).execute();
   return rows.map((r) => r.key_id);
 }

@@ -54,7 +54,16 @@ export interface TenantServiceDeps {
   /** Keys revoked by a forced deletion stop verifying on this process before the call returns. */
   readonly directory: KeyDirectory;
   readonly now: () => number;
+  /** Most keys one forced DeleteTenant revokes (default DEFAULT_MAX_FORCED_REVOCATIONS; tests lower it). */
+  readonly maxForcedRevocations?: number;
 }
+
+/**
+ * Most keys a forced DeleteTenant revokes in its one transaction: each costs three writes, and the
+ * transaction holds SQLite's write lock (or the rows' locks on PostgreSQL) until it commits, so an
+ * unbounded one would stall every other write of the deployment.
+ */
+export const DEFAULT_MAX_FORCED_REVOCATIONS = 10_000;
 
 /** What UpdateTenant's mask may name. */
 const UPDATABLE = ["display_name", "policy"];
@@ -149,7 +158,14 @@ export class TenantService {
       if (!req.force && (await hasActiveKeys(tx, tenantId, now))) {
         throw new ConnectError(`tenant ${tenantId} still has active keys: revoke them first, or delete with force (which revokes them all)`, Code.FailedPrecondition);
       }
-      const keyIds = await unrevokedKeyIds(tx, tenantId, this.#d.dialect === "postgres");
+      const max = this.#d.maxForcedRevocations ?? DEFAULT_MAX_FORCED_REVOCATIONS;
+      const keyIds = await unrevokedKeyIds(tx, tenantId, this.#d.dialect === "postgres", max + 1);
+      if (keyIds.length > max) {
+        throw new ConnectError(
+          `tenant ${tenantId} has more than ${max} unrevoked keys, the most a forced delete revokes in one transaction: revoke some first (RevokeKey, sigil keys revoke), then delete it`,
+          Code.FailedPrecondition,
+        );
+      }
       for (const keyId of keyIds) {
         if (!(await markKeyRevoked(tx, keyId, now, DELETED_REASON))) continue;
         await appendChange(tx, { key_id: keyId, action: "revoke", reason: DELETED_REASON, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });

@@ -273,6 +273,28 @@ describe(`tenants and roles (${testDialect()})`, () => {
     }
   });
 
+  it("DeleteTenant with force is bounded: over the most keys it revokes, it is refused and changes nothing", async () => {
+    const bounded = await startTestServer({}, { maxForcedTenantRevocations: 2 });
+    try {
+      const admin = createSigilClient({ baseUrl: bounded.grpcUrl, adminKey: bounded.adminKey });
+      await admin.createTenant({ tenantId: "globex" });
+      const keys = [];
+      for (const name of ["a", "b", "c"]) keys.push(await admin.issueKey({ tenantId: "globex", name, owner: name }));
+      assert.equal(
+        await answerOf(admin.deleteTenant({ tenantId: "globex", force: true })),
+        "FailedPrecondition: tenant globex has more than 2 unrevoked keys, the most a forced delete revokes in one transaction: revoke some first (RevokeKey, sigil keys revoke), then delete it",
+      );
+      const anyone = createSigilClient({ baseUrl: bounded.grpcUrl });
+      for (const k of keys) assert.equal((await anyone.verifyKey({ credential: k.secret })).reason, VerifyReason.VALID, "nothing was revoked");
+      assert.equal((await admin.getTenant({ tenantId: "globex" })).tenant?.tenantId, "globex", "nor deleted");
+      await admin.revokeKey({ keyId: keys[0]!.key!.keyId });
+      assert.equal((await admin.deleteTenant({ tenantId: "globex", force: true })).revokedKeyCount, 2);
+      for (const k of keys) assert.equal((await anyone.verifyKey({ credential: k.secret })).reason, VerifyReason.REVOKED);
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it("the re-check inside a mutation's transaction reads the role from the row, not from a stale cache", async () => {
     // A's cache hears of B's changes only after a minute on SQLite (on PostgreSQL a notification may come sooner).
     const a = await startTestServer({ SIGIL_FEED_POLL_INTERVAL: "60s" });

@@ -33,6 +33,8 @@ export interface TestServerOptions {
   readonly startTimeMs?: number;
   /** The admin key to use, for a database whose first admin key exists already (no admin.key is written then). */
   readonly adminKey?: string;
+  /** Most keys one forced DeleteTenant revokes (the server's default: 10,000). */
+  readonly maxForcedTenantRevocations?: number;
 }
 
 export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -59,7 +61,11 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     ...options.join?.joinEnv,
     ...env,
   });
-  const app = await build(config, { logDestination: destination, now: () => Date.now() + offset });
+  const app = await build(config, {
+    logDestination: destination,
+    now: () => Date.now() + offset,
+    ...(options.maxForcedTenantRevocations === undefined ? {} : { maxForcedTenantRevocations: options.maxForcedTenantRevocations }),
+  });
   return {
     app,
     grpcUrl: `http://127.0.0.1:${app.grpcPort}`,

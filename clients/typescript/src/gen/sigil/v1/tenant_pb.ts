@@ -334,7 +334,8 @@ export type DeleteTenantRequest = Message<"sigil.v1.DeleteTenantRequest"> & {
 
   /**
    * Revoke every unrevoked key of the tenant in the same transaction. Without it, a tenant that
-   * still has active keys is not deleted (FAILED_PRECONDITION).
+   * still has active keys is not deleted (FAILED_PRECONDITION). A forced delete revokes at most
+   * 10,000 keys: with more, it is FAILED_PRECONDITION and nothing changes.
    *
    * @generated from field: bool force = 2;
    */
