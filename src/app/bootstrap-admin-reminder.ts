@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { findUnrevokedKeyOwnedBy, hasOtherActiveKeyWithScope } from "../store/admin-key-repository.js";
 import type { SigilDb } from "../store/database.js";
-import { ADMIN_SCOPE } from "../service/scopes.js";
+import { ROLES } from "../tenants/roles.js";
 import { BOOTSTRAP_OWNER } from "./bootstrap-admin.js";
 import { ADMIN_KEY_FILE } from "./data-dir.js";
 
@@ -57,7 +57,7 @@ export class BootstrapAdminReminder {
     const now = this.#o.now();
     const bootstrap = await findUnrevokedKeyOwnedBy(this.#db, BOOTSTRAP_OWNER);
     if (!bootstrap || now - bootstrap.createTime < (this.#o.graceMs ?? DAY_MS)) return false;
-    if (await hasOtherActiveKeyWithScope(this.#db, ADMIN_SCOPE, bootstrap.keyId, now)) return false;
+    if (await hasOtherActiveKeyWithScope(this.#db, ROLES.admin, bootstrap.keyId, now)) return false;
     this.#o.log.warn(
       { keyId: bootstrap.keyId, file: path.join(this.#o.dataDir, ADMIN_KEY_FILE), ageDays: Math.floor((now - bootstrap.createTime) / DAY_MS) },
       "the bootstrap admin key is still the only admin key: issue a new admin key, store it, revoke the bootstrap key and delete its file (README: Replacing the bootstrap admin key)",

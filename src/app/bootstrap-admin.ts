@@ -6,7 +6,7 @@ import { errorCode, replacePrivateFile } from "../config/private-files.js";
 import type { SigilDb } from "../store/database.js";
 import { hasKeyOwnedBy } from "../store/key-repository.js";
 import type { KeyService } from "../service/key-service.js";
-import { ADMIN_SCOPE } from "../service/scopes.js";
+import { ROLES } from "../tenants/roles.js";
 import { ADMIN_KEY_FILE } from "./data-dir.js";
 import { settingLabel, StartupError } from "./startup-error.js";
 
@@ -30,7 +30,7 @@ export async function bootstrapAdminKey(db: SigilDb, service: KeyService, dataDi
   let written = false;
   try {
     const { record } = await service.issue(
-      { name: "bootstrap admin", owner: BOOTSTRAP_OWNER, scopes: [ADMIN_SCOPE], metadata: {}, expireTime: null },
+      { name: "bootstrap admin", owner: BOOTSTRAP_OWNER, scopes: [ROLES.admin], metadata: {}, expireTime: null },
       {
         actor: null,
         beforeWrite: (key) => {

@@ -5,6 +5,7 @@ import type { KeySecret } from "../../clients/typescript/src/gen/sigil/v1/key_se
 import type { CreditsStatus, RateLimit, RateLimitStatus, UsageCredits } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
 import { formatDurationMs } from "../config/duration.js";
 import { UNSAFE_TEXT_CHARS } from "../service/request-validation.js";
+import { DEFAULT_TENANT } from "../tenants/tenant-id.js";
 
 /** Where a command writes: results to `out`, progress and notes to `err`. */
 export interface CliStreams {
@@ -106,7 +107,7 @@ export function keyFields(key: Key): Array<[string, string]> {
     ["name", key.name],
     ["owner", key.owner],
     // Only keys of another tenant say so: single-tenant output stays as it was.
-    ...(key.tenantId && key.tenantId !== "default" ? [["tenant", key.tenantId] as [string, string]] : []),
+    ...(key.tenantId && key.tenantId !== DEFAULT_TENANT ? [["tenant", key.tenantId] as [string, string]] : []),
     ["status", formatEnum(KeyStatus, key.status)],
     ["enabled", String(key.enabled)],
     ["scopes", formatList(key.scopes)],

@@ -9,6 +9,7 @@ import type { CliContext } from "./cli-context.js";
 import { resolveTenantFlag, TENANT_OPTION } from "./tenant-flag.js";
 import { CliOutput, formatCreditsStatus, formatEnum, formatList, formatMetadata, formatRateLimitStatus, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help } from "./cli-subcommands.js";
+import { DEFAULT_TENANT } from "../tenants/tenant-id.js";
 
 /** Exit code when the server answered that the credential is not valid (not an error: exit 1 stays for errors). */
 export const EXIT_NOT_VALID = 3;
@@ -70,7 +71,7 @@ export async function verifyCommand(args: readonly string[], ctx: CliContext): P
         ? ([
             ["owner", response.owner],
             // Only another tenant's keys say so: single-tenant output stays as it was.
-            ...(response.tenantId !== "default" ? ([["tenant", response.tenantId]] as Array<[string, string]>) : []),
+            ...(response.tenantId !== DEFAULT_TENANT ? ([["tenant", response.tenantId]] as Array<[string, string]>) : []),
             ["scopes", formatList(response.scopes)],
             ["metadata", formatMetadata(response.metadata)],
             ["expires", formatTime(response.expireTime)],

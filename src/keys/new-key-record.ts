@@ -4,6 +4,7 @@ import type { RateLimitConfig } from "../usage/rate-limiter.js";
 import { formatApiKey, newKeyId } from "./api-key-format.js";
 import type { KeyHasher } from "./key-hasher.js";
 import type { KeyRecord } from "./key-record.js";
+import { DEFAULT_TENANT } from "../tenants/tenant-id.js";
 
 /** Parameters of a new key, validated. */
 export interface NewKeySpec {
@@ -52,7 +53,7 @@ export function newKeyRecord(spec: NewKeySpec, opts: { prefix: string; hasher: K
     credits: spec.credits ?? null,
     allowedNetworks: spec.allowedNetworks ?? null,
     lastUseTime: null,
-    tenantId: spec.tenantId ?? "default",
+    tenantId: spec.tenantId ?? DEFAULT_TENANT,
   };
   return { record, key };
 }

@@ -6,7 +6,6 @@ import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
 import type { CredentialVerifier } from "./credential-verifier.js";
 import { holdsRole, ROLES } from "../tenants/roles.js";
-import { ADMIN_SCOPE, VERIFY_SCOPE } from "./scopes.js";
 
 /**
  * Verifier RPCs (WatchRevocations): the caller must present an API key holding the verify scope
@@ -27,7 +26,7 @@ export class VerifierAuthorizer {
   async requireVerifier(ctx: CallContext): Promise<KeyRecord> {
     const credential = bearerCredential(ctx.authorization);
     if (!credential) {
-      throw new ConnectError(`missing credential: send \`authorization: Bearer <key with ${VERIFY_SCOPE}>\``, Code.Unauthenticated);
+      throw new ConnectError(`missing credential: send \`authorization: Bearer <key with ${ROLES.verify}>\``, Code.Unauthenticated);
     }
     // Imported key strings may be short and guessable: they never hold Sigil's own scopes.
     if (!parseApiKey(credential, this.#keyPrefix)) throw new ConnectError(`verifier credential is not valid (${VerifyReason[VerifyReason.MALFORMED]})`, Code.Unauthenticated);
@@ -36,7 +35,7 @@ export class VerifierAuthorizer {
       throw new ConnectError(`verifier credential is not valid (${VerifyReason[v.reason]})`, Code.Unauthenticated);
     }
     if (!holdsRole(v.record.scopes, ROLES.verify)) {
-      throw new ConnectError(`key ${v.record.keyId} lacks the ${VERIFY_SCOPE} (or ${ADMIN_SCOPE}) scope`, Code.PermissionDenied);
+      throw new ConnectError(`key ${v.record.keyId} lacks the ${ROLES.verify} (or ${ROLES.admin}) scope`, Code.PermissionDenied);
     }
     return v.record;
   }

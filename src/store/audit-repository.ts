@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "./database.js";
 import type { AuditActionName, AuditEventRow } from "./tables/audit-events-table.js";
+import { DEFAULT_TENANT } from "../tenants/tenant-id.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -25,7 +26,7 @@ export async function appendAuditEvents(db: Db, entries: readonly AuditEntry[]):
   if (entries.length === 0) return;
   await db
     .insertInto("audit_events")
-    .values(entries.map((e) => ({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details), tenant_id: e.tenantId ?? "default" })))
+    .values(entries.map((e) => ({ time: e.time, action: e.action, key_id: e.keyId, actor_key_id: e.actorKeyId, details: JSON.stringify(e.details), tenant_id: e.tenantId ?? DEFAULT_TENANT })))
     .execute();
 }
 

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RESERVED_SCOPE_PREFIX } from "../service/reserved-scopes.js";
 import { DEFAULT_TENANT, tenantNotFound } from "./tenant-id.js";
 import { holdsAnyRole, holdsRole, isRole, PLATFORM_ONLY_ROLES, ROLES, type Role } from "./roles.js";
 
@@ -9,8 +10,6 @@ export interface RoleHolder {
   readonly scopes: readonly string[];
 }
 
-/** Scopes naming Sigil itself. */
-const RESERVED_PREFIX = "sigil:";
 
 /**
  * What one admin call needs: a role, over a tenant (when the call names one), and the right to
@@ -60,7 +59,7 @@ export function accessRefusal(holder: RoleHolder, need: AccessNeed): ConnectErro
  */
 export function grantRefusal(holder: RoleHolder, tenantId: string, scopes: readonly string[]): ConnectError | undefined {
   for (const scope of scopes) {
-    if (!scope.startsWith(RESERVED_PREFIX)) continue;
+    if (!scope.startsWith(RESERVED_SCOPE_PREFIX)) continue;
     if ((PLATFORM_ONLY_ROLES as readonly string[]).includes(scope) && tenantId !== DEFAULT_TENANT) {
       return new ConnectError(`scopes: ${scope} can only be held by keys of the tenant ${DEFAULT_TENANT}`, Code.InvalidArgument);
     }

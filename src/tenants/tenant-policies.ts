@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { Database } from "../store/database.js";
 import type { NewKeyRow } from "../store/tables/keys-table.js";
 import { countActiveKeys, tenantPolicyJson } from "../store/tenant-repository.js";
+import { DEFAULT_TENANT } from "./tenant-id.js";
 import { activeKeysRefusal, parseStoredPolicy, termsRefusal, type KeyTerms, type TenantPolicy } from "./tenant-policy.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -26,8 +27,10 @@ export class TenantPolicies {
     const refused = new Map<W, Error>();
     const byTenant = new Map<string, W[]>();
     for (const w of writes) {
-      const tenantId = rowOf(w).tenant_id ?? "default";
-      byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), w]);
+      const tenantId = rowOf(w).tenant_id ?? DEFAULT_TENANT;
+      const group = byTenant.get(tenantId);
+      if (group) group.push(w);
+      else byTenant.set(tenantId, [w]);
     }
     // In tenant order, so two transactions lock tenant rows in the same order.
     for (const tenantId of [...byTenant.keys()].sort()) {

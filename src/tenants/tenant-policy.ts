@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { TenantPolicySchema, type TenantPolicy as TenantPolicyProto } from "../../clients/typescript/src/gen/sigil/v1/tenant_pb.js";
+import { RESERVED_SCOPE_PREFIX } from "../service/reserved-scopes.js";
 import { durationMs, invalid, LIMITS, requireScopes } from "../service/request-validation.js";
 
 /** A tenant's rules for its keys (stored as JSON in tenants.policy). Absent fields mean no rule. */
@@ -50,9 +51,8 @@ export interface KeyTerms {
 }
 
 /** `*` matches any run of characters; everything else literally. */
-function matches(pattern: string, scope: string): boolean {
-  const re = new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`);
-  return re.test(scope);
+function patternRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`);
 }
 
 function broken(tenantId: string, policy: string, why: string): ConnectError {
@@ -69,7 +69,8 @@ export function termsRefusal(tenantId: string, policy: TenantPolicy, terms: KeyT
   }
   const patterns = policy.allowedScopePatterns;
   if (terms.scopes && patterns && patterns.length > 0) {
-    const outside = terms.scopes.filter((s) => !s.startsWith("sigil:") && !patterns.some((p) => matches(p, s)));
+    const allowed = patterns.map(patternRegExp);
+    const outside = terms.scopes.filter((s) => !s.startsWith(RESERVED_SCOPE_PREFIX) && !allowed.some((re) => re.test(s)));
     if (outside.length > 0) return broken(tenantId, "allowed_scope_patterns", `${outside.join(" ")} matches none of ${patterns.join(" ")}`);
   }
   return undefined;
