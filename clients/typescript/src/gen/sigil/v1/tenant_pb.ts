@@ -6,13 +6,15 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { RateLimit, UsageCredits } from "./usage_pb.js";
+import { file_sigil_v1_usage } from "./usage_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sigil/v1/tenant.proto.
  */
 export const file_sigil_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIrsBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnBvbGljeRgFIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeSKUAQoMVGVuYW50UG9saWN5EjMKEG1heF9rZXlfbGlmZXRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcmVxdWlyZV9leHBpcnkYAiABKAgSHgoWYWxsb3dlZF9zY29wZV9wYXR0ZXJucxgDIAMoCRIXCg9tYXhfYWN0aXZlX2tleXMYBCABKAUiZgoTQ3JlYXRlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEiYKBnBvbGljeRgDIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeSI4ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiJQoQR2V0VGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiNQoRR2V0VGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IjsKEkxpc3RUZW5hbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJRChNMaXN0VGVuYW50c1Jlc3BvbnNlEiEKB3RlbmFudHMYASADKAsyEC5zaWdpbC52MS5UZW5hbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImgKE1VwZGF0ZVRlbmFudFJlcXVlc3QSIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50Ei8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI4ChRVcGRhdGVUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiNwoTRGVsZXRlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDQoFZm9yY2UYAiABKAgiMQoURGVsZXRlVGVuYW50UmVzcG9uc2USGQoRcmV2b2tlZF9rZXlfY291bnQYASABKAVCEloQc2lnaWwvdjE7c2lnaWx2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIuUBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnBvbGljeRgFIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeRISCgpqd3RfaXNzdWVyGAYgASgJEhQKDGp3dF9hdWRpZW5jZRgHIAEoCSLPAgoMVGVuYW50UG9saWN5EjMKEG1heF9rZXlfbGlmZXRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcmVxdWlyZV9leHBpcnkYAiABKAgSHgoWYWxsb3dlZF9zY29wZV9wYXR0ZXJucxgDIAMoCRIXCg9tYXhfYWN0aXZlX2tleXMYBCABKAUSPQoabWF4X2Rlcml2ZWRfdG9rZW5fbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQYWxsb3dlZF9uZXR3b3JrcxgGIAMoCRIvChJkZWZhdWx0X3JhdGVfbGltaXQYByABKAsyEy5zaWdpbC52MS5SYXRlTGltaXQSLwoPZGVmYXVsdF9jcmVkaXRzGAggASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzImYKE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRImCgZwb2xpY3kYAyABKAsyFi5zaWdpbC52MS5UZW5hbnRQb2xpY3kiOAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IiUKEEdldFRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjUKEUdldFRlbmFudFJlc3BvbnNlEiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudCI7ChJMaXN0VGVuYW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUQoTTGlzdFRlbmFudHNSZXNwb25zZRIhCgd0ZW5hbnRzGAEgAygLMhAuc2lnaWwudjEuVGVuYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJoChNVcGRhdGVUZW5hbnRSZXF1ZXN0EiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOAoUVXBkYXRlVGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IjcKE0RlbGV0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWZvcmNlGAIgASgIIjEKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhkKEXJldm9rZWRfa2V5X2NvdW50GAEgASgFQhJaEHNpZ2lsL3YxO3NpZ2lsdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_sigil_v1_usage]);
 
 /**
  * A tenant: an isolated set of keys with its own admins (keys bound to it). Every key, audit event,
@@ -58,6 +60,24 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
    * @generated from field: sigil.v1.TenantPolicy policy = 5;
    */
   policy?: TenantPolicy | undefined;
+
+  /**
+   * `iss` of the JWTs derived from this tenant's keys (1 to 256 printable ASCII characters, no
+   * spaces). Empty means the server's issuer (`--issuer`) for `default`, and
+   * "<server issuer>/tenants/<tenant_id>" for every other tenant. Every derived JWT also carries
+   * the claim `tenant` (the tenant id).
+   *
+   * @generated from field: string jwt_issuer = 6;
+   */
+  jwtIssuer: string;
+
+  /**
+   * Audience put in the tenant's derived JWTs when DeriveToken names none (up to 256 characters).
+   * Empty means no default audience.
+   *
+   * @generated from field: string jwt_audience = 7;
+   */
+  jwtAudience: string;
 };
 
 /**
@@ -106,6 +126,39 @@ export type TenantPolicy = Message<"sigil.v1.TenantPolicy"> & {
    * @generated from field: int32 max_active_keys = 4;
    */
   maxActiveKeys: number;
+
+  /**
+   * Longest lifetime of a token derived from a key of the tenant (DeriveToken, JWT or macaroon): at
+   * least 1 second, at most the server's maximum. A longer requested ttl is FAILED_PRECONDITION.
+   * Unset means only the server's limit.
+   *
+   * @generated from field: google.protobuf.Duration max_derived_token_lifetime = 5;
+   */
+  maxDerivedTokenLifetime?: Duration | undefined;
+
+  /**
+   * The tenant's network boundary: client networks (CIDR, IPv4 or IPv6, at most 64) that every key
+   * of the tenant, and every token derived from one, may be used from, on every verification path.
+   * A key's own allowed_networks can only narrow it. Empty means any network.
+   *
+   * @generated from field: repeated string allowed_networks = 6;
+   */
+  allowedNetworks: string[];
+
+  /**
+   * Rate limit given to a new key of the tenant (IssueKey, ImportKey, BatchImportKeys) that names
+   * none. Unset means none.
+   *
+   * @generated from field: sigil.v1.RateLimit default_rate_limit = 7;
+   */
+  defaultRateLimit?: RateLimit | undefined;
+
+  /**
+   * Usage credits given to a new key of the tenant that names none. Unset means not metered.
+   *
+   * @generated from field: sigil.v1.UsageCredits default_credits = 8;
+   */
+  defaultCredits?: UsageCredits | undefined;
 };
 
 /**
@@ -284,7 +337,8 @@ export type UpdateTenantRequest = Message<"sigil.v1.UpdateTenantRequest"> & {
   tenant?: Tenant | undefined;
 
   /**
-   * The fields to change: `display_name`, `policy` (the whole policy is replaced).
+   * The fields to change: `display_name`, `policy` (the whole policy is replaced), `jwt_issuer`,
+   * `jwt_audience`.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
