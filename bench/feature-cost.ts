@@ -61,6 +61,16 @@ export const FEATURE_PAIRS: readonly FeaturePair[] = [
     off: DEFAULTS,
     aliases: ["traced"],
   },
+  {
+    // Production tracing is usually sampled: a trace per ten calls is what an operator at
+    // saturation would configure, and the standard sampler setting does it.
+    id: "cost-tracing-sampled",
+    title: "OpenTelemetry tracing with 10% of calls sampled (OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG 0.1), exported to a local receiver",
+    atLeast: 0.85,
+    on: { name: "tracing on (10% sampled)", env: { OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" }, traced: true },
+    off: DEFAULTS,
+    aliases: ["traced-sampled"],
+  },
 ];
 
 export const pairSelected = (pair: FeaturePair, only: readonly string[]): boolean =>

@@ -60,6 +60,7 @@ const TARGETS: Target[] = [
 const FEATURE_COST_TARGETS: ReadonlyArray<{ description: string; pairId: string }> = [
   { description: "Metrics cost on VerifyKey cache hit, saturated", pairId: "cost-metrics" },
   { description: "Tracing cost on VerifyKey cache hit, saturated", pairId: "cost-tracing" },
+  { description: "Tracing cost on VerifyKey cache hit, 10% of calls sampled, saturated", pairId: "cost-tracing-sampled" },
   { description: "Usage analytics cost on VerifyKey cache hit, saturated", pairId: "cost-usage" },
 ];
 

@@ -76,6 +76,9 @@ class ObservedMethod implements MethodObserver {
             "sigil.request_id": requestId,
           };
     const { span, context } = this.tracing.startServerSpan(this.name, attributes, header);
+    // A call the sampler left out has nothing to record and no child spans (they follow their
+    // parent's decision), so it runs as an untraced call: no context switch on its awaits.
+    if (!span.isRecording()) return new Call(this, protocol, index, requestId);
     return new TracedCall(this, protocol, index, requestId, this.tracing, span, context);
   }
 }
