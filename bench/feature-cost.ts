@@ -69,7 +69,7 @@ export const FEATURE_PAIRS: readonly FeaturePair[] = [
     atLeast: 0.85,
     on: { name: "tracing on (10% sampled)", env: { OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" }, traced: true },
     off: DEFAULTS,
-    aliases: ["traced-sampled"],
+    aliases: [],
   },
 ];
 
