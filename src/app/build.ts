@@ -3,7 +3,9 @@ import { HealthImplementation } from "grpc-health-check";
 import { ChangeFeedFollower } from "../cache/change-feed-follower.js";
 import { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import { KeyDirectory } from "../cache/key-directory.js";
+import { formatByteSize } from "../config/byte-size.js";
 import { SETTINGS, type Config } from "../config/config.js";
+import { currentHeapLimitMb } from "../config/memory-limit.js";
 import { SIGIL_VERSION } from "./version.js";
 import { ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import { KeyHasher } from "../keys/key-hasher.js";
@@ -130,7 +132,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");
 
     const hasher = new KeyHasher(secrets);
-    const directory = new KeyDirectory(db, { capacity: config.cacheSize, observer: metrics?.keyCache });
+    const directory = new KeyDirectory(db, { capacity: config.cacheSize, maxBytes: config.cacheMemoryBytes, observer: metrics?.keyCache });
     const signingKeySealer = new Sealer(secrets, "jwt signing key");
     const signingKeys = new SigningKeys(db, signingKeySealer, { maxTokenTtlMs: config.tokenMaxTtlMs, now, log });
     const signingKeyRotator = new SigningKeyRotator(db, signingKeySealer, signingKeys, { now });
@@ -262,6 +264,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     });
     metrics?.watch({
       keyCacheEntries: () => directory.cachedCount,
+      keyCacheBytes: () => directory.cachedBytes,
       feedLastAppliedSeq: () => follower.lastSeq,
       databaseUp: () => dbHealth.serving,
       watchStreamsOpen: () => revocationFeed.openStreams,
@@ -323,6 +326,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
         tls: tls ? (tls.current.requireClientCert ? "mtls" : "tls") : "off",
         version: SIGIL_VERSION,
         node: process.version,
+        heapLimitMb: currentHeapLimitMb(),
+        cacheMemory: formatByteSize(config.cacheMemoryBytes),
       },
       "sigil is listening",
     );

@@ -33,6 +33,8 @@ export interface SupervisorOptions {
   readonly log: Logger;
   /** How long workers may drain after SIGTERM before they are killed. */
   readonly shutdownGraceMs: number;
+  /** Node flags for the workers beside the supervisor's own (the heap cap of SIGIL_MEMORY_LIMIT). */
+  readonly nodeArgs?: readonly string[];
 }
 
 const RESTART_MIN_MS = 100;
@@ -70,6 +72,7 @@ export class WorkerSupervisor {
   /** Starts every worker; resolves with the ports once the first is ready, rejects (WorkerStartError) if it cannot start. */
   async start(): Promise<{ grpcPort: number; httpPort: number }> {
     cluster.schedulingPolicy = cluster.SCHED_RR;
+    if (this.#options.nodeArgs?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...this.#options.nodeArgs] });
     const first = this.#fork();
     const ports = await new Promise<{ grpcPort: number; httpPort: number }>((resolve, reject) => {
       const onMessage = (m: unknown) => {

@@ -1,6 +1,7 @@
 import { recordFromRow, type KeyRecord } from "../keys/key-record.js";
 import type { SigilDb } from "../store/database.js";
 import { findKey } from "../store/key-repository.js";
+import { keyRecordBytes } from "./key-record-weight.js";
 import { LruCache } from "./lru-cache.js";
 
 /** Hears each lookup's result and each eviction (Prometheus metrics, src/observability). */
@@ -29,10 +30,11 @@ export class KeyDirectory {
   readonly #observer: KeyCacheObserver | undefined;
   #epoch = 0;
 
-  constructor(db: SigilDb, options: { capacity: number; unknownCapacity?: number; unknownTtlMs?: number; observer?: KeyCacheObserver }) {
+  constructor(db: SigilDb, options: { capacity: number; maxBytes?: number; unknownCapacity?: number; unknownTtlMs?: number; observer?: KeyCacheObserver }) {
     this.#db = db;
     this.#observer = options.observer;
-    this.#records = new LruCache(options.capacity, options.observer && (() => options.observer!.evicted()));
+    const bytes = options.maxBytes === undefined ? undefined : { maxWeight: options.maxBytes, weigh: keyRecordBytes };
+    this.#records = new LruCache(options.capacity, options.observer && (() => options.observer!.evicted()), bytes);
     this.#unknown = new LruCache(options.unknownCapacity ?? Math.min(options.capacity, 10_000));
     this.#unknownTtlMs = options.unknownTtlMs ?? 5_000;
   }
@@ -99,5 +101,10 @@ export class KeyDirectory {
 
   get cachedCount(): number {
     return this.#records.size;
+  }
+
+  /** Estimated bytes of the cached records (0 when the cache has no byte bound). */
+  get cachedBytes(): number {
+    return this.#records.weight;
   }
 }

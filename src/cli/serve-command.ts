@@ -5,6 +5,7 @@ import { DatabaseWaitAborted } from "../app/database-wait.js";
 import { ServeSignals } from "../app/serve-signals.js";
 import { WorkerStartError, WorkerSupervisor, type WorkerFailedMessage, type WorkerReadyMessage } from "../app/worker-supervisor.js";
 import { ConfigError, loadConfig, SETTINGS, type Config } from "../config/config.js";
+import { heapAboveLimit, heapLimitFlag } from "../config/memory-limit.js";
 import { createLogger } from "../log/logger.js";
 import { clusterMetricsSource } from "../observability/cluster-metrics.js";
 import { MetricsListener } from "../observability/metrics-listener.js";
@@ -41,7 +42,9 @@ export async function serveCommand(args: readonly string[]): Promise<number> {
     throw err;
   }
   if (cluster.isWorker) return serveWorker(config);
-  if (config.workers > 1) return superviseWorkers(config);
+  // V8's heap size is fixed when a process starts: to keep to SIGIL_MEMORY_LIMIT, one worker runs
+  // in a process of its own started with the cap, unless this node already has one within it.
+  if (config.workers > 1 || (config.memoryLimitBytes !== undefined && heapAboveLimit(config.memoryLimitBytes))) return superviseWorkers(config);
   return serveOneProcess(config);
 }
 
@@ -119,7 +122,8 @@ async function serveWorkerUntilStopped(app: SigilApp, signals: ServeSignals): Pr
 /** The supervisor: forks the workers, restarts crashed ones, and drains them all on SIGTERM/SIGINT. */
 async function superviseWorkers(config: Config): Promise<number> {
   const log = createLogger(config.logLevel).child({ role: "supervisor" });
-  const supervisor = new WorkerSupervisor({ workers: config.workers, log, shutdownGraceMs: config.shutdownGraceMs });
+  const nodeArgs = config.memoryLimitBytes === undefined ? [] : [heapLimitFlag(config.memoryLimitBytes)];
+  const supervisor = new WorkerSupervisor({ workers: config.workers, log, shutdownGraceMs: config.shutdownGraceMs, nodeArgs });
   // One /metrics for all workers, bound before any is forked: a port in use stops start-up at once.
   let metrics: MetricsListener | undefined;
   if (config.metricsAddress) {

@@ -5,7 +5,9 @@ import { parseServerSecrets } from "../keys/server-secrets.js";
 import { ACCESS_LOG_MODES, type AccessLogMode } from "../observability/access-log.js";
 import { DEFAULT_OTLP_PROTOCOL, OTLP_PROTOCOLS, TRACE_SAMPLERS, type OtlpProtocol, type TraceSamplerName, type TraceSampling, type TracingSettings } from "../observability/tracing-settings.js";
 import { SERVE_MODES, type ServeMode } from "../transport/surface.js";
+import { formatByteSize, parseByteSize } from "./byte-size.js";
 import { parseDurationMs } from "./duration.js";
+import { defaultCacheMemory, GIB, MIB, MIN_MEMORY_LIMIT } from "./memory-limit.js";
 import { PrivateFileError, readPrivateFile } from "./private-files.js";
 
 /** Validated, frozen server configuration. Built once at start-up by `loadConfig`. */
@@ -24,6 +26,10 @@ export interface Config {
   readonly tokenMaxTtlMs: number;
   readonly signingKeyRotationMs: number;
   readonly cacheSize: number;
+  /** Most estimated bytes of key records the cache holds (beside cacheSize records). */
+  readonly cacheMemoryBytes: number;
+  /** What one serving process aims to stay within; sizes V8's heap (serve) and the cache's default. */
+  readonly memoryLimitBytes: number | undefined;
   readonly feedPollIntervalMs: number;
   /** How long change-feed rows are kept (followers further behind reset their caches). */
   readonly feedRetentionMs: number;
@@ -120,6 +126,15 @@ function duration(min: number, max: number) {
     if (ms === undefined) throw new Error(`must be a duration like 250ms, 30s, 15m, 1h or 7d, got "${text}"`);
     if (ms < min || ms > max) throw new Error(`must be between ${min}ms and ${max}ms, got "${text}"`);
     return ms;
+  };
+}
+
+function byteSize(min: number, max: number) {
+  return (text: string): number => {
+    const bytes = parseByteSize(text);
+    if (bytes === undefined) throw new Error(`must be a size like 64MiB, 512KiB or 1GiB, got "${text}"`);
+    if (bytes < min || bytes > max) throw new Error(`must be between ${formatByteSize(min)} and ${formatByteSize(max)}, got "${text}"`);
+    return bytes;
   };
 }
 
@@ -221,7 +236,9 @@ export const SETTINGS = {
   tokenDefaultTtlMs: setting("SIGIL_TOKEN_DEFAULT_TTL", "--token-default-ttl", "15m", "lifetime of a derived token when the request gives none", duration(1000, 24 * HOUR)),
   tokenMaxTtlMs: setting("SIGIL_TOKEN_MAX_TTL", "--token-max-ttl", "1h", "longest lifetime of a derived token", duration(1000, 24 * HOUR)),
   signingKeyRotationMs: setting("SIGIL_SIGNING_KEY_ROTATION", "--signing-key-rotation", "30d", "age after which the JWT signing key is replaced (while running; one process rotates, all follow); at least SIGIL_TOKEN_MAX_TTL", duration(10_000, 3650 * 24 * HOUR)),
-  cacheSize: setting("SIGIL_CACHE_SIZE", "--cache-size", "50000", "most key records kept in memory (about 1 KB each)", integer(1, 10_000_000)),
+  cacheSize: setting("SIGIL_CACHE_SIZE", "--cache-size", "50000", "most key records kept in memory (about 800 bytes each)", integer(1, 10_000_000)),
+  cacheMemoryBytes: setting("SIGIL_CACHE_MEMORY", "--cache-memory", "64MiB, or a quarter of SIGIL_MEMORY_LIMIT", "most memory the key records in the cache may take (estimated per record); whichever of it and SIGIL_CACHE_SIZE is reached first bounds the cache", byteSize(MIB, 64 * GIB)),
+  memoryLimitBytes: setting("SIGIL_MEMORY_LIMIT", "--memory-limit", "unset (V8's own heap limit)", "memory each serving process aims to stay within, e.g. 256MiB: caps V8's heap at it minus 64MiB and gives the key cache a quarter of it", byteSize(MIN_MEMORY_LIMIT, 1024 * GIB)),
   feedPollIntervalMs: setting("SIGIL_FEED_POLL_INTERVAL", "--feed-poll-interval", "250ms", "how often the change feed is polled to invalidate caches", duration(10, 60_000)),
   feedRetentionMs: setting("SIGIL_FEED_RETENTION", "--feed-retention", "7d", "how long change-feed rows (revocation history, WatchRevocations cursors) are kept", duration(1000, 3650 * 24 * HOUR)),
   workers: setting("SIGIL_WORKERS", "--workers", "number of cores", "processes serving the same ports (restarted when they crash); 1 = one process, no supervisor", integer(1, 256)),
@@ -316,6 +333,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     tokenMaxTtlMs: value("tokenMaxTtlMs", "1h")!,
     signingKeyRotationMs: value("signingKeyRotationMs", "30d")!,
     cacheSize: value("cacheSize", "50000")!,
+    cacheMemoryBytes: value("cacheMemoryBytes", undefined) ?? defaultCacheMemory(value("memoryLimitBytes", undefined)),
+    memoryLimitBytes: value("memoryLimitBytes", undefined),
     feedPollIntervalMs: value("feedPollIntervalMs", "250ms")!,
     feedRetentionMs: value("feedRetentionMs", "7d")!,
     workers: value("workers", String(Math.min(availableParallelism(), 256)))!,

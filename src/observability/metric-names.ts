@@ -13,6 +13,7 @@ export const METRIC = {
   keyCacheLookups: "sigil_key_cache_lookups_total",
   keyCacheEvictions: "sigil_key_cache_evictions_total",
   keyCacheEntries: "sigil_key_cache_entries",
+  keyCacheBytes: "sigil_key_cache_bytes",
   feedLagSeconds: "sigil_change_feed_lag_seconds",
   feedLastAppliedSeq: "sigil_change_feed_last_applied_seq",
   feedChangesApplied: "sigil_change_feed_changes_applied_total",

@@ -13,6 +13,7 @@ import { RpcMetrics } from "./rpc-metrics.js";
 /** What the gauges read when scraped (nothing is computed between scrapes). */
 export interface GaugeSources {
   readonly keyCacheEntries: () => number;
+  readonly keyCacheBytes: () => number;
   readonly feedLastAppliedSeq: () => number;
   readonly databaseUp: () => boolean;
   readonly watchStreamsOpen: () => number;
@@ -105,7 +106,7 @@ export class SigilMetrics {
       labelNames: ["result"],
     });
     const [hit, unknown, miss] = [lookups.cell("hit"), lookups.cell("unknown_hit"), lookups.cell("miss")];
-    const evictions = new CounterFamily(registry, { name: METRIC.keyCacheEvictions, help: "Key records pushed out of the cache by its bound (SIGIL_CACHE_SIZE).", labelNames: [] }).cell();
+    const evictions = new CounterFamily(registry, { name: METRIC.keyCacheEvictions, help: "Key records pushed out of the cache by its bounds (SIGIL_CACHE_SIZE, SIGIL_CACHE_MEMORY).", labelNames: [] }).cell();
     return {
       hit: () => void hit.value++,
       unknownHit: () => void unknown.value++,
@@ -129,6 +130,12 @@ export class SigilMetrics {
   watch(sources: GaugeSources): void {
     const registers = [this.registry];
     new Gauge({ name: METRIC.keyCacheEntries, help: "Key records cached (summed over workers: each has its own cache).", registers, collect() { this.set(sources.keyCacheEntries()); } });
+    new Gauge({
+      name: METRIC.keyCacheBytes,
+      help: "Estimated memory of the cached key records, bounded by SIGIL_CACHE_MEMORY (summed over workers).",
+      registers,
+      collect() { this.set(sources.keyCacheBytes()); },
+    });
     new Gauge({
       name: METRIC.feedLastAppliedSeq,
       help: "Sequence number of the last change-feed row applied (with workers: the lowest of them, the one furthest behind).",

@@ -1,0 +1,73 @@
+// Run as a child with --expose-gc: builds `count` cached-like records of one shape (a Map of id to
+// KeyRecord, as the cache holds them) and prints the measured heap bytes per record beside the
+// estimate of keyRecordBytes, as JSON. Used by test/unit/key-record-weight.test.ts.
+import { randomBytes } from "node:crypto";
+import { keyRecordBytes } from "../../src/cache/key-record-weight.js";
+import { recordFromRow, type KeyRecord } from "../../src/keys/key-record.js";
+import type { KeyRow } from "../../src/store/tables/keys-table.js";
+
+export type RecordShape = "plain" | "scoped" | "metadata" | "networks" | "rotated";
+
+function row(i: number, shape: RecordShape): KeyRow {
+  const metadata: Record<string, string> = shape === "metadata" ? Object.fromEntries(Array.from({ length: 16 }, (_, j) => [`label-${j}`, `value ${i} ${"x".repeat(40)}`])) : { team: "payments" };
+  const scopes = shape === "scoped" ? Array.from({ length: 20 }, (_, j) => `orders:${j}:read`) : ["read"];
+  const hash = () => randomBytes(32).toString("base64");
+  return {
+    key_id: `k${String(i).padStart(15, "0")}`,
+    prefix: "sgl",
+    name: `service key ${i}`,
+    owner: `svc:billing-${i % 100}`,
+    scopes: JSON.stringify(scopes),
+    metadata: JSON.stringify(metadata),
+    secret_hash: hash(),
+    hash_version: 1,
+    create_time: 1_700_000_000_000 + i,
+    update_time: 1_700_000_000_000 + i,
+    expire_time: null,
+    revoke_time: null,
+    revoke_reason: null,
+    enabled: 1,
+    imported: 0,
+    secret_create_time: 1_700_000_000_000 + i,
+    secret_hint: "abcd",
+    lookup_hash: null,
+    previous_secret_hash: shape === "rotated" ? hash() : null,
+    previous_hash_version: shape === "rotated" ? 1 : null,
+    previous_lookup_hash: null,
+    previous_secret_create_time: shape === "rotated" ? 1 : null,
+    previous_secret_expire_time: shape === "rotated" ? 2_000_000_000_000 : null,
+    previous_secret_hint: shape === "rotated" ? "wxyz" : null,
+    rate_limit_requests: 100,
+    rate_limit_window_ms: 1000,
+    rate_limit_burst: null,
+    credits_remaining: null,
+    credits_refill_amount: null,
+    credits_refill_interval_ms: null,
+    credits_refill_time: null,
+    allowed_networks: shape === "networks" ? JSON.stringify(["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32"]) : null,
+    last_use_time: null,
+    tenant_id: "default",
+  } as KeyRow;
+}
+
+export function measure(shape: RecordShape, count: number): { measured: number; estimated: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("run with --expose-gc");
+  // Each row is made and dropped as a database read would: what stays is the record (with the
+  // strings it took from its row) and the Map entry.
+  const cache = new Map<string, KeyRecord>();
+  gc();
+  const before = process.memoryUsage();
+  for (let i = 0; i < count; i++) {
+    const record = recordFromRow(row(i, shape));
+    cache.set(record.keyId, record);
+  }
+  gc();
+  const after = process.memoryUsage();
+  const bytes = after.heapUsed - before.heapUsed + (after.external - before.external);
+  let estimated = 0;
+  for (const record of cache.values()) estimated += keyRecordBytes(record);
+  return { measured: bytes / cache.size, estimated: estimated / cache.size };
+}
+
+if (process.argv[2]) console.log(JSON.stringify(measure(process.argv[2] as RecordShape, Number(process.argv[3] ?? 20000))));
