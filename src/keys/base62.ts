@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 export const BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BASE62_PATTERN = /^[0-9A-Za-z]*$/;
@@ -9,17 +9,38 @@ export function isBase62(s: string): boolean {
 }
 
 /**
+ * CSPRNG bytes drawn a few KiB at a time: a system call per key id and per secret was most of what
+ * making a key cost (issuing, and seeding millions). The pool is its own allocation (no shared
+ * Buffer slab beside other data), and each byte is zeroed once taken, so what a memory disclosure
+ * could find of it is only bytes not used yet. Private to this module and stateless to callers,
+ * like Node's own pool behind randomUUID.
+ */
+class RandomBytePool {
+  readonly #bytes = Buffer.allocUnsafeSlow(4096);
+  #at = this.#bytes.length;
+
+  next(): number {
+    if (this.#at === this.#bytes.length) {
+      randomFillSync(this.#bytes);
+      this.#at = 0;
+    }
+    const b = this.#bytes[this.#at]!;
+    this.#bytes[this.#at++] = 0;
+    return b;
+  }
+}
+
+const randomPool = new RandomBytePool();
+
+/**
  * Uniformly random base62 string of `length` characters.
  * Rejection sampling (bytes < 248 = 4 * 62) keeps every character equally likely.
  */
 export function randomBase62(length: number): string {
   let out = "";
   while (out.length < length) {
-    const bytes = randomBytes(length + 8);
-    for (let i = 0; i < bytes.length && out.length < length; i++) {
-      const b = bytes[i]!;
-      if (b < 248) out += BASE62_ALPHABET[b % 62];
-    }
+    const b = randomPool.next();
+    if (b < 248) out += BASE62_ALPHABET[b % 62];
   }
   return out;
 }
