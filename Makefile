@@ -9,7 +9,7 @@ TSC := node_modules/.bin/tsc
 # deleted test's stale output in dist/ never runs).
 TEST_FILES = $(patsubst %.ts,dist/%.js,$(shell find test -name '*.test.ts' | sort))
 
-.PHONY: all build gen gen-check lint typecheck serve test bench bench-check clean
+.PHONY: bench-talos all build gen gen-check lint typecheck serve test bench bench-check clean
 
 all: build
 
@@ -68,6 +68,11 @@ bench: build
 	node dist/bench/run.js $(if $(QUICK),--quick,)
 	node dist/bench/interceptor-cost.js $(if $(QUICK),--quick,)
 	node dist/bench/offline-verify.js $(if $(QUICK),--quick,)
+	node dist/bench/talos/talos-bench.js $(if $(QUICK),--scale 0.05 --only sqlite-1,)
+
+# Ory Talos's k6 stress profile alone (about 25 minutes: 4 setups of 5 minutes); TALOS_ARGS e.g. "--only postgres-1".
+bench-talos: build
+	node dist/bench/talos/talos-bench.js $(TALOS_ARGS)
 
 # A shorter full-size run against the committed report: fails when a saturated ratio fell by more than
 # 10 points (not in CI: it needs a quiet machine). BENCH_ARGS go to run.js, e.g. BENCH_ARGS="--only verify".
