@@ -46,7 +46,8 @@ const TARGETS: Target[] = [
   { description: "Connect JSON VerifyKey, saturated", check: { kind: "ratio", scenarioId: "verify-connect-json", atLeast: 0.7, limitName: "bare connect-node" } },
   // Issue #12: forward auth for gateways, on the same HTTP/1.1 listener and limit as Connect JSON.
   { description: "Forward auth /v1/authorize cache hit, saturated", check: { kind: "ratio", scenarioId: "gateway-forward-auth", atLeast: 0.8, limitName: "bare connect-node" } },
-  { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 300 }, needsFullDataset: true },
+  // Issue #14 item 2 (issue #3 asked ≤ 300 MB). SIGIL_MEMORY_LIMIT is what keeps a process within it.
+  { description: "Server peak RSS with the large database", check: { kind: "rss", atMostMb: 250 }, needsFullDataset: true },
   { description: "VerifyKey cache hit, open loop at 50% of saturated, p99", check: { kind: "open-p99", scenarioId: "verify-cache-hit", percent: 50, atMostMs: 1 } },
   { description: "VerifyKey cache hit, open loop at 75% of saturated, p99", check: { kind: "open-p99", scenarioId: "verify-cache-hit", percent: 75, atMostMs: 3 } },
   {
