@@ -368,6 +368,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     accessLog: value("accessLog", "default")!,
   };
   requireTlsPair(config);
+  requireCacheWithinMemoryLimit(config);
   if (config.maxPendingRequestBytes < config.maxMessageBytes) {
     const { maxPendingRequestBytes: p, maxMessageBytes: m } = SETTINGS;
     throw new ConfigError(`${p.env} (${p.flag}) must be at least ${m.env} (${config.maxMessageBytes})`);
@@ -433,6 +434,14 @@ function requireTlsPair(config: Config): void {
   if (config.tlsKeyFile !== undefined && config.tlsCertFile === undefined) throw new ConfigError(`${cert.env} (${cert.flag}) must be set with ${key.env}`);
   if (config.tlsClientCaFile !== undefined && config.tlsCertFile === undefined) {
     throw new ConfigError(`${ca.env} (${ca.flag}) needs TLS: set ${cert.env} and ${key.env} too`);
+  }
+}
+
+/** A cache bound past half the memory limit leaves too little for everything else to keep to it. */
+function requireCacheWithinMemoryLimit(config: Config): void {
+  const { cacheMemoryBytes: cache, memoryLimitBytes: limit } = SETTINGS;
+  if (config.memoryLimitBytes !== undefined && config.cacheMemoryBytes > config.memoryLimitBytes / 2) {
+    throw new ConfigError(`${cache.env} (${cache.flag}) must be at most half of ${limit.env} (${formatByteSize(config.memoryLimitBytes)})`);
   }
 }
 

@@ -83,11 +83,12 @@ describe(`memory bounds (${testDialect()})`, () => {
     });
   });
 
-  it("a wrong size stops start-up with one line naming the setting", async () => {
+  it("a wrong size, or a cache bound past half the memory limit, stops start-up with one line naming the setting", async () => {
     for (const [env, expected] of [
       [{ SIGIL_MEMORY_LIMIT: "100MiB" }, /SIGIL_MEMORY_LIMIT \(--memory-limit\) must be between 128MiB and 1024GiB, got "100MiB"/],
       [{ SIGIL_CACHE_MEMORY: "lots" }, /SIGIL_CACHE_MEMORY \(--cache-memory\) must be a size like 64MiB, 512KiB or 1GiB, got "lots"/],
       [{ SIGIL_CACHE_MEMORY: "512KiB" }, /SIGIL_CACHE_MEMORY \(--cache-memory\) must be between 1MiB and 64GiB/],
+      [{ SIGIL_CACHE_MEMORY: "200MiB", SIGIL_MEMORY_LIMIT: "256MiB" }, /SIGIL_CACHE_MEMORY \(--cache-memory\) must be at most half of SIGIL_MEMORY_LIMIT \(256MiB\)/],
     ] as const) {
       const dataDir = mkdtempSync(path.join(tmpdir(), "sigil-memory-bad-"));
       const server = startSigilProcess(["--data-dir", dataDir, "--workers", "1"], { ...env });
