@@ -63,7 +63,8 @@ describe(`memory bounds (${testDialect()})`, () => {
       const heapLimitMb = line.heapLimitMb as number;
       assert.ok(heapLimitMb >= 192 && heapLimitMb <= 448, `heap limit ${heapLimitMb} MiB`);
       assert.equal(line.cacheMemory, "64MiB", "a quarter of the limit");
-      assert.ok(server.logs().some((l) => l.msg === "sigil workers started"), "a supervisor started the capped worker");
+      // The supervisor logs this once its first worker is ready, so possibly just after the worker's own line.
+      await server.waitFor("the supervisor's line", () => (server.logs().some((l) => l.msg === "sigil workers started") ? true : undefined));
       assert.notEqual(listening!.pid, server.child.pid, "the serving process is the worker, not the one the operator started");
       const health = await fetch(`${listening!.httpUrl}/healthz`);
       assert.equal(health.status, 200);
