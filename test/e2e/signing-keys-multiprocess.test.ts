@@ -213,6 +213,7 @@ describe(`JWT signing keys across processes on one database (${testDialect()})`,
       // While they run, the next rotation is due ROTATION_MS after the first: all of them wake then.
       const k1 = afterStart[0]!;
       const due = timestampMs(k1.createTime!) + ROTATION_MS;
+      await sleep(Math.max(0, due - Date.now()));
       const rotatedAt = await msUntil(async () => (await keys()).length >= 3);
       assert.ok(rotatedAt < Infinity, "no scheduled rotation while running");
       t.diagnostic(`${testDialect()}: scheduled rotation seen ${Date.now() - due} ms after it was due`);
