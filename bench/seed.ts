@@ -1,11 +1,13 @@
 // Bulk seeder for the cache-miss scenarios: N keys written straight into a data directory's
 // database (the server must be stopped), their key strings one per line in --out.
-// Keys are made exactly as IssueKey makes them (src/keys/new-key-record.ts) and stored in
-// transactions of multi-row inserts; the change feed and audit trail are not written, since no
-// process is running to follow them and nothing is being audited.
+// Keys are made with IssueKey's primitives. SQLite goes through the bulk loader (sqlite-bulk-seed.ts:
+// worker threads, a staging table, indexes rebuilt once); PostgreSQL through KeyRecords made as
+// IssueKey makes them (src/keys/new-key-record.ts), stored in transactions of multi-row inserts.
+// The change feed and audit trail are not written, since no process is running to follow them and
+// nothing is being audited.
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadServerSecrets, prepareDataDir, prepareSqliteFiles } from "../src/app/data-dir.js";
+import { loadServerSecrets, prepareDataDir, prepareSqliteFiles, sqliteFile } from "../src/app/data-dir.js";
 import { loadConfig } from "../src/config/config.js";
 import { KeyHasher } from "../src/keys/key-hasher.js";
 import { rowFromRecord } from "../src/keys/key-record.js";
@@ -13,6 +15,7 @@ import { newKeyRecord } from "../src/keys/new-key-record.js";
 import { insertKeys } from "../src/store/key-repository.js";
 import { migrateToLatest } from "../src/store/migrations.js";
 import { openDatabase } from "../src/store/open-database.js";
+import { bulkSeedSqlite } from "./sqlite-bulk-seed.js";
 
 const { values } = parseArgs({
   options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" } },
@@ -27,14 +30,33 @@ if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 
 const config = loadConfig([], { ...process.env, SIGIL_DATA_DIR: values["data-dir"] });
 prepareDataDir(config.dataDir);
 prepareSqliteFiles(config.databaseUrl, config.dataDir);
-const hasher = new KeyHasher(loadServerSecrets(config.serverSecret, config.dataDir));
+const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
+const hasher = new KeyHasher(secrets);
 const { db, dialect } = openDatabase(config.databaseUrl);
 await migrateToLatest(db, dialect);
+const started = performance.now();
+const sqlite = sqliteFile(config.databaseUrl);
+if (sqlite !== undefined) {
+  await db.destroy();
+  const stages = await bulkSeedSqlite({
+    file: sqlite,
+    count,
+    prefix: config.keyPrefix,
+    secrets,
+    outFile: values.out,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(
+    `seeded ${count} keys in ${seconds.toFixed(1)} s (${Math.round(count / seconds)} keys/s; generate+stage ${stages.generateSeconds.toFixed(1)} s, ` +
+      `copy ${stages.copySeconds.toFixed(1)} s, indexes ${stages.indexSeconds.toFixed(1)} s)\n`,
+  );
+  process.exit(0);
+}
 
 const out = createWriteStream(values.out, { mode: 0o600 });
 const ROWS_PER_STATEMENT = 200;
 const STATEMENTS_PER_TRANSACTION = 50;
-const started = performance.now();
 let written = 0;
 while (written < count) {
   const lines: string[] = [];
