@@ -1,8 +1,8 @@
 // The SQLite bulk seeder behind seed.js: keys made in worker threads (seed-key-worker.ts), loaded
 // with a raw prepared statement into an unindexed temporary staging table, then copied into `keys`
 // in key-id order with its secondary indexes dropped and rebuilt afterwards. The server must be
-// stopped. The load runs without a journal and without syncs (a failed seeding is thrown away, not
-// recovered); the database is left as the server expects it: WAL mode, the schema it had.
+// stopped. The load runs with its journal in memory and without syncs (a failed seeding is thrown away,
+// not recovered); the database is left as the server expects it: WAL mode, the schema it had.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -31,6 +31,16 @@ const ROWS_PER_STATEMENT = 128;
 /** Page cache of the load: the sorter and the index builds spill to temporary files beyond it. */
 const LOAD_CACHE_KIB = 1024 * 1024;
 
+function journalMode(db: BetterSqlite3.Database, mode: string): void {
+  let now: unknown;
+  try {
+    now = db.pragma(`main.journal_mode = ${mode}`, { simple: true });
+  } catch (err) {
+    now = err instanceof Error ? err.message : String(err);
+  }
+  if (String(now).toUpperCase() !== mode) throw new Error(`journal_mode could not become ${mode} (${String(now)}): is a server running on this database?`);
+}
+
 /** Seeds `count` keys; resolves with the seconds each stage took. */
 export async function bulkSeedSqlite(options: BulkSeedOptions): Promise<{ generateSeconds: number; copySeconds: number; indexSeconds: number }> {
   const { file, count, prefix, secrets } = options;
@@ -38,7 +48,11 @@ export async function bulkSeedSqlite(options: BulkSeedOptions): Promise<{ genera
   const db = new BetterSqlite3(file);
   const out = openSync(options.outFile, "w", 0o600);
   try {
-    db.pragma("journal_mode = OFF");
+    // Out of WAL (which only a sole connection may leave: a running server makes this fail) into a
+    // rollback journal held in memory; the load's new pages are not journaled at all. (OFF is refused:
+    // better-sqlite3 opens connections in defensive mode.)
+    journalMode(db, "DELETE");
+    journalMode(db, "MEMORY");
     db.pragma("synchronous = OFF");
     db.pragma(`cache_size = -${LOAD_CACHE_KIB}`);
     db.pragma("temp_store = FILE");
@@ -140,8 +154,15 @@ export async function bulkSeedSqlite(options: BulkSeedOptions): Promise<{ genera
       for (const index of indexes) db.exec(index.sql);
     })();
     const indexed = performance.now();
-    db.pragma("journal_mode = WAL");
-    db.pragma("wal_checkpoint(TRUNCATE)");
+    // Back to WAL on a fresh connection: this one's statements on the staging table keep it from switching.
+    db.close();
+    const after = new BetterSqlite3(file);
+    try {
+      journalMode(after, "WAL");
+      after.pragma("wal_checkpoint(TRUNCATE)");
+    } finally {
+      after.close();
+    }
     return {
       generateSeconds: (generated - started) / 1000,
       copySeconds: (copiedAt - generated) / 1000,
@@ -149,6 +170,6 @@ export async function bulkSeedSqlite(options: BulkSeedOptions): Promise<{ genera
     };
   } finally {
     closeSync(out);
-    db.close();
+    if (db.open) db.close();
   }
 }

@@ -17,8 +17,12 @@ import { openDatabase } from "../../src/store/open-database.js";
 
 const COUNT = 5_000;
 
+function runSeed(dataDir: string, count: number, out: string) {
+  return spawnSync(process.execPath, [SEED_SCRIPT, "--data-dir", dataDir, "--count", String(count), "--out", out], { encoding: "utf8" });
+}
+
 function seed(dataDir: string, count: number, out: string): string {
-  const run = spawnSync(process.execPath, [SEED_SCRIPT, "--data-dir", dataDir, "--count", String(count), "--out", out], { encoding: "utf8" });
+  const run = runSeed(dataDir, count, out);
   assert.equal(run.status, 0, run.stderr);
   return run.stderr;
 }
@@ -88,6 +92,14 @@ describe("bench SQLite bulk seeder", () => {
     const owned = await sigil.rpc.call("/sigil.v1.KeyService/ListKeys", ListKeysRequestSchema, ListKeysResponseSchema, { pageSize: 1000, owner: "svc:seed-7" }, bearer(sigil.adminKey));
     assert.equal(owned.keys.length, COUNT / 100);
     assert.ok(owned.keys.every((k) => k.name.startsWith("seed ") && Number(k.name.slice(5)) % 100 === 7));
+  });
+
+  it("refuses to load into a database a running server has open", async () => {
+    const run = runSeed(dataDir, 100, path.join(dir, "more-keys.txt"));
+    assert.notEqual(run.status, 0);
+    assert.match(run.stderr, /is a server running on this database/);
+    const answer = await sigil.rpc.verifyKey({ credential: keys[3]! });
+    assert.equal(answer.valid, true);
   });
 
   it("leaves the schema of a freshly migrated database, in WAL mode", async () => {
