@@ -169,7 +169,11 @@ async function main(): Promise<void> {
     console.error(err);
     process.exitCode = 1;
   } finally {
-    if (!keepData) rmSync(dir, { recursive: true, force: true });
+    // The logs stay in the run directory; the database and key list (several GB) go unless kept.
+    if (!keepData) {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(keysFile, { force: true });
+    }
   }
 
   const comparisons = compareWithLimits(runs);
