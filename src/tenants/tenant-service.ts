@@ -167,7 +167,7 @@ export class TenantService {
     try {
       return await write();
     } catch (err) {
-      if (issuer !== null && isUniqueViolation(err)) {
+      if (issuer !== null && isUniqueViolation(err) && violatesIssuerIndex(err)) {
         throw new ConnectError(`${field}: another tenant has (or a deleted tenant had) this issuer; an issuer names one tenant only`, Code.AlreadyExists);
       }
       throw err;
@@ -205,6 +205,12 @@ export class TenantService {
     for (const keyId of revoked) this.#d.directory.invalidate(keyId);
     return create(DeleteTenantResponseSchema, { revokedKeyCount: revoked.length });
   }
+}
+
+/** The unique violation is the issuer's (SQLite names the column, PostgreSQL the index), not a concurrent CreateTenant of the same id. */
+function violatesIssuerIndex(err: unknown): boolean {
+  const e = err as { message?: string; constraint?: string };
+  return e.constraint === "tenants_by_jwt_issuer" || (e.message ?? "").includes("tenants.jwt_issuer");
 }
 
 function tenantToProto(row: TenantRow): Tenant {
