@@ -446,7 +446,6 @@ export function verificationToProto(v: Verification): VerifyKeyResponse {
   });
 }
 
-/** A derived token's lifetime: the asked-for ttl, cut by the server maximum and then by the parent's remaining life. */
 /** SHA-256 of the canonical form of an IssueKey request (request_id excluded). */
 function fingerprintOf(req: IssueKeyRequest): string {
   const canonical = JSON.stringify([

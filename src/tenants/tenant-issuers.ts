@@ -4,9 +4,9 @@ import { tenantTokenRow } from "../store/tenant-repository.js";
 import { effectiveIssuer } from "./tenant-jwt.js";
 
 /**
- * How long a process trusts the issuer it read for a tenant. UpdateTenant forgets it at once on
- * the process that made the change; every other process reads it again within this window (the
- * README's "another process sees an issuer change within a second").
+ * How long a process trusts the issuer it read for a tenant before reading it again. UpdateTenant
+ * forgets it at once on the process that made the change; every other process reads it again at
+ * the first verification after this window (the README's "within about a second").
  */
 export const TENANT_ISSUER_TTL_MS = 1000;
 
@@ -31,10 +31,25 @@ export class TenantIssuers {
     this.#serverIssuer = serverIssuer;
   }
 
-  /** The tenant's issuer: synchronous while remembered. */
+  /**
+   * The tenant's issuer: synchronous once remembered. An entry older than TENANT_ISSUER_TTL_MS is
+   * still answered while it is read again in the background, so no verification waits for the
+   * database, and while the database is out of reach the last issuer read holds (no issuer change
+   * can be written meanwhile either): tokens of known keys keep verifying, as API keys do.
+   */
   issuerOf(tenantId: string, nowMs: number): string | Promise<string> {
     const cached = this.#cache.get(tenantId);
-    if (cached && nowMs - cached.readAt < TENANT_ISSUER_TTL_MS && nowMs >= cached.readAt) return cached.issuer;
+    if (cached) {
+      if (nowMs - cached.readAt >= TENANT_ISSUER_TTL_MS || nowMs < cached.readAt) {
+        // A failed read is tried again one window later, not at every verification.
+        this.#load(tenantId, nowMs).catch(() => this.#cache.get(tenantId) === cached && this.#cache.set(tenantId, { issuer: cached.issuer, readAt: nowMs }));
+      }
+      return cached.issuer;
+    }
+    return this.#load(tenantId, nowMs);
+  }
+
+  #load(tenantId: string, nowMs: number): Promise<string> {
     const inflight = this.#loading.get(tenantId);
     if (inflight) return inflight;
     const epoch = this.#epoch;
