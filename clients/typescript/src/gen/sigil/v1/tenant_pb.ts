@@ -70,7 +70,7 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
    * "<server issuer>/tenants/" are reserved for the defaults (INVALID_ARGUMENT). Sigil verifies a
    * derived JWT only if its `iss` is its tenant's issuer now: when the issuer changes, tokens
    * derived before stop verifying on Sigil (VerifyKey, gateways) at once on the process that made
-   * the change and within a second on every other; offline verifiers follow their own setting.
+   * the change and within about a second on every other; offline verifiers follow their own setting.
    *
    * @generated from field: string jwt_issuer = 6;
    */
