@@ -45,6 +45,8 @@ import { UsageService } from "../service/usage-service.js";
 import { findLiveTenant, findTenantRow } from "../store/tenant-repository.js";
 import { TenantService } from "../tenants/tenant-service.js";
 import { TenantPolicies } from "../tenants/tenant-policies.js";
+import { DerivedTokenTermsReader } from "../tenants/derived-token-terms.js";
+import { TenantIssuers } from "../tenants/tenant-issuers.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
@@ -147,13 +149,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const lastUse = new LastUseRecorder(db, { intervalMs: config.lastUseFlushIntervalMs, log });
     // Usage analytics: verifications per key, minute and outcome, flushed on the last-use interval.
     const usageCounter = config.usageAnalytics ? new UsageCounter(db, { intervalMs: config.lastUseFlushIntervalMs, log }) : undefined;
+    // The issuer each tenant's derived JWTs must carry (server-side verification).
+    const tenantIssuers = new TenantIssuers(db, config.issuer);
     const verifier = new CredentialVerifier({
       directory,
       hasher,
       signingKeys,
       macaroonRootKeys,
       keyPrefix: config.keyPrefix,
-      issuer: config.issuer,
+      tenantIssuers,
       // Rows hashed under a retired server secret are re-hashed on their next successful use.
       onStaleHash: (record, secret) => {
         const hash = hasher.hash(record.keyId, secret);
@@ -203,14 +207,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       issueSealer: new Sealer(secrets, "issue request"),
       signingKeys,
       macaroonRootKeys,
+      tokenTerms: new DerivedTokenTermsReader(db, { issuer: config.issuer, tokenDefaultTtlMs: config.tokenDefaultTtlMs, tokenMaxTtlMs: config.tokenMaxTtlMs }),
       now,
       lastUse,
-      settings: {
-        keyPrefix: config.keyPrefix,
-        issuer: config.issuer,
-        tokenDefaultTtlMs: config.tokenDefaultTtlMs,
-        tokenMaxTtlMs: config.tokenMaxTtlMs,
-      },
+      settings: { keyPrefix: config.keyPrefix },
     });
     const follower = new ChangeFeedFollower(db, directory, {
       intervalMs: config.feedPollIntervalMs,
@@ -252,7 +252,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now, maxForcedRevocations: options.maxForcedTenantRevocations })];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now, settings: { issuer: config.issuer, tokenMaxTtlMs: config.tokenMaxTtlMs }, issuers: tenantIssuers, maxForcedRevocations: options.maxForcedTenantRevocations })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
     const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });

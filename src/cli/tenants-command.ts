@@ -20,7 +20,7 @@ import { checkTenantId } from "./tenant-flag.js";
 
 const COMMON = { ...HELP_OPTION, ...OUTPUT_OPTIONS, ...CONNECTION_OPTIONS } as const;
 const COMMON_HELP = `${OUTPUT_HELP}\n\n${CONNECTION_HELP}\n`;
-const HEADERS = ["TENANT", "DISPLAY NAME", "CREATED", "UPDATED"] as const;
+const HEADERS = ["TENANT", "DISPLAY NAME", "CREATED", "UPDATED", "JWT ISSUER", "JWT AUDIENCE"] as const;
 
 /** The policy flags of create and update; update replaces the whole policy when one is given. */
 const POLICY_OPTIONS = {
@@ -28,29 +28,48 @@ const POLICY_OPTIONS = {
   "require-expiry": { type: "boolean" },
   "allowed-scope": { type: "string", multiple: true },
   "max-active-keys": { type: "string" },
+  "max-derived-token-lifetime": { type: "string" },
 } as const;
+
+/** The derived-JWT flags of create and update (an empty value goes back to the default). */
+const JWT_OPTIONS = {
+  "jwt-issuer": { type: "string" },
+  "jwt-audience": { type: "string" },
+} as const;
+const JWT_HELP = `Derived JWTs of the tenant's keys:
+  --jwt-issuer <iss>        their iss (default: the server's --issuer for default,
+                            <server issuer>/tenants/<tenant-id> for the others; "" restores it).
+                            Tokens derived under the old issuer stop verifying on Sigil.
+  --jwt-audience <aud>      their aud when DeriveToken names none ("" for none)`;
 const POLICY_HELP = `Policy (enforced on IssueKey, ImportKey and UpdateKey; a breach is FAILED_PRECONDITION naming it):
   --max-key-lifetime <d>    keys live at most this long, e.g. 90d
   --require-expiry          every key must expire
   --allowed-scope <pattern> scopes must match one of these (repeat; * matches anything, e.g. orders:*)
-  --max-active-keys <n>     most active keys at once`;
+  --max-active-keys <n>     most active keys at once
+  --max-derived-token-lifetime <d>
+                            tokens derived from its keys live at most this long (DeriveToken);
+                            a longer ttl is refused, the server's default ttl is cut to it`;
 
 interface PolicyValues {
   readonly "max-key-lifetime"?: string | undefined;
   readonly "require-expiry"?: boolean | undefined;
   readonly "allowed-scope"?: string[] | undefined;
   readonly "max-active-keys"?: string | undefined;
+  readonly "max-derived-token-lifetime"?: string | undefined;
 }
 
 /** The policy the flags give, or undefined when none is given. */
 function policyOf(values: PolicyValues): TenantPolicy | undefined {
-  const given = values["max-key-lifetime"] !== undefined || values["require-expiry"] !== undefined || values["allowed-scope"] !== undefined || values["max-active-keys"] !== undefined;
+  const given = values["max-key-lifetime"] !== undefined || values["require-expiry"] !== undefined || values["allowed-scope"] !== undefined || values["max-active-keys"] !== undefined || values["max-derived-token-lifetime"] !== undefined;
   if (!given) return undefined;
   return create(TenantPolicySchema, {
     maxKeyLifetime: values["max-key-lifetime"] === undefined ? undefined : durationFromMs(parseDurationFlag("--max-key-lifetime", values["max-key-lifetime"], 1000, 10 * 365 * 86_400_000)),
     requireExpiry: values["require-expiry"] === true,
     allowedScopePatterns: checkScopes(values["allowed-scope"]),
     maxActiveKeys: values["max-active-keys"] === undefined ? 0 : parseIntegerFlag("--max-active-keys", values["max-active-keys"], 1, 1_000_000),
+    // The server bounds it by its own SIGIL_TOKEN_MAX_TTL (INVALID_ARGUMENT over it); the CLI by the setting's own ceiling.
+    maxDerivedTokenLifetime:
+      values["max-derived-token-lifetime"] === undefined ? undefined : durationFromMs(parseDurationFlag("--max-derived-token-lifetime", values["max-derived-token-lifetime"], 1000, 86_400_000)),
   });
 }
 
@@ -61,10 +80,12 @@ digits and '-'; it is fixed, and never reused once the tenant is deleted.
 
 ${POLICY_HELP}
 
+${JWT_HELP}
+
 ${COMMON_HELP}`;
 const GET_HELP = `Usage: sigil tenants get <tenant-id> [options]\n\nShows one tenant (needs any role over it).\n\n${COMMON_HELP}`;
 const LIST_HELP = `Usage: sigil tenants list [options]\n\nLists every tenant by id (needs sigil:tenants.admin).\n\n${COMMON_HELP}`;
-const UPDATE_HELP = `Usage: sigil tenants update <tenant-id> [--display-name <name>] [policy flags] [options]\n\nChanges a tenant's display name, or replaces its policy with the one the flags give (needs sigil:tenants.admin).\n\n${POLICY_HELP}\n\n${COMMON_HELP}`;
+const UPDATE_HELP = `Usage: sigil tenants update <tenant-id> [--display-name <name>] [policy flags] [jwt flags] [options]\n\nChanges a tenant's display name or derived-JWT settings, or replaces its policy with the one the flags give (needs sigil:tenants.admin).\n\n${POLICY_HELP}\n\n${JWT_HELP}\n\n${COMMON_HELP}`;
 const DELETE_HELP = `Usage: sigil tenants delete <tenant-id> [--force] [options]
 
 Deletes a tenant (needs sigil:tenants.admin). A tenant with active keys is kept unless --force,
@@ -76,12 +97,15 @@ ${COMMON_HELP}`;
 const create_: Subcommand = {
   summary: "create a tenant",
   async run(args, ctx) {
-    const options = { ...COMMON, ...POLICY_OPTIONS, "display-name": { type: "string" } } as const;
+    const options = { ...COMMON, ...POLICY_OPTIONS, ...JWT_OPTIONS, "display-name": { type: "string" } } as const;
     const { values, positionals } = parseCommandArgs("tenants create", args, options, { min: 1, max: 1, names: "one <tenant-id>" });
     if (values.help) return help(ctx, CREATE_HELP);
     const tenantId = checkTenantId(positionals[0]!, "<tenant-id>");
     const { client, call } = await connect(values, ctx, { admin: true });
-    const response = await client.createTenant({ tenantId, displayName: values["display-name"] ?? "", policy: policyOf(values) }, call);
+    const response = await client.createTenant(
+      { tenantId, displayName: values["display-name"] ?? "", policy: policyOf(values), jwtIssuer: values["jwt-issuer"] ?? "", jwtAudience: values["jwt-audience"] ?? "" },
+      call,
+    );
     return print(ctx, values.json === true, () => new CliOutput(ctx, true).message(CreateTenantResponseSchema, response), response.tenant);
   },
 };
@@ -121,18 +145,23 @@ const list: Subcommand = {
 };
 
 const update: Subcommand = {
-  summary: "change a tenant's display name",
+  summary: "change a tenant's display name, policy or derived-JWT settings",
   async run(args, ctx) {
-    const options = { ...COMMON, ...POLICY_OPTIONS, "display-name": { type: "string" } } as const;
+    const options = { ...COMMON, ...POLICY_OPTIONS, ...JWT_OPTIONS, "display-name": { type: "string" } } as const;
     const { values, positionals } = parseCommandArgs("tenants update", args, options, { min: 1, max: 1, names: "one <tenant-id>" });
     if (values.help) return help(ctx, UPDATE_HELP);
     const tenantId = checkTenantId(positionals[0]!, "<tenant-id>");
     const policy = policyOf(values);
-    const paths = [...(values["display-name"] === undefined ? [] : ["display_name"]), ...(policy === undefined ? [] : ["policy"])];
-    if (paths.length === 0) throw new UsageError("tenants update: give --display-name or policy flags");
+    const paths = [
+      ...(values["display-name"] === undefined ? [] : ["display_name"]),
+      ...(policy === undefined ? [] : ["policy"]),
+      ...(values["jwt-issuer"] === undefined ? [] : ["jwt_issuer"]),
+      ...(values["jwt-audience"] === undefined ? [] : ["jwt_audience"]),
+    ];
+    if (paths.length === 0) throw new UsageError("tenants update: give --display-name, policy flags, --jwt-issuer or --jwt-audience");
     const { client, call } = await connect(values, ctx, { admin: true });
     const response = await client.updateTenant(
-      { tenant: { tenantId, displayName: values["display-name"] ?? "", policy }, updateMask: create(FieldMaskSchema, { paths }) },
+      { tenant: { tenantId, displayName: values["display-name"] ?? "", policy, jwtIssuer: values["jwt-issuer"] ?? "", jwtAudience: values["jwt-audience"] ?? "" }, updateMask: create(FieldMaskSchema, { paths }) },
       call,
     );
     return print(ctx, values.json === true, () => new CliOutput(ctx, true).message(UpdateTenantResponseSchema, response), response.tenant);
@@ -157,7 +186,7 @@ const delete_: Subcommand = {
 
 function print(ctx: CliContext, json: boolean, asJson: () => void, tenant: Tenant | undefined): number {
   if (json) asJson();
-  else if (tenant) new CliOutput(ctx, false).fields([["tenant_id", tenant.tenantId], ["display_name", tenant.displayName || "-"], ["created", formatTime(tenant.createTime)], ["updated", formatTime(tenant.updateTime)], ["policy", formatPolicy(tenant.policy)]]);
+  else if (tenant) new CliOutput(ctx, false).fields([["tenant_id", tenant.tenantId], ["display_name", tenant.displayName || "-"], ["created", formatTime(tenant.createTime)], ["updated", formatTime(tenant.updateTime)], ["policy", formatPolicy(tenant.policy)], ["jwt_issuer", tenant.jwtIssuer || "- (default)"], ["jwt_audience", tenant.jwtAudience || "-"]]);
   return 0;
 }
 
@@ -168,12 +197,13 @@ function formatPolicy(p: TenantPolicy | undefined): string {
     ...(p.requireExpiry ? ["require_expiry"] : []),
     ...(p.allowedScopePatterns.length > 0 ? [`allowed_scopes=${p.allowedScopePatterns.join(",")}`] : []),
     ...(p.maxActiveKeys > 0 ? [`max_active_keys=${p.maxActiveKeys}`] : []),
+    ...(p.maxDerivedTokenLifetime ? [`max_derived_token_lifetime=${p.maxDerivedTokenLifetime.seconds}s`] : []),
   ];
   return parts.length === 0 ? "-" : parts.join(" ");
 }
 
 function row(t: Tenant): string[] {
-  return [t.tenantId, t.displayName || "-", formatTime(t.createTime), formatTime(t.updateTime)];
+  return [t.tenantId, t.displayName || "-", formatTime(t.createTime), formatTime(t.updateTime), t.jwtIssuer || "-", t.jwtAudience || "-"];
 }
 
 /** `sigil tenants <create|get|list|update|delete>`: admin commands on tenants. */

@@ -26,7 +26,8 @@ Options:
                             None means all of the key's scopes.
   --ttl <duration>          lifetime, e.g. 5m (default: the server's default, 15m). The server caps
                             it at its maximum (SIGIL_TOKEN_MAX_TTL, 1h by default) and at the parent
-                            key's expiry; a note on stderr says when it did.
+                            key's expiry; a note on stderr says when it did. A ttl over the key's
+                            tenant's max_derived_token_lifetime is refused (its default is cut to it).
   --audience <audience>     the service the token is meant for
 
 ${OUTPUT_HELP}
@@ -89,9 +90,9 @@ async function parentKey(values: { key?: string | undefined; "key-file"?: string
 function lifetimeCapNote(response: DeriveTokenResponse, asked: string | undefined): string | undefined {
   if (response.lifetimeLimit === TokenLifetimeLimit.UNSPECIFIED || !response.ttl) return undefined;
   const granted = `note: the token lives ${formatLifetime(durationMs(response.ttl))}, not ${asked === undefined ? "the default lifetime" : `the ${asked} asked for`}:`;
-  return response.lifetimeLimit === TokenLifetimeLimit.MAX_TTL
-    ? `${granted} capped at the server's longest token lifetime (SIGIL_TOKEN_MAX_TTL)`
-    : `${granted} capped at the parent key's expiry (${formatTime(response.expireTime)}); a token never outlives its key`;
+  if (response.lifetimeLimit === TokenLifetimeLimit.MAX_TTL) return `${granted} capped at the server's longest token lifetime (SIGIL_TOKEN_MAX_TTL)`;
+  if (response.lifetimeLimit === TokenLifetimeLimit.TENANT_POLICY) return `${granted} capped by the tenant's policy max_derived_token_lifetime`;
+  return `${granted} capped at the parent key's expiry (${formatTime(response.expireTime)}); a token never outlives its key`;
 }
 
 /** `sigil tokens derive`: mints derived tokens. */

@@ -9,7 +9,8 @@ import type { ClientIp } from "../usage/client-networks.js";
 import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
 import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
-import { looksLikeJwt, verifyDerivedJwt, type DerivedJwtClaims } from "../tokens/derived-jwt.js";
+import type { TenantIssuers } from "../tenants/tenant-issuers.js";
+import { issuerMatches, looksLikeJwt, verifyDerivedJwt, type DerivedJwtClaims } from "../tokens/derived-jwt.js";
 import { checkVerifiedClaims, VerifiedJwtCache } from "../tokens/verified-jwt-cache.js";
 import type { SigningKeys } from "../tokens/signing-keys.js";
 import type { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
@@ -96,7 +97,8 @@ export interface CredentialVerifierDeps {
   readonly signingKeys: SigningKeys;
   readonly macaroonRootKeys: MacaroonRootKeys;
   readonly keyPrefix: string;
-  readonly issuer: string;
+  /** The issuer each tenant's derived JWTs carry. */
+  readonly tenantIssuers: TenantIssuers;
   /** Called after a successful check against a retired server-secret version. */
   readonly onStaleHash?: (record: KeyRecord, secret: string) => void;
   readonly usage?: UsageControls;
@@ -341,7 +343,6 @@ export class CredentialVerifier {
       claims = cached.claims;
     } else {
       const verdict = await verifyDerivedJwt(token, (kid) => this.#d.signingKeys.lookup(kid), {
-        issuer: this.#d.issuer,
         audience: options.audience,
         nowMs: options.nowMs,
       });
@@ -351,6 +352,8 @@ export class CredentialVerifier {
     }
     const record = await this.#keyOf(claims.key_id, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, claims.key_id);
+    const issuer = this.#d.tenantIssuers.issuerOf(record.tenantId, options.nowMs);
+    if (!issuerMatches(claims, record.tenantId, issuer instanceof Promise ? await issuer : issuer)) return fail(VerifyReason.BAD_SIGNATURE, kind);
     // The token never grants more than its parent holds now.
     const scopes = claims.scope.split(" ").filter((s) => s.length > 0 && record.scopes.includes(s));
     return this.#checkRecord(record, kind, scopes, claims.exp * 1000, options, claims.jti);

@@ -38,7 +38,6 @@ import {
   ListKeysResponseSchema,
   RevokeKeyResponseSchema,
   TokenFormat,
-  TokenLifetimeLimit,
   VerifyKeyResponseSchema,
   VerifyReason,
   type DeriveTokenRequest,
@@ -56,6 +55,7 @@ import {
   type VerifyKeyRequest,
   type VerifyKeyResponse,
 } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
+import type { DerivedTokenTermsReader } from "../tenants/derived-token-terms.js";
 import { ROLES } from "../tenants/roles.js";
 import { grantRefusal, reaches } from "../tenants/tenant-access.js";
 import { DEFAULT_TENANT, optionalTenantId } from "../tenants/tenant-id.js";
@@ -99,14 +99,13 @@ export interface KeyServiceDeps {
   readonly issueSealer: Sealer;
   readonly signingKeys: SigningKeys;
   readonly macaroonRootKeys: MacaroonRootKeys;
+  /** Issuer, default audience and lifetime of a derived token, from its parent's tenant. */
+  readonly tokenTerms: DerivedTokenTermsReader;
   readonly now: () => number;
   /** Last uses not written yet, so GetKey and ListKeys on this process show them. */
   readonly lastUse?: LastUseRecorder;
   readonly settings: {
     readonly keyPrefix: string;
-    readonly issuer: string;
-    readonly tokenDefaultTtlMs: number;
-    readonly tokenMaxTtlMs: number;
   };
 }
 
@@ -285,29 +284,32 @@ export class KeyService {
     const scopes = requested.length > 0 ? requested : record.scopes.filter((s) => reservedScopesIn([s]).length === 0);
     // A derived token is a narrowed grant; one that grants nothing has no use.
     if (scopes.length === 0) throw new ConnectError("the parent key holds no scopes a token may carry, so no token can be derived from it", Code.FailedPrecondition);
-    const audience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
-    const { tokenDefaultTtlMs, tokenMaxTtlMs, issuer } = this.#d.settings;
-    const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, LIMITS.maxKeyTtlMs) : tokenDefaultTtlMs;
-    // Capped by the configured maximum and by the parent's remaining life; the answer says which.
-    const lifetime = tokenLifetime(ttl, tokenMaxTtlMs, record.expireTime === null ? null : record.expireTime - now);
+    const requestedAudience = requireBoundedText(req.audience, "audience", LIMITS.audienceChars);
+    const ttl = req.ttl ? durationMs(req.ttl, "ttl", 1000, LIMITS.maxKeyTtlMs) : undefined;
+    // The tenant's policy, then the configured maximum and the parent's remaining life; the answer says which cut it.
+    const terms = await this.#d.tokenTerms.termsFor(record.tenantId, ttl, record.expireTime === null ? null : record.expireTime - now);
+    const lifetime = terms.lifetime;
     const expireTime = now + lifetime.ms;
     if (lifetime.ms < 1000) throw new ConnectError("parent key expires in less than a second", Code.FailedPrecondition);
 
     const format = req.format === TokenFormat.UNSPECIFIED ? TokenFormat.JWT : req.format;
-    const minted = await this.#mint(format, { record, scopes, audience, now, expireTime });
+    // The tenant's default audience is a JWT's only: a macaroon's holder adds `aud` caveats itself.
+    const audience = requestedAudience || (format === TokenFormat.JWT ? terms.defaultAudience : "");
+    const minted = await this.#mint(format, { record, scopes, audience, issuer: terms.issuer, now, expireTime });
     return create(DeriveTokenResponseSchema, { ...minted, format, keyId: record.keyId, scopes, ttl: durationFromMs(lifetime.ms), lifetimeLimit: lifetime.limit });
   }
 
   async #mint(
     format: TokenFormat,
-    t: { record: KeyRecord; scopes: string[]; audience: string; now: number; expireTime: number },
+    t: { record: KeyRecord; scopes: string[]; audience: string; issuer: string; now: number; expireTime: number },
   ): Promise<{ token: string; tokenId: string; expireTime: ReturnType<typeof optionalTimestamp> }> {
     // Both formats carry whole-second expiry; report what the token says.
     const expireSeconds = Math.floor(t.expireTime / 1000);
     const expireTime = optionalTimestamp(expireSeconds * 1000);
     if (format === TokenFormat.JWT) {
       const { token, jti } = await mintDerivedJwt(await this.#d.signingKeys.signingKey(), {
-        issuer: this.#d.settings.issuer,
+        issuer: t.issuer,
+        tenantId: t.record.tenantId,
         subject: t.record.owner,
         audience: t.audience || undefined,
         keyId: t.record.keyId,
@@ -442,15 +444,6 @@ export function verificationToProto(v: Verification): VerifyKeyResponse {
       : undefined,
     credits: v.credits ? create(CreditsStatusSchema, { remaining: BigInt(v.credits.remaining), nextRefillTime: optionalTimestamp(v.credits.nextRefillTime) }) : undefined,
   });
-}
-
-/** A derived token's lifetime: the asked-for ttl, cut by the server maximum and then by the parent's remaining life. */
-function tokenLifetime(ttlMs: number, maxTtlMs: number, parentRemainingMs: number | null): { ms: number; limit: TokenLifetimeLimit } {
-  let ms = ttlMs;
-  let limit = TokenLifetimeLimit.UNSPECIFIED;
-  if (ms > maxTtlMs) [ms, limit] = [maxTtlMs, TokenLifetimeLimit.MAX_TTL];
-  if (parentRemainingMs !== null && ms > parentRemainingMs) [ms, limit] = [parentRemainingMs, TokenLifetimeLimit.PARENT_EXPIRY];
-  return { ms, limit };
 }
 
 /** SHA-256 of the canonical form of an IssueKey request (request_id excluded). */

@@ -293,6 +293,20 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.dropTable("tenants").execute();
       },
     },
+    "0009_tenant_jwt_issuer": {
+      // Issue #13 item 5: each tenant's derived JWTs carry its own `iss` (null: the default one) and
+      // a default `aud`. An issuer names one tenant only, deleted ones included, so a token's `iss`
+      // tells offline verifiers whose it is; the unique index also settles concurrent updates.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable("tenants").addColumn("jwt_issuer", "text").execute();
+        await db.schema.alterTable("tenants").addColumn("jwt_audience", "text", (c) => c.notNull().defaultTo("")).execute();
+        await db.schema.createIndex("tenants_by_jwt_issuer").unique().on("tenants").column("jwt_issuer").execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropIndex("tenants_by_jwt_issuer").execute();
+        for (const column of ["jwt_audience", "jwt_issuer"]) await db.schema.alterTable("tenants").dropColumn(column).execute();
+      },
+    },
   };
 }
 

@@ -26,7 +26,7 @@ export async function listLiveTenants(db: Db, afterId: string | undefined, limit
 }
 
 /** Changes a live tenant; false when there is none. */
-export async function updateLiveTenant(db: Db, tenantId: string, set: { display_name?: string; policy?: string; update_time: number }): Promise<boolean> {
+export async function updateLiveTenant(db: Db, tenantId: string, set: { display_name?: string; policy?: string; jwt_issuer?: string | null; jwt_audience?: string; update_time: number }): Promise<boolean> {
   const r = await db.updateTable("tenants").set(set).where("tenant_id", "=", tenantId).where("delete_time", "is", null).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
@@ -40,6 +40,11 @@ export async function markTenantDeleted(db: Db, tenantId: string, time: number):
 export async function tenantPolicyJson(db: Db, tenantId: string): Promise<string> {
   const row = await db.selectFrom("tenants").select("policy").where("tenant_id", "=", tenantId).executeTakeFirst();
   return row?.policy ?? "{}";
+}
+
+/** What DeriveToken and JWT verification need of a tenant: its issuer, default audience and policy (undefined: no such tenant). */
+export async function tenantTokenRow(db: Db, tenantId: string): Promise<Pick<TenantRow, "jwt_issuer" | "jwt_audience" | "policy"> | undefined> {
+  return db.selectFrom("tenants").select(["jwt_issuer", "jwt_audience", "policy"]).where("tenant_id", "=", tenantId).executeTakeFirst();
 }
 
 /** How many keys of the tenant are active (unrevoked and unexpired; disabled ones count). */

@@ -11,12 +11,20 @@ export interface TenantPolicy {
   readonly requireExpiry?: boolean;
   readonly allowedScopePatterns?: readonly string[];
   readonly maxActiveKeys?: number;
+  /** Longest lifetime of a derived token (DeriveToken; see derived-token-lifetime.ts). */
+  readonly maxDerivedTokenLifetimeMs?: number;
 }
 
 export const MAX_ACTIVE_KEYS_LIMIT = 1_000_000;
 
+/** Server settings a policy is bounded by. */
+export interface PolicyBounds {
+  /** The server's longest derived-token lifetime (SIGIL_TOKEN_MAX_TTL). */
+  readonly tokenMaxTtlMs: number;
+}
+
 /** The policy of a request (CreateTenant, UpdateTenant); INVALID_ARGUMENT naming the field. */
-export function policyFromProto(p: TenantPolicyProto | undefined, field: string): TenantPolicy {
+export function policyFromProto(p: TenantPolicyProto | undefined, field: string, bounds: PolicyBounds): TenantPolicy {
   if (!p) return {};
   const policy: { -readonly [K in keyof TenantPolicy]: TenantPolicy[K] } = {};
   if (p.maxKeyLifetime) policy.maxKeyLifetimeMs = durationMs(p.maxKeyLifetime, `${field}.max_key_lifetime`, 1000, LIMITS.maxKeyTtlMs);
@@ -25,6 +33,9 @@ export function policyFromProto(p: TenantPolicyProto | undefined, field: string)
   if (p.maxActiveKeys !== 0) {
     if (p.maxActiveKeys < 0 || p.maxActiveKeys > MAX_ACTIVE_KEYS_LIMIT) throw invalid(`${field}.max_active_keys: must be 0 (no limit) to ${MAX_ACTIVE_KEYS_LIMIT}`);
     policy.maxActiveKeys = p.maxActiveKeys;
+  }
+  if (p.maxDerivedTokenLifetime) {
+    policy.maxDerivedTokenLifetimeMs = durationMs(p.maxDerivedTokenLifetime, `${field}.max_derived_token_lifetime`, 1000, bounds.tokenMaxTtlMs);
   }
   return policy;
 }
@@ -36,6 +47,7 @@ export function policyToProto(policy: TenantPolicy): TenantPolicyProto | undefin
     requireExpiry: policy.requireExpiry === true,
     allowedScopePatterns: [...(policy.allowedScopePatterns ?? [])],
     maxActiveKeys: policy.maxActiveKeys ?? 0,
+    maxDerivedTokenLifetime: policy.maxDerivedTokenLifetimeMs === undefined ? undefined : durationFromMs(policy.maxDerivedTokenLifetimeMs),
   });
 }
 
@@ -55,7 +67,7 @@ function patternRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`);
 }
 
-function broken(tenantId: string, policy: string, why: string): ConnectError {
+export function broken(tenantId: string, policy: string, why: string): ConnectError {
   return new ConnectError(`tenant ${tenantId} policy ${policy}: ${why}`, Code.FailedPrecondition);
 }
 

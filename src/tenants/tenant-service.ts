@@ -44,6 +44,9 @@ import { invalid, LIMITS, requireBoundedText } from "../service/request-validati
 import { ROLES } from "./roles.js";
 import { DEFAULT_TENANT, requireTenantId, tenantNotFound } from "./tenant-id.js";
 import { parseStoredPolicy, policyFromProto, policyToProto } from "./tenant-policy.js";
+import type { TenantIssuers } from "./tenant-issuers.js";
+import { requireJwtAudience, requireJwtIssuer } from "./tenant-jwt.js";
+import { isUniqueViolation } from "../store/unique-violation.js";
 
 export interface TenantServiceDeps {
   readonly db: SigilDb;
@@ -54,6 +57,10 @@ export interface TenantServiceDeps {
   /** Keys revoked by a forced deletion stop verifying on this process before the call returns. */
   readonly directory: KeyDirectory;
   readonly now: () => number;
+  /** The server's issuer (defaults of the tenants' issuers) and longest derived-token lifetime (bound of the policy). */
+  readonly settings: { readonly issuer: string; readonly tokenMaxTtlMs: number };
+  /** This process's cache of the tenants' issuers: an UpdateTenant here applies at once. */
+  readonly issuers: TenantIssuers;
   /** Most keys one forced DeleteTenant revokes (default DEFAULT_MAX_FORCED_REVOCATIONS; tests lower it). */
   readonly maxForcedRevocations?: number;
 }
@@ -66,7 +73,7 @@ export interface TenantServiceDeps {
 export const DEFAULT_MAX_FORCED_REVOCATIONS = 10_000;
 
 /** What UpdateTenant's mask may name. */
-const UPDATABLE = ["display_name", "policy"];
+const UPDATABLE = ["display_name", "policy", "jwt_issuer", "jwt_audience"];
 
 /** Longest display name of a tenant. */
 const DISPLAY_NAME_CHARS = 128;
@@ -86,10 +93,11 @@ export class TenantService {
     const { actor } = await this.#d.admin.requireRole(ctx, ROLES.tenantsAdmin);
     const tenantId = requireTenantId(req.tenantId);
     const displayName = requireBoundedText(req.displayName, "display_name", DISPLAY_NAME_CHARS);
-    const policy = policyFromProto(req.policy, "policy");
+    const policy = policyFromProto(req.policy, "policy", this.#d.settings);
+    const jwt = { jwt_issuer: requireJwtIssuer(req.jwtIssuer, "jwt_issuer", this.#d.settings.issuer), jwt_audience: requireJwtAudience(req.jwtAudience, "jwt_audience") };
     const now = this.#d.now();
-    const row: TenantRow = { tenant_id: tenantId, display_name: displayName, create_time: now, update_time: now, delete_time: null, policy: JSON.stringify(policy) };
-    await this.#d.db.transaction().execute(async (tx) => {
+    const row: TenantRow = { tenant_id: tenantId, display_name: displayName, create_time: now, update_time: now, delete_time: null, policy: JSON.stringify(policy), ...jwt };
+    await this.#writeIssuer(jwt.jwt_issuer, "jwt_issuer", () => this.#d.db.transaction().execute(async (tx) => {
       await this.#d.recheck.requireAdmin(tx, actor);
       const existing = await findTenantRow(tx, tenantId);
       if (existing) {
@@ -97,8 +105,8 @@ export class TenantService {
         throw new ConnectError(`tenant ${tenantId} already ${why}`, Code.AlreadyExists);
       }
       await insertTenant(tx, row);
-      await appendAuditEvent(tx, { time: now, action: "create_tenant", keyId: "", actorKeyId: actor.keyId, details: { display_name: displayName, policy }, tenantId });
-    });
+      await appendAuditEvent(tx, { time: now, action: "create_tenant", keyId: "", actorKeyId: actor.keyId, details: { display_name: displayName, policy, ...jwt }, tenantId });
+    }));
     return create(CreateTenantResponseSchema, { tenant: tenantToProto(row) });
   }
 
@@ -135,17 +143,35 @@ export class TenantService {
     if (paths.length === 0 || paths.some((p) => !UPDATABLE.includes(p))) throw invalid(`update_mask: name the fields to change; updatable fields: ${UPDATABLE.join(", ")}`);
     const fields = [...new Set(paths)];
     const displayName = fields.includes("display_name") ? requireBoundedText(req.tenant.displayName, "tenant.display_name", DISPLAY_NAME_CHARS) : undefined;
-    const policy = fields.includes("policy") ? policyFromProto(req.tenant.policy, "tenant.policy") : undefined;
+    const policy = fields.includes("policy") ? policyFromProto(req.tenant.policy, "tenant.policy", this.#d.settings) : undefined;
+    const jwt = {
+      ...(fields.includes("jwt_issuer") ? { jwt_issuer: requireJwtIssuer(req.tenant.jwtIssuer, "tenant.jwt_issuer", this.#d.settings.issuer) } : {}),
+      ...(fields.includes("jwt_audience") ? { jwt_audience: requireJwtAudience(req.tenant.jwtAudience, "tenant.jwt_audience") } : {}),
+    };
     const now = this.#d.now();
-    const row = await this.#d.db.transaction().execute(async (tx) => {
+    const row = await this.#writeIssuer(jwt.jwt_issuer ?? null, "tenant.jwt_issuer", () => this.#d.db.transaction().execute(async (tx) => {
       await this.#d.recheck.requireAdmin(tx, actor);
-      const set = { update_time: now, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy: JSON.stringify(policy) }) };
+      const set = { update_time: now, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy: JSON.stringify(policy) }), ...jwt };
       if (!(await updateLiveTenant(tx, tenantId, set))) throw tenantNotFound(tenantId);
-      const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }) };
+      const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }), ...jwt };
       await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details, tenantId });
       return findLiveTenant(tx, tenantId);
-    });
+    }));
+    // Tokens of the old issuer stop verifying here before we answer; other processes within TENANT_ISSUER_TTL_MS.
+    if ("jwt_issuer" in jwt) this.#d.issuers.forget(tenantId);
     return create(UpdateTenantResponseSchema, { tenant: tenantToProto(row!) });
+  }
+
+  /** Runs a write that sets `issuer`; the unique index's refusal (another tenant has it) is ALREADY_EXISTS naming the field. */
+  async #writeIssuer<T>(issuer: string | null, field: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (issuer !== null && isUniqueViolation(err) && violatesIssuerIndex(err)) {
+        throw new ConnectError(`${field}: another tenant has (or a deleted tenant had) this issuer; an issuer names one tenant only`, Code.AlreadyExists);
+      }
+      throw err;
+    }
   }
 
   async deleteTenant(req: DeleteTenantRequest, ctx: CallContext): Promise<DeleteTenantResponse> {
@@ -181,6 +207,12 @@ export class TenantService {
   }
 }
 
+/** The unique violation is the issuer's (SQLite names the column, PostgreSQL the index), not a concurrent CreateTenant of the same id. */
+function violatesIssuerIndex(err: unknown): boolean {
+  const e = err as { message?: string; constraint?: string };
+  return e.constraint === "tenants_by_jwt_issuer" || (e.message ?? "").includes("tenants.jwt_issuer");
+}
+
 function tenantToProto(row: TenantRow): Tenant {
   return create(TenantSchema, {
     tenantId: row.tenant_id,
@@ -188,5 +220,7 @@ function tenantToProto(row: TenantRow): Tenant {
     createTime: timestampFromMs(Number(row.create_time)),
     updateTime: timestampFromMs(Number(row.update_time)),
     policy: policyToProto(parseStoredPolicy(row.policy)),
+    jwtIssuer: row.jwt_issuer ?? "",
+    jwtAudience: row.jwt_audience,
   });
 }

@@ -15,10 +15,13 @@ export interface DerivedJwtClaims {
   readonly scope: string;
   /** The API key the token was derived from. */
   readonly key_id: string;
+  /** The tenant of that key (absent from tokens derived before tenants had issuers). */
+  readonly tenant?: string;
 }
 
 export interface MintJwtInput {
   readonly issuer: string;
+  readonly tenantId: string;
   readonly subject: string;
   readonly audience: string | undefined;
   readonly keyId: string;
@@ -30,7 +33,7 @@ export interface MintJwtInput {
 export async function mintDerivedJwt(signingKey: ActiveSigningKey, input: MintJwtInput): Promise<{ token: string; jti: string }> {
   const jti = randomBytes(16).toString("base64url");
   const iat = Math.floor(input.issuedAtMs / 1000);
-  const jwt = new SignJWT({ scope: input.scopes.join(" "), key_id: input.keyId })
+  const jwt = new SignJWT({ scope: input.scopes.join(" "), key_id: input.keyId, tenant: input.tenantId })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: signingKey.kid, typ: "JWT" })
     .setIssuer(input.issuer)
     .setSubject(input.subject)
@@ -56,13 +59,14 @@ export function looksLikeJwt(credential: string): boolean {
 }
 
 /**
- * Verifies signature (EdDSA only), issuer, time claims and audience. A token that carries an
- * audience only verifies for a caller that names that audience.
+ * Verifies signature (EdDSA only), time claims and audience. A token that carries an audience only
+ * verifies for a caller that names that audience. The issuer is the tenant's, known once the
+ * parent key is: the caller checks it (see `issuerRefusal`).
  */
 export async function verifyDerivedJwt(
   token: string,
   resolveKey: (kid: string) => SigningKeyLookup | Promise<SigningKeyLookup>,
-  options: { issuer: string; audience: string; nowMs: number; clockToleranceSec?: number },
+  options: { audience: string; nowMs: number; clockToleranceSec?: number },
 ): Promise<JwtVerdict> {
   let kid: string | undefined;
   try {
@@ -77,12 +81,12 @@ export async function verifyDerivedJwt(
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: [SIGNING_ALG],
-      issuer: options.issuer,
       currentDate: new Date(options.nowMs),
       clockTolerance: options.clockToleranceSec ?? 0,
-      requiredClaims: ["sub", "iat", "nbf", "exp", "jti", "scope", "key_id"],
+      requiredClaims: ["iss", "sub", "iat", "nbf", "exp", "jti", "scope", "key_id"],
     });
     if (typeof payload.scope !== "string" || typeof payload.key_id !== "string") return { ok: false, reason: "MALFORMED" };
+    if (typeof payload.iss !== "string" || (payload.tenant !== undefined && typeof payload.tenant !== "string")) return { ok: false, reason: "MALFORMED" };
     const aud = payload.aud;
     if (aud !== undefined) {
       const audiences = Array.isArray(aud) ? aud : [aud];
@@ -105,4 +109,14 @@ function classifyJoseError(err: unknown): JwtFailure {
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return "BAD_SIGNATURE";
   return "MALFORMED";
+}
+
+/**
+ * Whether a verified token's `iss` and `tenant` claims are those of its parent key's tenant now.
+ * A mismatch (a token of a tenant whose issuer has changed since, or claims that do not belong to
+ * the key) is answered as a bad issuer always was: BAD_SIGNATURE. A token without a `tenant` claim
+ * (derived before tenants had issuers) is judged by its `iss` alone.
+ */
+export function issuerMatches(claims: DerivedJwtClaims, tenantId: string, expectedIssuer: string): boolean {
+  return claims.iss === expectedIssuer && (claims.tenant === undefined || claims.tenant === tenantId);
 }

@@ -74,9 +74,12 @@ describe(`database outages (${testDialect()})`, () => {
         const anon = createSigilClient({ baseUrl: live.grpcUrl });
         const known = (await admin.issueKey({ name: "known", owner: "svc:outage", scopes: ["read"] })).secret;
         assert.equal((await anon.verifyKey({ credential: known })).valid, true);
+        // A JWT derived from it verifies too (its tenant's issuer was read before the outage).
+        const knownJwt = (await anon.deriveToken({ credential: known })).token;
+        assert.equal((await anon.verifyKey({ credential: knownJwt })).valid, true);
 
         // Load through the whole outage: issues, unknown-key verifications (need the store) and
-        // verifications of the known key (answered from cache).
+        // verifications of the known key and of its JWT (answered from cache).
         const codes: Array<{ op: string; code: Code | 0 }> = [];
         let knownFailures = 0;
         loops = [
@@ -88,8 +91,10 @@ describe(`database outages (${testDialect()})`, () => {
           })(),
           (async () => {
             while (running) {
-              const r = await anon.verifyKey({ credential: known }).catch(() => undefined);
-              if (r?.reason !== VerifyReason.VALID) knownFailures++;
+              for (const credential of [known, knownJwt]) {
+                const r = await anon.verifyKey({ credential }).catch(() => undefined);
+                if (r?.reason !== VerifyReason.VALID) knownFailures++;
+              }
             }
           })(),
         ];
@@ -116,7 +121,7 @@ describe(`database outages (${testDialect()})`, () => {
         running = false;
         await Promise.all(loops);
 
-        assert.equal(knownFailures, 0, "the cached key verified throughout");
+        assert.equal(knownFailures, 0, "the cached key and its JWT verified throughout");
         const failures = codes.filter((c) => c.code !== 0);
         assert.ok(failures.length > 0, "the outage was seen by the load");
         for (const f of failures) assert.equal(Code[f.code], "Unavailable", `${f.op} failed with ${Code[f.code]}`);

@@ -3,6 +3,7 @@ import { copyFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { decodeJwt } from "jose";
 import { createSigilClient } from "../../clients/typescript/src/index.js";
 import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { testDialect } from "../support/postgres.js";
@@ -43,6 +44,12 @@ describe(`README "Tenants: a SaaS walkthrough" (${testDialect()})`, () => {
       // The verification answer names the tenant.
       assert.match(run.stdout, /^valid\s+true$/m);
       assert.match(run.stdout, /^tenant\s+acme$/m);
+
+      // The service's token: the tenant's issuer, tenant claim and default audience, cut to its policy's 15 minutes.
+      assert.match(run.stderr, /FAILED_PRECONDITION: tenant acme policy max_derived_token_lifetime: derived tokens may live at most 900s: request a shorter ttl/);
+      const jwt = decodeJwt(readFileSync(path.join(work, "orders.jwt"), "utf8").trim());
+      assert.deepEqual([jwt.iss, jwt.tenant, jwt.aud, jwt.exp! - jwt.iat!], ["sigil/tenants/acme", "acme", "orders-api", 900]);
+      assert.equal((run.stdout.match(/^valid\s+true$/gm) ?? []).length, 2, "the key and the token verify");
 
       const platform = createSigilClient({ baseUrl: server.grpcUrl, adminKey: server.adminKey });
       const anonymous = createSigilClient({ baseUrl: server.grpcUrl });

@@ -23,7 +23,7 @@ export type OfflineVerifyFailure =
   | VerifyReason.BAD_SIGNATURE
   /** The token's `alg` is not in the verifier's allow-list. */
   | VerifyReason.ALGORITHM_NOT_ALLOWED
-  /** `iss` is not the configured issuer. */
+  /** `iss` is not the expected issuer, or (with `tenantId`) the `tenant` claim is not that tenant. */
   | VerifyReason.ISSUER_MISMATCH
   | VerifyReason.EXPIRED
   /** `nbf` is in the future (beyond the clock tolerance). */
@@ -54,6 +54,8 @@ export type OfflineVerification =
       /** `jti`. */
       readonly tokenId: string;
       readonly audiences: readonly string[];
+      /** The `tenant` claim: the tenant of the key ("" for a token derived before tokens named it). */
+      readonly tenantId: string;
       readonly expireTime: Date;
       /** Every claim, for callers that need more (frozen: a token seen again answers with the same object). */
       readonly claims: Readonly<JWTPayload>;
@@ -70,8 +72,19 @@ export interface OfflineVerifierOptions {
   readonly tls?: SigilTlsOptions;
   /** An API key holding `sigil:verify` (or `sigil:admin`): authorizes WatchRevocations. */
   readonly credential: string;
-  /** Expected `iss` (Sigil's SIGIL_ISSUER). Default "sigil". */
+  /**
+   * Expected `iss`: the issuer of the one tenant whose tokens this verifier accepts. Sigil gives
+   * every tenant its own issuer (none shared), so this alone keeps other tenants' tokens out.
+   * Default: "sigil" (Sigil's default SIGIL_ISSUER, the tenant `default`'s), or with `tenantId`
+   * that tenant's default issuer under it: "sigil/tenants/<tenantId>". Set it when the server runs
+   * with another --issuer or the tenant has a jwt_issuer of its own.
+   */
   readonly issuer?: string;
+  /**
+   * Bind the verifier to one tenant: a token is accepted only if its `tenant` claim is this id
+   * (and its `iss` is `issuer`); tokens without the claim are rejected. ISSUER_MISMATCH otherwise.
+   */
+  readonly tenantId?: string;
   /** Who this verifier is. A token with an audience verifies only if one of them is listed here. */
   readonly audience?: string | readonly string[];
   /** Allowed `alg` values. Default ["EdDSA"], what Sigil signs with. */
@@ -114,6 +127,15 @@ export interface OfflineVerifierStatus {
 }
 
 const MAX_TOKEN_CHARS = 8192;
+/** Sigil's tenant ids. */
+const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Sigil's default SIGIL_ISSUER. */
+const DEFAULT_SERVER_ISSUER = "sigil";
+
+/** The `iss` Sigil gives a tenant that has no jwt_issuer of its own, under the default SIGIL_ISSUER. */
+function defaultIssuer(tenantId: string | undefined): string {
+  return tenantId === undefined || tenantId === "default" ? DEFAULT_SERVER_ISSUER : `${DEFAULT_SERVER_ISSUER}/tenants/${tenantId}`;
+}
 const SIGIL_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "scope", "key_id"];
 const PRUNE_INTERVAL_MS = 60_000;
 /** When the feed names a new signing key, the JWKS is fetched after these delays until it holds it. */
@@ -137,6 +159,7 @@ const MAX_REVOKED_SIGNING_KEYS = 10_000;
 export class OfflineVerifier {
   readonly #now: () => number;
   readonly #issuer: string;
+  readonly #tenantId: string | undefined;
   readonly #audiences: readonly string[];
   readonly #algorithms: string[];
   readonly #toleranceMs: number;
@@ -164,7 +187,12 @@ export class OfflineVerifier {
       throw new TypeError("OfflineVerifier: credential must be an API key (1 to 8192 characters, no spaces)");
     }
     this.#now = options.now ?? Date.now;
-    this.#issuer = options.issuer ?? "sigil";
+    const tenantId = options.tenantId;
+    if (tenantId !== undefined && (typeof tenantId !== "string" || !TENANT_ID.test(tenantId))) {
+      throw new TypeError("OfflineVerifier: tenantId must be a tenant id (1 to 63 characters of lowercase letters, digits and '-')");
+    }
+    this.#tenantId = tenantId;
+    this.#issuer = options.issuer ?? defaultIssuer(tenantId);
     this.#audiences = options.audience === undefined ? [] : typeof options.audience === "string" ? [options.audience] : [...options.audience];
     this.#algorithms = [...(options.algorithms ?? ["EdDSA"])];
     if (this.#algorithms.length === 0 || this.#algorithms.some((a) => a === "none" || a.startsWith("HS"))) {
@@ -240,8 +268,8 @@ export class OfflineVerifier {
     if (!this.#failOpen && !this.#revocationsCurrent(now)) return fail(VerifyReason.REVOCATIONS_STALE, keyId);
     for (const required of this.#requiredScopes) if (!verified.scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
     for (const required of options.requiredScopes ?? []) if (!verified.scopes.includes(required)) return fail(VerifyReason.INSUFFICIENT_SCOPE, keyId);
-    const { subject, scopes, tokenId, audiences, exp, claims } = verified;
-    return { valid: true, keyId, subject, scopes, tokenId, audiences, expireTime: new Date(exp * 1000), claims };
+    const { subject, scopes, tokenId, audiences, tenantId, exp, claims } = verified;
+    return { valid: true, keyId, subject, scopes, tokenId, audiences, tenantId, expireTime: new Date(exp * 1000), claims };
   }
 
   /** The signature and the claims fixed at signing; a token that passes is remembered. */
@@ -261,7 +289,9 @@ export class OfflineVerifier {
     } catch (err) {
       return fail(classifyJoseError(err));
     }
-    const { key_id: keyId, scope, sub, jti, exp, iat } = payload;
+    const { key_id: keyId, scope, sub, jti, exp, iat, tenant } = payload;
+    if (tenant !== undefined && typeof tenant !== "string") return fail(VerifyReason.MALFORMED);
+    if (this.#tenantId !== undefined && tenant !== this.#tenantId) return fail(VerifyReason.ISSUER_MISMATCH);
     if (typeof keyId !== "string" || typeof scope !== "string" || typeof sub !== "string" || typeof jti !== "string") return fail(VerifyReason.MALFORMED);
     if (typeof exp !== "number" || typeof iat !== "number") return fail(VerifyReason.MALFORMED);
     if ((exp - iat) * 1000 > this.#maxTokenTtlMs + 1000) return fail(VerifyReason.LIFETIME_TOO_LONG, keyId);
@@ -274,6 +304,7 @@ export class OfflineVerifier {
       scopes: Object.freeze(scope.split(" ").filter((s) => s.length > 0)),
       tokenId: jti,
       audiences: Object.freeze([...audiences]),
+      tenantId: tenant ?? "",
       exp,
       claims: Object.freeze(payload),
     };

@@ -15,6 +15,8 @@ export interface VerifiedToken {
   readonly scopes: readonly string[];
   readonly tokenId: string;
   readonly audiences: readonly string[];
+  /** The `tenant` claim ("" when absent). */
+  readonly tenantId: string;
   /** `exp` in seconds, as signed. */
   readonly exp: number;
   readonly claims: Readonly<JWTPayload>;

@@ -13,6 +13,10 @@ export interface TenantsTable {
   delete_time: number | null;
   /** JSON of the TenantPolicy (src/tenants/tenant-policy.ts); "{}" for none. */
   policy: ColumnType<string, string | undefined, string>;
+  /** `iss` of the tenant's derived JWTs (migration 0009); null: the default (src/tenants/tenant-jwt.ts). Unique. */
+  jwt_issuer: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Default `aud` of its derived JWTs (migration 0009); "" for none. */
+  jwt_audience: ColumnType<string, string | undefined, string>;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sigil/v1/tenant.proto.
  */
 export const file_sigil_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIuUBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnBvbGljeRgFIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeRISCgpqd3RfaXNzdWVyGAYgASgJEhQKDGp3dF9hdWRpZW5jZRgHIAEoCSLPAgoMVGVuYW50UG9saWN5EjMKEG1heF9rZXlfbGlmZXRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcmVxdWlyZV9leHBpcnkYAiABKAgSHgoWYWxsb3dlZF9zY29wZV9wYXR0ZXJucxgDIAMoCRIXCg9tYXhfYWN0aXZlX2tleXMYBCABKAUSPQoabWF4X2Rlcml2ZWRfdG9rZW5fbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQYWxsb3dlZF9uZXR3b3JrcxgGIAMoCRIvChJkZWZhdWx0X3JhdGVfbGltaXQYByABKAsyEy5zaWdpbC52MS5SYXRlTGltaXQSLwoPZGVmYXVsdF9jcmVkaXRzGAggASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzImYKE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRImCgZwb2xpY3kYAyABKAsyFi5zaWdpbC52MS5UZW5hbnRQb2xpY3kiOAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IiUKEEdldFRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjUKEUdldFRlbmFudFJlc3BvbnNlEiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudCI7ChJMaXN0VGVuYW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiUQoTTGlzdFRlbmFudHNSZXNwb25zZRIhCgd0ZW5hbnRzGAEgAygLMhAuc2lnaWwudjEuVGVuYW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJoChNVcGRhdGVUZW5hbnRSZXF1ZXN0EiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOAoUVXBkYXRlVGVuYW50UmVzcG9uc2USIAoGdGVuYW50GAEgASgLMhAuc2lnaWwudjEuVGVuYW50IjcKE0RlbGV0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWZvcmNlGAIgASgIIjEKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhkKEXJldm9rZWRfa2V5X2NvdW50GAEgASgFQhJaEHNpZ2lsL3YxO3NpZ2lsdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_sigil_v1_usage]);
+  fileDesc("ChVzaWdpbC92MS90ZW5hbnQucHJvdG8SCHNpZ2lsLnYxIuUBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIvCgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBnBvbGljeRgFIAEoCzIWLnNpZ2lsLnYxLlRlbmFudFBvbGljeRISCgpqd3RfaXNzdWVyGAYgASgJEhQKDGp3dF9hdWRpZW5jZRgHIAEoCSLPAgoMVGVuYW50UG9saWN5EjMKEG1heF9rZXlfbGlmZXRpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFgoOcmVxdWlyZV9leHBpcnkYAiABKAgSHgoWYWxsb3dlZF9zY29wZV9wYXR0ZXJucxgDIAMoCRIXCg9tYXhfYWN0aXZlX2tleXMYBCABKAUSPQoabWF4X2Rlcml2ZWRfdG9rZW5fbGlmZXRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoQYWxsb3dlZF9uZXR3b3JrcxgGIAMoCRIvChJkZWZhdWx0X3JhdGVfbGltaXQYByABKAsyEy5zaWdpbC52MS5SYXRlTGltaXQSLwoPZGVmYXVsdF9jcmVkaXRzGAggASgLMhYuc2lnaWwudjEuVXNhZ2VDcmVkaXRzIpABChNDcmVhdGVUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSJgoGcG9saWN5GAMgASgLMhYuc2lnaWwudjEuVGVuYW50UG9saWN5EhIKCmp3dF9pc3N1ZXIYBCABKAkSFAoMand0X2F1ZGllbmNlGAUgASgJIjgKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudCIlChBHZXRUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChFHZXRUZW5hbnRSZXNwb25zZRIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQiOwoSTGlzdFRlbmFudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlEKE0xpc3RUZW5hbnRzUmVzcG9uc2USIQoHdGVuYW50cxgBIAMoCzIQLnNpZ2lsLnYxLlRlbmFudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiaAoTVXBkYXRlVGVuYW50UmVxdWVzdBIgCgZ0ZW5hbnQYASABKAsyEC5zaWdpbC52MS5UZW5hbnQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjgKFFVwZGF0ZVRlbmFudFJlc3BvbnNlEiAKBnRlbmFudBgBIAEoCzIQLnNpZ2lsLnYxLlRlbmFudCI3ChNEZWxldGVUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRINCgVmb3JjZRgCIAEoCCIxChREZWxldGVUZW5hbnRSZXNwb25zZRIZChFyZXZva2VkX2tleV9jb3VudBgBIAEoBUISWhBzaWdpbC92MTtzaWdpbHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_sigil_v1_usage]);
 
 /**
  * A tenant: an isolated set of keys with its own admins (keys bound to it). Every key, audit event,
@@ -65,7 +65,12 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
    * `iss` of the JWTs derived from this tenant's keys (1 to 256 printable ASCII characters, no
    * spaces). Empty means the server's issuer (`--issuer`) for `default`, and
    * "<server issuer>/tenants/<tenant_id>" for every other tenant. Every derived JWT also carries
-   * the claim `tenant` (the tenant id).
+   * the claim `tenant` (the tenant id). An issuer names one tenant only: one another tenant has
+   * (or a deleted tenant had) is ALREADY_EXISTS, and the server's issuer and everything under
+   * "<server issuer>/tenants/" are reserved for the defaults (INVALID_ARGUMENT). Sigil verifies a
+   * derived JWT only if its `iss` is its tenant's issuer now: when the issuer changes, tokens
+   * derived before stop verifying on Sigil (VerifyKey, gateways) at once on the process that made
+   * the change and within about a second on every other; offline verifiers follow their own setting.
    *
    * @generated from field: string jwt_issuer = 6;
    */
@@ -73,7 +78,8 @@ export type Tenant = Message<"sigil.v1.Tenant"> & {
 
   /**
    * Audience put in the tenant's derived JWTs when DeriveToken names none (up to 256 characters).
-   * Empty means no default audience.
+   * Empty means no default audience. Macaroons get no default audience (their holders add `aud`
+   * caveats themselves).
    *
    * @generated from field: string jwt_audience = 7;
    */
@@ -129,8 +135,9 @@ export type TenantPolicy = Message<"sigil.v1.TenantPolicy"> & {
 
   /**
    * Longest lifetime of a token derived from a key of the tenant (DeriveToken, JWT or macaroon): at
-   * least 1 second, at most the server's maximum. A longer requested ttl is FAILED_PRECONDITION.
-   * Unset means only the server's limit.
+   * least 1 second, at most the server's maximum (SIGIL_TOKEN_MAX_TTL). A longer requested ttl is
+   * FAILED_PRECONDITION; without a ttl, the server's default is cut to it (lifetime_limit
+   * TOKEN_LIFETIME_LIMIT_TENANT_POLICY). Unset means only the server's limit.
    *
    * @generated from field: google.protobuf.Duration max_derived_token_lifetime = 5;
    */
@@ -195,6 +202,20 @@ export type CreateTenantRequest = Message<"sigil.v1.CreateTenantRequest"> & {
    * @generated from field: sigil.v1.TenantPolicy policy = 3;
    */
   policy?: TenantPolicy | undefined;
+
+  /**
+   * `iss` of the tenant's derived JWTs (see Tenant.jwt_issuer). Empty means the default.
+   *
+   * @generated from field: string jwt_issuer = 4;
+   */
+  jwtIssuer: string;
+
+  /**
+   * Default audience of the tenant's derived JWTs (see Tenant.jwt_audience). Empty means none.
+   *
+   * @generated from field: string jwt_audience = 5;
+   */
+  jwtAudience: string;
 };
 
 /**
