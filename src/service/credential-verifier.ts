@@ -5,7 +5,7 @@ import { parseApiKey } from "../keys/api-key-format.js";
 import { isPlausibleImportedKey, sha256Of, type ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { keyState, type KeyRecord, type KeyState } from "../keys/key-record.js";
-import type { ClientIp } from "../usage/client-networks.js";
+import type { ClientIp, ClientNetworks } from "../usage/client-networks.js";
 import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
 import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
@@ -110,6 +110,11 @@ export interface CredentialVerifierDeps {
   readonly outcomes?: VerificationCounter;
   /** Hears the same outcomes and the JWT cache's hits and misses (Prometheus metrics). */
   readonly observer?: VerificationObserver;
+  /**
+   * Each tenant's network boundary (tenants/tenant-network-boundaries.ts), checked with the key's
+   * own allowed networks wherever those are: a client must be inside both.
+   */
+  readonly networkBoundaries?: { of(tenantId: string): ClientNetworks | null | Promise<ClientNetworks | null> };
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
@@ -292,11 +297,33 @@ export class CredentialVerifier {
   }
 
   /**
-   * The last checks of a credential that is otherwise valid: the key's usage controls (when the
-   * caller asked for them), cheapest first; then the use is noted for last_use_time.
+   * The last checks of a credential that is otherwise valid: the tenant's network boundary and the
+   * key's usage controls (when the caller asked for them), cheapest first; then the use is noted
+   * for last_use_time.
    * Only a metered key costs a database write (its credits); everything else stays in memory.
    */
   #admit(
+    record: KeyRecord,
+    kind: CredentialKind,
+    scopes: readonly string[],
+    expireTimeMs: number | null,
+    options: VerifyOptions,
+    tokenId: string | undefined,
+  ): Verification | Promise<Verification> {
+    const boundaries = options.usage && this.#d.usage ? this.#d.networkBoundaries : undefined;
+    if (boundaries) {
+      const boundary = boundaries.of(record.tenantId);
+      const within = (b: ClientNetworks | null) =>
+        b !== null && !b.allows(options.clientIp)
+          ? fail(VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind, record.keyId)
+          : this.#admitWithin(record, kind, scopes, expireTimeMs, options, tokenId);
+      return boundary instanceof Promise ? boundary.then(within) : within(boundary);
+    }
+    return this.#admitWithin(record, kind, scopes, expireTimeMs, options, tokenId);
+  }
+
+  /** The rest of `#admit`, once the client is inside the tenant's network boundary. */
+  #admitWithin(
     record: KeyRecord,
     kind: CredentialKind,
     scopes: readonly string[],

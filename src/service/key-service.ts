@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { newKeyRecord, type NewKeySpec } from "../keys/new-key-record.js";
-import { recordFromRow, rowFromRecord, type KeyRecord } from "../keys/key-record.js";
+import { recordFromRow, rowFromRecord, usageControlsOfRow, type KeyRecord } from "../keys/key-record.js";
 import type { Sealer } from "../keys/sealer.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
@@ -233,8 +233,9 @@ export class KeyService {
     opts.beforeWrite?.(key);
     const keyId = record.keyId;
     const tenantId = record.tenantId;
+    const row = rowFromRecord(record);
     await this.#d.issueWriter.write({
-      key: rowFromRecord(record),
+      key: row,
       change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId },
       audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec), tenantId },
       actor: opts.actor ?? undefined,
@@ -249,8 +250,10 @@ export class KeyService {
           }
         : undefined,
     });
-    this.#d.directory.put(record);
-    return { record, key };
+    // The row as written: it may have got its tenant's default rate limit and credits.
+    const stored: KeyRecord = { ...record, ...usageControlsOfRow(row) };
+    this.#d.directory.put(stored);
+    return { record: stored, key };
   }
 
   /** Synchronous when the answer is (cache hits, malformed input): the hot path takes no extra turn. */
