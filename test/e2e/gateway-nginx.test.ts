@@ -117,7 +117,12 @@ describe("forward auth behind a real nginx (auth_request, the README's config)",
     assert.equal(got["x-sigil-credential-kind"], "api_key");
     assert.equal(got["x-sigil-parent-key-id"], undefined, "a forged header is dropped, not passed on");
     assert.equal(got["x-sigil-token-id"], undefined);
+    assert.equal(got["x-sigil-tenant-id"], "default", "the service learns the key's tenant");
     noEcho(answer, secret);
+    // A client's own X-Sigil-Tenant-Id reaches the check, where it restricts (never widens) it: another tenant locks itself out.
+    const forged = await request(api, { authorization: `Bearer ${secret}`, "x-sigil-tenant-id": "acme" });
+    assert.equal(forged.status, 401);
+    assert.equal(seen.length, before + 1, "the service is not reached");
   });
 
   it("passes derived JWTs and macaroons with the parent key id, and checks the audience", async () => {
