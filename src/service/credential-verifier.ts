@@ -35,6 +35,8 @@ export interface Verification {
   readonly keyId?: string;
   /** That key's record, once its secret or token checked out. */
   readonly record?: KeyRecord;
+  /** That key's tenant, once its record was found and the credential checked out against it (metrics). */
+  readonly tenantId?: string;
   /** Effective scopes of the credential. */
   readonly scopes?: readonly string[];
   /** When the credential stops verifying (ms), null for never. */
@@ -119,6 +121,11 @@ export interface CredentialVerifierDeps {
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
   return { valid: false, reason, kind, keyId };
+}
+
+/** A failure of a credential that checked out against its key's record (expired, out of scope, ...). */
+function failOf(record: KeyRecord, reason: VerifyReason, kind: CredentialKind): Verification {
+  return { valid: false, reason, kind, keyId: record.keyId, tenantId: record.tenantId };
 }
 
 const STATE_FAILURE: Record<Exclude<KeyState, "active">, VerifyReason> = {
@@ -291,8 +298,8 @@ export class CredentialVerifier {
     tokenId?: string,
   ): Verification | Promise<Verification> {
     const state = keyState(record, options.nowMs);
-    if (state !== "active") return fail(STATE_FAILURE[state], kind, record.keyId);
-    if (!hasAllScopes(scopes, options.requiredScopes)) return fail(VerifyReason.INSUFFICIENT_SCOPE, kind, record.keyId);
+    if (state !== "active") return failOf(record, STATE_FAILURE[state], kind);
+    if (!hasAllScopes(scopes, options.requiredScopes)) return failOf(record, VerifyReason.INSUFFICIENT_SCOPE, kind);
     return this.#admit(record, kind, scopes, expireTimeMs, options, tokenId);
   }
 
@@ -315,7 +322,7 @@ export class CredentialVerifier {
       const boundary = boundaries.of(record.tenantId);
       const within = (b: ClientNetworks | null) =>
         b !== null && !b.allows(options.clientIp)
-          ? fail(VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind, record.keyId)
+          ? failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind)
           : this.#admitWithin(record, kind, scopes, expireTimeMs, options, tokenId);
       return boundary instanceof Promise ? boundary.then(within) : within(boundary);
     }
@@ -335,21 +342,21 @@ export class CredentialVerifier {
     let rateLimit: RateLimitOutcome | undefined;
     const usage = options.usage ? this.#d.usage : undefined;
     if (usage) {
-      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return fail(VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind, keyId);
+      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
       if (record.rateLimit !== null) {
         rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
-        if (!rateLimit.allowed) return { valid: false, reason: VerifyReason.RATE_LIMITED, kind, keyId, rateLimit };
+        if (!rateLimit.allowed) return { ...failOf(record, VerifyReason.RATE_LIMITED, kind), rateLimit };
       }
       if (record.credits !== null) {
         return usage.credits.consume(keyId, options.cost ?? 1, options.nowMs).then((credits): Verification => {
-          if (!credits.allowed) return { valid: false, reason: VerifyReason.USAGE_EXHAUSTED, kind, keyId, rateLimit, credits };
+          if (!credits.allowed) return { ...failOf(record, VerifyReason.USAGE_EXHAUSTED, kind), rateLimit, credits };
           this.#d.lastUse?.record(keyId, options.nowMs);
-          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit, credits };
+          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit, credits };
         });
       }
     }
     this.#d.lastUse?.record(keyId, options.nowMs);
-    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit };
+    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
   }
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
@@ -402,7 +409,7 @@ export class CredentialVerifier {
     const record = await this.#keyOf(keyId, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
     const state = keyState(record, options.nowMs);
-    if (state !== "active") return fail(STATE_FAILURE[state], kind, keyId);
+    if (state !== "active") return failOf(record, STATE_FAILURE[state], kind);
     const verdict = evaluateCaveats(macaroon.caveats, {
       now: new Date(options.nowMs),
       keyId,
@@ -410,7 +417,7 @@ export class CredentialVerifier {
       requiredScopes: options.requiredScopes,
       audience: options.audience,
     });
-    if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind, keyId);
+    if (!verdict.ok) return failOf(record, VerifyReason[verdict.reason], kind);
     const expireTimeMs = Math.min(verdict.expireTime?.getTime() ?? Infinity, record.expireTime ?? Infinity);
     return this.#admit(record, kind, verdict.scopes, Number.isFinite(expireTimeMs) ? expireTimeMs : null, options, tokenId);
   }
