@@ -306,7 +306,7 @@ export class CredentialVerifier {
   /**
    * The last checks of a credential that is otherwise valid: the tenant's network boundary and the
    * key's usage controls (when the caller asked for them), cheapest first; then the use is noted
-   * for last_use_time.
+   * for last_use_time. The boundary is cached (synchronous after the tenant's first verification).
    * Only a metered key costs a database write (its credits); everything else stays in memory.
    */
   #admit(
@@ -317,32 +317,16 @@ export class CredentialVerifier {
     options: VerifyOptions,
     tokenId: string | undefined,
   ): Verification | Promise<Verification> {
-    const boundaries = options.usage && this.#d.usage ? this.#d.networkBoundaries : undefined;
-    if (boundaries) {
-      const boundary = boundaries.of(record.tenantId);
-      const within = (b: ClientNetworks | null) =>
-        b !== null && !b.allows(options.clientIp)
-          ? failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind)
-          : this.#admitWithin(record, kind, scopes, expireTimeMs, options, tokenId);
-      return boundary instanceof Promise ? boundary.then(within) : within(boundary);
-    }
-    return this.#admitWithin(record, kind, scopes, expireTimeMs, options, tokenId);
-  }
-
-  /** The rest of `#admit`, once the client is inside the tenant's network boundary. */
-  #admitWithin(
-    record: KeyRecord,
-    kind: CredentialKind,
-    scopes: readonly string[],
-    expireTimeMs: number | null,
-    options: VerifyOptions,
-    tokenId: string | undefined,
-  ): Verification | Promise<Verification> {
     const keyId = record.keyId;
-    let rateLimit: RateLimitOutcome | undefined;
     const usage = options.usage ? this.#d.usage : undefined;
-    if (usage) {
+    if (!usage) {
+      this.#d.lastUse?.record(keyId, options.nowMs);
+      return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId };
+    }
+    const withinBoundary = (boundary: ClientNetworks | null): Verification | Promise<Verification> => {
+      if (boundary !== null && !boundary.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
       if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
+      let rateLimit: RateLimitOutcome | undefined;
       if (record.rateLimit !== null) {
         rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
         if (!rateLimit.allowed) return { ...failOf(record, VerifyReason.RATE_LIMITED, kind), rateLimit };
@@ -354,9 +338,11 @@ export class CredentialVerifier {
           return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit, credits };
         });
       }
-    }
-    this.#d.lastUse?.record(keyId, options.nowMs);
-    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
+      this.#d.lastUse?.record(keyId, options.nowMs);
+      return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
+    };
+    const boundary = this.#d.networkBoundaries?.of(record.tenantId) ?? null;
+    return boundary instanceof Promise ? boundary.then(withinBoundary) : withinBoundary(boundary);
   }
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {

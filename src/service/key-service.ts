@@ -237,7 +237,18 @@ export class KeyService {
     await this.#d.issueWriter.write({
       key: row,
       change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId },
-      audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec), tenantId },
+      audit: {
+        time: now,
+        action: "issue",
+        keyId,
+        actorKeyId,
+        // Read when the audit row is written, after the tenant's defaults went into the key's row.
+        get details() {
+          const applied = usageControlsOfRow(row);
+          return auditKeySettings({ ...spec, ...(applied.rateLimit && { rateLimit: applied.rateLimit }), ...(applied.credits && { credits: applied.credits }) });
+        },
+        tenantId,
+      },
       actor: opts.actor ?? undefined,
       issueRequest: opts.requestId && actorKeyId
         ? {

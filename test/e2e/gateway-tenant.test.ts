@@ -4,28 +4,11 @@ import { after, before, describe, it } from "node:test";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { formatApiKey, newKeyId } from "../../src/keys/api-key-format.js";
 import { check, envoyChecks, headersOf } from "../support/envoy-check.js";
-import { startNginx, type NginxProcess } from "../support/nginx.js";
+import { httpRequest, startNginx, type NginxProcess } from "../support/nginx.js";
 import { testDialect } from "../support/postgres.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-function get(url: string, headers: Record<string, string>): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { headers, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const get = (url: string, headers: Record<string, string>) => httpRequest(url, headers);
 
 /**
  * Two routes behind nginx, each checked for one tenant: /acme/ by the `tenant_id` parameter of the

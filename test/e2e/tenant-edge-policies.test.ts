@@ -55,6 +55,8 @@ describe(`tenant default rate limit and credits, and network boundary (${testDia
     assert.deepEqual([plain.key?.rateLimit?.requests, plain.key?.rateLimit?.burst, plain.key?.credits?.remaining], [3, 3, 2n], "the answer shows the applied defaults");
     const fetched = (await platform.getKey({ keyId: plain.key!.keyId })).key!;
     assert.deepEqual([fetched.rateLimit?.requests, fetched.credits?.remaining], [3, 2n], "stored");
+    const [issued] = (await platform.listAuditEvents({ keyId: plain.key!.keyId, tenantId: "dflt" })).events;
+    assert.deepEqual([issued?.details?.rate_limit, (issued?.details?.credits as { remaining?: number } | undefined)?.remaining], [{ requests: 3, window_seconds: 3600, burst: 3 }, 2], "the audit trail records the applied defaults");
     const own = await platform.issueKey({ tenantId: "dflt", name: "own", owner: "svc", rateLimit: { requests: 50, window: durationFromMs(MINUTE) } });
     assert.deepEqual([own.key?.rateLimit?.requests, own.key?.credits?.remaining], [50, 2n], "its own rate limit stays; credits defaulted");
     // Enforced on verification: 2 credits.
