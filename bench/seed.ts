@@ -2,7 +2,8 @@
 // database (the server must be stopped), their key strings one per line in --out.
 // Keys are made exactly as IssueKey makes them (src/keys/new-key-record.ts) and stored in
 // transactions of multi-row inserts; the change feed and audit trail are not written, since no
-// process is running to follow them and nothing is being audited.
+// process is running to follow them and nothing is being audited. With --tenants T, T tenants
+// (t0000, t0001, ...) are made and the keys dealt out to them in turn (key i to tenant i mod T).
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadServerSecrets, prepareDataDir, prepareSqliteFiles } from "../src/app/data-dir.js";
@@ -12,15 +13,17 @@ import { rowFromRecord } from "../src/keys/key-record.js";
 import { newKeyRecord } from "../src/keys/new-key-record.js";
 import { insertKeys } from "../src/store/key-repository.js";
 import { migrateToLatest } from "../src/store/migrations.js";
+import { insertTenant } from "../src/store/tenant-repository.js";
 import { openDatabase } from "../src/store/open-database.js";
 
 const { values } = parseArgs({
-  options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" } },
+  options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" }, tenants: { type: "string" } },
   strict: true,
 });
 const count = Number(values.count);
-if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 || count > 10_000_000) {
-  process.stderr.write("usage: seed.js --data-dir DIR --count N (1..10,000,000) --out FILE\n");
+const tenantCount = values.tenants === undefined ? 0 : Number(values.tenants);
+if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 || count > 10_000_000 || !Number.isInteger(tenantCount) || tenantCount < 0 || tenantCount > 10_000) {
+  process.stderr.write("usage: seed.js --data-dir DIR --count N (1..10,000,000) --out FILE [--tenants T (0..10,000)]\n");
   process.exit(2);
 }
 
@@ -30,6 +33,12 @@ prepareSqliteFiles(config.databaseUrl, config.dataDir);
 const hasher = new KeyHasher(loadServerSecrets(config.serverSecret, config.dataDir));
 const { db, dialect } = openDatabase(config.databaseUrl);
 await migrateToLatest(db, dialect);
+
+const tenantIds = Array.from({ length: tenantCount }, (_, i) => `t${String(i).padStart(4, "0")}`);
+for (const tenantId of tenantIds) {
+  const now = Date.now();
+  await insertTenant(db, { tenant_id: tenantId, display_name: tenantId, create_time: now, update_time: now, delete_time: null });
+}
 
 const out = createWriteStream(values.out, { mode: 0o600 });
 const ROWS_PER_STATEMENT = 200;
@@ -43,7 +52,14 @@ while (written < count) {
       const rows = [];
       for (let r = 0; r < ROWS_PER_STATEMENT && written < count; r++, written++) {
         const { record, key } = newKeyRecord(
-          { name: `seed ${written}`, owner: `svc:seed-${written % 100}`, scopes: ["read", "write"], metadata: {}, expireTime: null },
+          {
+            name: `seed ${written}`,
+            owner: `svc:seed-${written % 100}`,
+            scopes: ["read", "write"],
+            metadata: {},
+            expireTime: null,
+            ...(tenantIds.length > 0 ? { tenantId: tenantIds[written % tenantIds.length]! } : {}),
+          },
           { prefix: config.keyPrefix, hasher, now: Date.now() },
         );
         rows.push(rowFromRecord(record));
