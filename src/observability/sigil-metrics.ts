@@ -3,7 +3,7 @@ import type { KeyCacheObserver } from "../cache/key-directory.js";
 import type { FeedUpdate } from "../cache/change-feed-follower.js";
 import type { Verification } from "../service/credential-verifier.js";
 import type { VerificationObserver } from "../service/verification-outcomes.js";
-import { CHANGE_ACTIONS, SIGNING_KEY_CHANGE_ACTIONS } from "../store/tables/change-feed-table.js";
+import { CHANGE_ACTIONS, SIGNING_KEY_CHANGE_ACTIONS, TENANT_CHANGE_ACTIONS } from "../store/tables/change-feed-table.js";
 import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { DatabaseMetrics } from "./database-metrics.js";
 import { CounterFamily, HistogramFamily, type CounterCell, type HistogramCell } from "./metric-cells.js";
@@ -20,6 +20,9 @@ export interface GaugeSources {
   readonly watchStreamsOpen: () => number;
   readonly signingKeysPublished: () => number;
 }
+
+/** The `action` label values of sigil_feed_changes_applied_total (besides "other"). */
+const FEED_ACTIONS: readonly string[] = [...CHANGE_ACTIONS, ...SIGNING_KEY_CHANGE_ACTIONS, ...TENANT_CHANGE_ACTIONS];
 
 /** Bounded label value of an enum member: its name in lower case, or "unknown". */
 function enumLabel(e: Record<number, string>, value: number): string {
@@ -134,7 +137,7 @@ export class SigilMetrics {
     if (update.reset) this.#feedResets.value++;
     for (const change of update.changes) {
       this.#feedLag.observe(Math.max(0, nowMs - change.time) / 1000);
-      const action = (CHANGE_ACTIONS as readonly string[]).includes(change.action) || (SIGNING_KEY_CHANGE_ACTIONS as readonly string[]).includes(change.action) ? change.action : "other";
+      const action = FEED_ACTIONS.includes(change.action) ? change.action : "other";
       this.#feedApplied.cell(action).value++;
       if (change.action === "revoke") this.#revocationsApplied.value++;
     }
