@@ -15,7 +15,7 @@ export interface TenantPolicy {
   readonly requireExpiry?: boolean;
   readonly allowedScopePatterns?: readonly string[];
   readonly maxActiveKeys?: number;
-  /** The network boundary: canonical CIDRs (tenant-network-boundary.ts). */
+  /** The network boundary: canonical CIDRs (tenant-network-boundaries.ts). */
   readonly allowedNetworks?: readonly string[];
   /** Given to new keys that name none (tenant-key-defaults.ts). */
   readonly defaultRateLimit?: RateLimitConfig;
