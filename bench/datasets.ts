@@ -41,12 +41,12 @@ export function keyAt(list: KeyList, index: number): string {
 export const hasSeedTool = (): boolean => existsSync(SEED_SCRIPT);
 
 /** Runs the bulk seeder into `databaseUrl` (default: SQLite in `dataDir`); no server may be running on it. Uses both cores: nothing is measured meanwhile. */
-export async function seedWithTool(dataDir: string, count: number, keysFile: string, logFile: string, databaseUrl?: string): Promise<void> {
+export async function seedWithTool(dataDir: string, count: number, keysFile: string, logFile: string, databaseUrl?: string, tenants = 0): Promise<void> {
   const seeder = new PinnedProcess({
     name: "seed",
     cpus: "0,1",
     command: process.execPath,
-    args: [SEED_SCRIPT, "--data-dir", dataDir, "--count", String(count), "--out", keysFile],
+    args: [SEED_SCRIPT, "--data-dir", dataDir, "--count", String(count), "--out", keysFile, ...(tenants > 0 ? ["--tenants", String(tenants)] : [])],
     // seed.js reads its settings as the server does: SIGIL_DATABASE_URL selects PostgreSQL.
     env: databaseUrl === undefined ? process.env : { ...process.env, SIGIL_DATABASE_URL: databaseUrl },
     logFile,

@@ -23,7 +23,7 @@ import { compareWithLimits, type BenchResults } from "./results.js";
 import { measureRevocationWindow, type RevocationWindow } from "./revocation-window.js";
 import { COMPARISON_TARGETS } from "./comparison-scenarios.js";
 import { FEATURE_PAIRS, pairSelected, roundSchedule, summarizeFeatureCost, type FeatureCost, type FeaturePair, type FeatureRound } from "./feature-cost.js";
-import { LEVELS, scenarios, UNCACHED_CACHE_SIZE, type Level, type Scenario, type ScenarioTarget } from "./scenarios.js";
+import { LEVELS, scenarios, TENANT_COUNT, UNCACHED_CACHE_SIZE, type Level, type Scenario, type ScenarioTarget } from "./scenarios.js";
 import { pinPostgres, postgresUnavailable, startPostgres, type BenchPostgres } from "./servers/postgres-server.js";
 import { startReferenceServer, type ReferenceServerKind } from "./servers/reference-servers.js";
 import { OtlpReceiver } from "../test/support/otlp-receiver.js";
@@ -89,8 +89,10 @@ function parseOptions(argv: readonly string[]): Options {
 }
 
 interface Dataset {
-  name: "main" | "small" | "postgres" | "revocation";
+  name: "main" | "small" | "postgres" | "revocation" | "tenants";
   keyCount: number;
+  /** Tenants the keys are dealt out to (seed.js --tenants); none: all in `default`. */
+  tenants?: number;
   dataDir: string;
   keysFile: string;
   /** SIGIL_DATABASE_URL; default: SQLite in dataDir. */
@@ -219,9 +221,9 @@ async function seedDatasets(bench: BenchRun, datasets: Dataset[]): Promise<void>
     const started = Date.now();
     if (hasSeedTool()) {
       console.log(`seeding ${int(dataset.keyCount)} keys into the ${dataset.name} database with seed.js…`);
-      await seedWithTool(dataset.dataDir, dataset.keyCount, dataset.keysFile, bench.log(`seed-${dataset.name}.log`), dataset.databaseUrl);
+      await seedWithTool(dataset.dataDir, dataset.keyCount, dataset.keysFile, bench.log(`seed-${dataset.name}.log`), dataset.databaseUrl, dataset.tenants);
       dataset.seededWith = "dist/bench/seed.js";
-    } else if (dataset.keyCount <= RPC_SEED_LIMIT) {
+    } else if (dataset.keyCount <= RPC_SEED_LIMIT && dataset.tenants === undefined) {
       console.log(`seed.js not found: issuing ${int(dataset.keyCount)} keys through IssueKey into the ${dataset.name} database…`);
       const seeder = await startSigil({
         dataDir: dataset.dataDir,
@@ -534,19 +536,26 @@ async function main(): Promise<void> {
     // Same key count as main, so that cache misses compare across databases.
     postgres: { name: "postgres", keyCount: config.mainKeyCount, dataDir: path.join(dir, "data-postgres"), keysFile: path.join(dir, "keys-postgres.txt") },
     revocation: { name: "revocation", keyCount: 0, dataDir: path.join(dir, "data-revocation"), keysFile: path.join(dir, "keys-revocation.txt") },
+    // Issue #13: as many keys as main, dealt out to TENANT_COUNT tenants (1,000 × 1,000 in a full run).
+    tenants: { name: "tenants", keyCount: config.mainKeyCount, tenants: TENANT_COUNT, dataDir: path.join(dir, "data-tenants"), keysFile: path.join(dir, "keys-tenants.txt") },
   };
+  const needsTenants = selected.some((s) => s.target === "sigil-tenants" || s.target === "sigil-tenants-uncached");
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
   const needsMain = featurePairs.length > 0 || selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
   const phase = (name: string, body: () => Promise<void>): Promise<void> => bench.phase(name, body);
   try {
-    await phase("seeding", () => seedDatasets(bench, [...(needsSmall ? [datasets.small] : []), ...(needsMain ? [datasets.main] : [])]));
+    await phase("seeding", () =>
+      seedDatasets(bench, [...(needsSmall ? [datasets.small] : []), ...(needsMain ? [datasets.main] : []), ...(needsTenants ? [datasets.tenants] : [])]),
+    );
     await phase("limits", () => runLimits(bench, 1));
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
     await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
     await runFeatureCosts(bench, datasets.main, all.find((s) => s.id === "verify-cache-hit")!);
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
+    await phase(`Sigil, ${int(TENANT_COUNT)} tenants database`, () => runSigil(bench, "sigil-tenants", datasets.tenants));
+    await phase(`Sigil, ${int(TENANT_COUNT)} tenants database, cache size 1`, () => runSigil(bench, "sigil-tenants-uncached", datasets.tenants, { cacheSize: UNCACHED_CACHE_SIZE }));
     // The workers comparison: both on both cores, the generator on one thread (it shares core 1 with the server).
     for (const workers of [1, 2]) {
       await phase(`Sigil, main database, ${workers} worker(s) on cores ${WORKERS_SERVER_CPUS}`, () =>

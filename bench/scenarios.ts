@@ -29,8 +29,13 @@ export type ScenarioTarget =
   | "sigil-feature-pair"
   | "sigil-workers-1"
   | "sigil-workers-2"
-  | "sigil-postgres";
+  | "sigil-postgres"
+  /** Issue #13: the main key count dealt out to TENANT_COUNT tenants, default cache and cache size 1. */
+  | "sigil-tenants"
+  | "sigil-tenants-uncached";
 
+/** Tenants of the multi-tenant database (issue #13's benchmark: 1,000 tenants × 1,000 keys in a full run). */
+export const TENANT_COUNT = 1000;
 /** SIGIL_CACHE_SIZE of the uncached instances: the smallest the server accepts. */
 export const UNCACHED_CACHE_SIZE = 1;
 /** 1×1, saturated, or a fixed rate below saturation (open-loop.ts; measured after the saturated run). */
@@ -295,6 +300,55 @@ export function scenarios(config: BenchConfig): Scenario[] {
       requests: (f) => randomStoredKey(f, 0x5eed),
       preflight: expectVerify((f) => f.storedKeys && keyAt(f.storedKeys, 0), true, VerifyReason.VALID),
     })),
+    // Issue #13: the same VerifyKey scenarios on a database of many tenants, beside the single-tenant ones above.
+    ...tenantScenarios(config, short),
   ];
   return [...core, ...comparisonScenarios(core)];
+}
+
+/**
+ * VerifyKey with TENANT_COUNT tenants of mainKeyCount / TENANT_COUNT keys each: a cache hit (the
+ * first 16 seeded keys, one per tenant, as verify-cache-hit cycles 16 keys of `default`), a cache
+ * miss (random seeded key, as verify-cache-miss) and every call reading the database (as
+ * verify-uncached-large). Same request shapes, so each figure compares with its single-tenant twin.
+ */
+function tenantScenarios(config: BenchConfig, short: (n: number) => string): Scenario[] {
+  const per = `${short(TENANT_COUNT)} tenants × ${short(config.mainKeyCount / TENANT_COUNT)} keys`;
+  const hotKeys = (f: Fixtures): string[] => (f.storedKeys ? Array.from({ length: Math.min(16, f.storedKeys.lineCount) }, (_, i) => keyAt(f.storedKeys!, i)) : []);
+  const firstStored = (f: Fixtures) => f.storedKeys && keyAt(f.storedKeys, 0);
+  return [
+    {
+      id: "verify-cache-hit-tenants",
+      label: `verify, cache hit, ${per}`,
+      title: `VerifyKey, valid key, cache hit, ${per} (16 keys of 16 tenants)`,
+      target: "sigil-tenants",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => (f.storedKeys ? fixed(verifyBodies(hotKeys(f), "grpc")) : undefined),
+      preflight: expectVerify(firstStored, true, VerifyReason.VALID),
+    },
+    {
+      id: "verify-cache-miss-tenants",
+      label: `verify, cache miss, ${per}`,
+      title: `VerifyKey, cache miss, random key of ${per}`,
+      target: "sigil-tenants",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => randomStoredKey(f, 0x5eed),
+      preflight: expectVerify(firstStored, true, VerifyReason.VALID),
+    },
+    {
+      id: "verify-uncached-tenants",
+      label: `verify, no cache, ${per}`,
+      title: `VerifyKey, random key of ${per}, cache size ${UNCACHED_CACHE_SIZE} (every call reads the database)`,
+      target: "sigil-tenants-uncached",
+      protocol: "grpc",
+      method: "VerifyKey",
+      limitId: "limit-grpc-verify",
+      requests: (f) => randomStoredKey(f, 0x5eed),
+      preflight: expectVerify(firstStored, true, VerifyReason.VALID),
+    },
+  ];
 }

@@ -5,6 +5,8 @@
 // IssueKey makes them (src/keys/new-key-record.ts), stored in transactions of multi-row inserts.
 // The change feed and audit trail are not written, since no process is running to follow them and
 // nothing is being audited.
+// With --tenants T, T tenants (t0000, t0001, ...) are made and the keys dealt out to them in turn
+// (key i to tenant i mod T).
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadServerSecrets, prepareDataDir, prepareSqliteFiles, sqliteFile } from "../src/app/data-dir.js";
@@ -14,16 +16,18 @@ import { rowFromRecord } from "../src/keys/key-record.js";
 import { newKeyRecord } from "../src/keys/new-key-record.js";
 import { insertKeys } from "../src/store/key-repository.js";
 import { migrateToLatest } from "../src/store/migrations.js";
+import { insertTenant } from "../src/store/tenant-repository.js";
 import { openDatabase } from "../src/store/open-database.js";
 import { bulkSeedSqlite } from "./sqlite-bulk-seed.js";
 
 const { values } = parseArgs({
-  options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" } },
+  options: { "data-dir": { type: "string" }, count: { type: "string" }, out: { type: "string" }, tenants: { type: "string" } },
   strict: true,
 });
 const count = Number(values.count);
-if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 || count > 10_000_000) {
-  process.stderr.write("usage: seed.js --data-dir DIR --count N (1..10,000,000) --out FILE\n");
+const tenantCount = values.tenants === undefined ? 0 : Number(values.tenants);
+if (!values["data-dir"] || !values.out || !Number.isInteger(count) || count < 1 || count > 10_000_000 || !Number.isInteger(tenantCount) || tenantCount < 0 || tenantCount > 10_000) {
+  process.stderr.write("usage: seed.js --data-dir DIR --count N (1..10,000,000) --out FILE [--tenants T (0..10,000)]\n");
   process.exit(2);
 }
 
@@ -34,6 +38,12 @@ const secrets = loadServerSecrets(config.serverSecret, config.dataDir);
 const hasher = new KeyHasher(secrets);
 const { db, dialect } = openDatabase(config.databaseUrl);
 await migrateToLatest(db, dialect);
+const tenantIds = Array.from({ length: tenantCount }, (_, i) => `t${String(i).padStart(4, "0")}`);
+for (const tenantId of tenantIds) {
+  const now = Date.now();
+  await insertTenant(db, { tenant_id: tenantId, display_name: tenantId, create_time: now, update_time: now, delete_time: null });
+}
+
 const started = performance.now();
 const sqlite = sqliteFile(config.databaseUrl);
 if (sqlite !== undefined) {
@@ -44,6 +54,7 @@ if (sqlite !== undefined) {
     prefix: config.keyPrefix,
     secrets,
     outFile: values.out,
+    tenantCount,
     progress: (line) => process.stderr.write(`${line}\n`),
   });
   const seconds = (performance.now() - started) / 1000;
@@ -65,7 +76,14 @@ while (written < count) {
       const rows = [];
       for (let r = 0; r < ROWS_PER_STATEMENT && written < count; r++, written++) {
         const { record, key } = newKeyRecord(
-          { name: `seed ${written}`, owner: `svc:seed-${written % 100}`, scopes: ["read", "write"], metadata: {}, expireTime: null },
+          {
+            name: `seed ${written}`,
+            owner: `svc:seed-${written % 100}`,
+            scopes: ["read", "write"],
+            metadata: {},
+            expireTime: null,
+            ...(tenantIds.length > 0 ? { tenantId: tenantIds[written % tenantIds.length]! } : {}),
+          },
           { prefix: config.keyPrefix, hasher, now: Date.now() },
         );
         rows.push(rowFromRecord(record));

@@ -20,6 +20,8 @@ export interface BulkSeedOptions {
   secrets: ServerSecrets;
   /** Receives the key strings, one per line (created mode 0600, truncated). */
   outFile: string;
+  /** Keys are dealt out to tenants t0000 … t<T-1> in turn (key n to n mod T), which must exist; 0: all in `default`. */
+  tenantCount?: number;
   workers?: number;
   progress?: (line: string) => void;
 }
@@ -141,10 +143,11 @@ export async function bulkSeedSqlite(options: BulkSeedOptions): Promise<{ genera
           `INSERT INTO keys (key_id, prefix, name, owner, scopes, metadata, secret_hash, hash_version, create_time, update_time,
              expire_time, revoke_time, revoke_reason, enabled, imported, secret_create_time, secret_hint, tenant_id)
            SELECT key_id, @prefix, 'seed ' || n, 'svc:seed-' || (n % 100), '["read","write"]', '{}', secret_hash, @hashVersion,
-             @base + n, @base + n, NULL, NULL, NULL, 1, 0, @base + n, secret_hint, @tenant
+             @base + n, @base + n, NULL, NULL, NULL, 1, 0, @base + n, secret_hint,
+             CASE WHEN @tenants = 0 THEN @tenant ELSE 't' || printf('%04d', n % @tenants) END
            FROM seed_staging ORDER BY key_id`,
         )
-        .run({ prefix, hashVersion, base: now - count, tenant: DEFAULT_TENANT }).changes;
+        .run({ prefix, hashVersion, base: now - count, tenant: DEFAULT_TENANT, tenants: options.tenantCount ?? 0 }).changes;
     })();
     if (copied !== count) throw new Error(`copied ${copied} keys, expected ${count}`);
     const copiedAt = performance.now();

@@ -177,6 +177,27 @@ function keyCountTable(results: BenchResults): string {
   return lines.length > 1 ? lines.join("\n") : "Not measured in this run.";
 }
 
+/** Each multi-tenant VerifyKey scenario beside its single-tenant twin of the same run, per level. */
+function tenantTable(results: BenchResults): string {
+  const pairs: Array<[string, string]> = [
+    ["verify-cache-hit", "verify-cache-hit-tenants"],
+    ["verify-cache-miss", "verify-cache-miss-tenants"],
+    ["verify-uncached-large", "verify-uncached-tenants"],
+  ];
+  const lines = [header(["Scenario", "Level", "single tenant req/s", "tenants req/s", "tenants / single", "single p50 / p99 ms", "tenants p50 / p99 ms"])];
+  for (const [single, tenants] of pairs) {
+    for (const level of ["latency", "throughput"]) {
+      const a = results.runs.find((r) => r.scenarioId === single && r.level === level);
+      const b = results.runs.find((r) => r.scenarioId === tenants && r.level === level);
+      if (!b) continue;
+      const [ca, cb] = [pairCells(a), pairCells(b)];
+      const ratio = a?.okPerSecond && b.okPerSecond ? percent(b.okPerSecond / a.okPerSecond) : "–";
+      lines.push(row([b.title, level, ca.rate, cb.rate, ratio, ca.latency, cb.latency]));
+    }
+  }
+  return lines.length > 1 ? lines.join("\n") : "Not measured in this run.";
+}
+
 /** A run's figures in a pairwise comparison, or why there are none. */
 function pairCells(r: RunRecord | undefined): { rate: string; latency: string; cpu: string; errors: string } {
   if (r === undefined) return { rate: "not run", latency: "–", cpu: "–", errors: "–" };
@@ -374,6 +395,12 @@ ${limitTable(results.runs, threshold)}
 
 ## Verify latency against the number of stored keys
 ${keyCountTable(results)}
+
+## Verify with many tenants
+The same key count dealt out to 1,000 tenants (1,000 keys each in a full run), beside the single-tenant
+scenarios of this run (issue #13: no more than 3% apart).
+
+${tenantTable(results)}
 
 ${workersSection(results)}
 

@@ -47,6 +47,9 @@ import { TenantService } from "../tenants/tenant-service.js";
 import { TenantPolicies } from "../tenants/tenant-policies.js";
 import { DerivedTokenTermsReader } from "../tenants/derived-token-terms.js";
 import { TenantIssuers } from "../tenants/tenant-issuers.js";
+import { TenantNetworkBoundaries } from "../tenants/tenant-network-boundaries.js";
+import { parseStoredPolicy } from "../tenants/tenant-policy.js";
+import { tenantPolicyJson } from "../store/tenant-repository.js";
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from "../transport/grpc-server.js";
 import { routeGrpcJsLogs } from "../transport/grpc-js-logs.js";
 import { createHttpServer } from "../transport/http-server.js";
@@ -151,7 +154,10 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const usageCounter = config.usageAnalytics ? new UsageCounter(db, { intervalMs: config.lastUseFlushIntervalMs, log }) : undefined;
     // The issuer each tenant's derived JWTs must carry (server-side verification).
     const tenantIssuers = new TenantIssuers(db, config.issuer);
+    // Tenant network boundaries, cached here and dropped when the feed says a policy changed.
+    const boundaries = new TenantNetworkBoundaries(async (tenantId) => parseStoredPolicy(await tenantPolicyJson(db, tenantId)), { capacity: config.cacheSize });
     const verifier = new CredentialVerifier({
+      networkBoundaries: boundaries,
       directory,
       hasher,
       signingKeys,
@@ -221,6 +227,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     background.push(follower);
     // Rotations by any process reach this one's signing keys through the feed.
     follower.onChanges((update) => signingKeys.applyFeed(update));
+    follower.onChanges((update) => boundaries.applyFeed(update));
     if (metrics) follower.onChanges((update) => metrics.feedApplied(update, now()));
     await follower.start();
     // A rotation committed between loading the keys and the follower's starting point is read here.
@@ -252,7 +259,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const signingKeyAdmin = new SigningKeyService({ db, keys: signingKeys, rotator: signingKeyRotator, admin, recheck, now });
     // On a verify instance RevokeKey is self-revocation only; the guard comes first, so it answers it.
     const guards = surface.mode === "verify" ? [new SelfRevocationGuard(service, verifier, now)] : [];
-    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, now, settings: { issuer: config.issuer, tokenMaxTtlMs: config.tokenMaxTtlMs }, issuers: tenantIssuers, maxForcedRevocations: options.maxForcedTenantRevocations })];
+    const impls = [...guards, service, revocationFeed, lifecycle, new BatchVerifyService(verifier, now), imports, new AuditService(db, admin), signingKeyAdmin, new UsageService({ db, admin, now }), new TenantService({ db, dialect, admin, recheck, directory, boundaries, now, settings: { issuer: config.issuer, tokenMaxTtlMs: config.tokenMaxTtlMs }, issuers: tenantIssuers, maxForcedRevocations: options.maxForcedTenantRevocations })];
     const services = surface.services([{ service: KeyServiceDesc, handlers: bindServiceHandlers(KeyServiceDesc, impls) }]);
     // Gateways (nginx auth_request, Traefik forwardAuth, Envoy ext_authz): VerifyKey's decision on the original request's headers.
     const gateway = createGateway({ verifier, now, authHeader: config.authHeader, trustedProxies: config.trustedProxies, verifyFailureRefillMs: config.verifyFailureRefillMs });

@@ -81,6 +81,8 @@ export interface Config {
   readonly trustedProxies: readonly string[];
   /** The Prometheus /metrics listener; undefined: metrics off (nothing is collected). */
   readonly metricsAddress: HostPort | undefined;
+  /** Most tenants sigil_verifications_total names in its `tenant` label (observability/tenant-label.ts); 0: no tenant label. */
+  readonly metricsTenantLabel: number;
   /** OTLP/HTTP trace export; undefined: tracing off. */
   readonly tracing: TracingSettings | undefined;
   /** Which calls get a log line (observability/access-log.ts). */
@@ -145,6 +147,14 @@ function integer(min: number, max: number) {
     if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
     return n;
   };
+}
+
+/** SIGIL_METRICS_TENANT_LABEL: off (0), on (100) or a number of tenants. */
+function parseTenantLabelSetting(text: string): number {
+  if (text === "off") return 0;
+  if (text === "on") return 100;
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 1000) throw new Error(`must be off, on or a number of tenants from 1 to 1000, got "${text}"`);
+  return Number(text);
 }
 
 function oneOf<T extends string>(values: readonly T[]) {
@@ -269,6 +279,7 @@ export const SETTINGS = {
   authHeader: setting("SIGIL_AUTH_HEADER", "--auth-header", "none", "request header holding the credential for /v1/authorize and Envoy ext_authz (e.g. X-API-Key), read before Authorization: Bearer", parseAuthHeader),
   trustedProxies: setting("SIGIL_TRUSTED_PROXIES", "--trusted-proxies", "none", "networks of proxies whose X-Forwarded-For / X-Real-IP /v1/authorize and Envoy ext_authz believe (comma-separated CIDRs)", parseTrustedProxies),
   metricsAddress: setting("SIGIL_METRICS_ADDR", "--metrics-addr", "127.0.0.1:4422", "Prometheus listener (GET /metrics; with --workers, summed over every worker); empty turns metrics off", (t) => (t === "" ? undefined : hostPort(t))),
+  metricsTenantLabel: setting("SIGIL_METRICS_TENANT_LABEL", "--metrics-tenant-label", "off", "add a tenant label to sigil_verifications_total: off, on (the first 100 tenants seen by name, the rest as _other), or that number of tenants (1 to 1000)", parseTenantLabelSetting),
   otelEndpoint: setting("SIGIL_OTEL_ENDPOINT", "--otel-endpoint", "off (or OTEL_EXPORTER_OTLP_ENDPOINT)", "OTLP/HTTP collector for traces, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces)", otlpEndpoint, true),
   accessLog: setting("SIGIL_ACCESS_LOG", "--access-log", "default", "call log lines: default (VerifyKey/BatchVerifyKeys and gateway-check successes at debug, the rest at info), all, errors (failures and mutations), none", oneOf(ACCESS_LOG_MODES)),
   receiveTimeoutMs: setting("SIGIL_RECEIVE_TIMEOUT", "--receive-timeout", "10s", "time a client has to send a whole request (and a new connection its TLS handshake and first frames)", duration(100, 600_000)),
@@ -364,6 +375,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     authHeader: value("authHeader", "none"),
     trustedProxies: Object.freeze(value("trustedProxies", "")!),
     metricsAddress: value("metricsAddress", "127.0.0.1:4422"),
+    metricsTenantLabel: value("metricsTenantLabel", "off")!,
     tracing: tracingSettings(raw("otelEndpoint") === undefined ? env.OTEL_EXPORTER_OTLP_ENDPOINT : undefined, value("otelEndpoint", undefined), env),
     accessLog: value("accessLog", "default")!,
   };

@@ -2,6 +2,7 @@ import { bearerCredential } from "../service/admin-auth.js";
 import { invalid, LIMITS, requireBoundedText, requireCredentialText, requireScopes } from "../service/request-validation.js";
 import type { ClientIp } from "../usage/client-networks.js";
 import type { ClientAddressResolver } from "./client-address.js";
+import { tenantRestrictionOf } from "./tenant-restriction.js";
 
 /** One request header by lower-case name (node:http's headers, Envoy's map); undefined when absent. */
 export type HeaderLookup = (name: string) => string | undefined;
@@ -15,6 +16,8 @@ export interface AuthorizationRequest {
   readonly requiredScopes: readonly string[];
   readonly audience: string;
   readonly clientIp: ClientIp | undefined;
+  /** Only credentials of this tenant (tenant-restriction.ts); undefined: any. */
+  readonly tenantId: string | undefined;
 }
 
 /** Where the gateway adapters find the parts of a request that are not plain headers. */
@@ -27,6 +30,8 @@ export interface RequestParts {
   /** Scopes and audience from the gateway's own configuration (Envoy's context_extensions). */
   readonly configuredScopes?: string | undefined;
   readonly configuredAudience?: string | undefined;
+  /** The tenant the gateway's configuration restricts the check to (Envoy's context_extensions). */
+  readonly configuredTenantId?: string | undefined;
 }
 
 export const REQUIRED_SCOPES_HEADER = "x-sigil-required-scopes";
@@ -56,7 +61,8 @@ export class AuthorizationRequestReader {
     const requiredScopes = requiredScopesOf(parts.query, headers(REQUIRED_SCOPES_HEADER), parts.configuredScopes);
     const audience = requireBoundedText(parts.configuredAudience ?? headers(AUDIENCE_HEADER) ?? "", "X-Sigil-Audience", LIMITS.audienceChars);
     const clientIp = this.#addresses.resolve(parts.peer, headers("x-forwarded-for"), headers("x-real-ip"));
-    return { credential, credentialHeader, requiredScopes, audience, clientIp };
+    const tenantId = tenantRestrictionOf(parts.query, headers, parts.configuredTenantId);
+    return { credential, credentialHeader, requiredScopes, audience, clientIp, tenantId };
   }
 
   #credential(headers: HeaderLookup): { credential: string | undefined; credentialHeader: string | undefined } {

@@ -8,6 +8,7 @@ import { answerBadRequest, IDENTITY_HEADERS, type AuthorizationAnswer } from "./
 import { AUDIENCE_HEADER, REQUIRED_SCOPES_HEADER, type HeaderLookup, type RequestParts } from "./authorization-request.js";
 import type { HeaderList } from "./rate-limit-headers.js";
 import type { GatewayAuthorizer } from "./gateway-authorizer.js";
+import { TENANT_HEADER } from "./tenant-restriction.js";
 
 /** Most headers a Check request may carry (Envoy's own default limit is 100). */
 const MAX_HEADERS = 1024;
@@ -21,7 +22,8 @@ const MAX_HEADERS = 1024;
  * headers go to the client. Denied: the gRPC code of the outcome, and denied_response with the
  * HTTP status (400/401/403/429), the client's headers and the JSON body. Per-route scopes and
  * audience may come from the route's context_extensions (x-sigil-required-scopes, added to the
- * request's own; x-sigil-audience, replacing it).
+ * request's own; x-sigil-audience, replacing it; x-sigil-tenant-id, restricting the check to one
+ * tenant, see tenant-restriction.ts).
  */
 export class EnvoyAuthorizationService {
   readonly #authorizer: GatewayAuthorizer;
@@ -60,6 +62,7 @@ function partsOf(attributes: AttributeContext | undefined): RequestParts {
     peer: source?.case === "socketAddress" ? source.value.address : undefined,
     configuredScopes: extensions[REQUIRED_SCOPES_HEADER],
     configuredAudience: extensions[AUDIENCE_HEADER],
+    configuredTenantId: extensions[TENANT_HEADER],
   };
 }
 

@@ -46,6 +46,7 @@ export class GatewayAuthorizer {
       usage: true,
       clientIp: request.clientIp,
       peerAddress,
+      tenantId: request.tenantId,
     });
     const answer = (r: Verification) => answerVerification(r, request.requiredScopes, nowMs, this.#d.throttleRetryAfterSeconds);
     return v instanceof Promise ? v.then(answer) : answer(v);

@@ -81,24 +81,40 @@ export function recordFromRow(row: KeyRow): KeyRecord {
             expireTime: Number(row.previous_secret_expire_time),
             hint: row.previous_secret_hint,
           },
-    rateLimit:
-      row.rate_limit_requests === null || row.rate_limit_window_ms === null
-        ? null
-        : { requests: Number(row.rate_limit_requests), windowMs: Number(row.rate_limit_window_ms), burst: Number(row.rate_limit_burst ?? row.rate_limit_requests) },
-    credits:
-      row.credits_remaining === null
-        ? null
-        : {
-            remaining: Number(row.credits_remaining),
-            refillAmount: nullableNumber(row.credits_refill_amount),
-            refillIntervalMs: nullableNumber(row.credits_refill_interval_ms),
-            refillTime: nullableNumber(row.credits_refill_time),
-          },
+    ...usageControlsOfRow(row),
     allowedNetworks: row.allowed_networks === null ? null : ClientNetworks.of(JSON.parse(row.allowed_networks) as string[]),
     lastUseTime: nullableNumber(row.last_use_time),
     tenantId: row.tenant_id,
   };
 }
+
+/** The rate limit and credits stored in a key's row (all columns set, or none). */
+export function usageControlsOfRow(row: Pick<NewKeyRow, UsageColumn>): Pick<KeyRecord, "rateLimit" | "credits"> {
+  return {
+    rateLimit:
+      row.rate_limit_requests == null || row.rate_limit_window_ms == null
+        ? null
+        : { requests: Number(row.rate_limit_requests), windowMs: Number(row.rate_limit_window_ms), burst: Number(row.rate_limit_burst ?? row.rate_limit_requests) },
+    credits:
+      row.credits_remaining == null
+        ? null
+        : {
+            remaining: Number(row.credits_remaining),
+            refillAmount: nullableNumber(row.credits_refill_amount ?? null),
+            refillIntervalMs: nullableNumber(row.credits_refill_interval_ms ?? null),
+            refillTime: nullableNumber(row.credits_refill_time ?? null),
+          },
+  };
+}
+
+type UsageColumn =
+  | "rate_limit_requests"
+  | "rate_limit_window_ms"
+  | "rate_limit_burst"
+  | "credits_remaining"
+  | "credits_refill_amount"
+  | "credits_refill_interval_ms"
+  | "credits_refill_time";
 
 export function rowFromRecord(r: KeyRecord): NewKeyRow {
   return {

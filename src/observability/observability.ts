@@ -31,7 +31,7 @@ export class Observability {
   constructor(config: Config, options: { log: Logger; version: string; metricsExport: MetricsExport }) {
     if (config.metricsAddress !== undefined) {
       const registry = options.metricsExport === "cluster-worker" ? workerRegistry() : new Registry();
-      this.metrics = new SigilMetrics(registry, { version: options.version });
+      this.metrics = new SigilMetrics(registry, { version: options.version, tenantLabel: config.metricsTenantLabel });
       if (options.metricsExport === "listener") this.#listener = new MetricsListener(registry, options.log);
     }
     this.tracing = config.tracing ? new SigilTracing(config.tracing, options.version) : undefined;

@@ -3,12 +3,13 @@ import type { KeyCacheObserver } from "../cache/key-directory.js";
 import type { FeedUpdate } from "../cache/change-feed-follower.js";
 import type { Verification } from "../service/credential-verifier.js";
 import type { VerificationObserver } from "../service/verification-outcomes.js";
-import { CHANGE_ACTIONS, SIGNING_KEY_CHANGE_ACTIONS } from "../store/tables/change-feed-table.js";
+import { CHANGE_ACTIONS, SIGNING_KEY_CHANGE_ACTIONS, TENANT_CHANGE_ACTIONS } from "../store/tables/change-feed-table.js";
 import { CredentialKind, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { DatabaseMetrics } from "./database-metrics.js";
 import { CounterFamily, HistogramFamily, type CounterCell, type HistogramCell } from "./metric-cells.js";
 import { DROPPED_DEFAULT_METRICS, FEED_LAG_BUCKETS, ISSUE_BATCH_BUCKETS, METRIC } from "./metric-names.js";
 import { RpcMetrics } from "./rpc-metrics.js";
+import { TenantLabels } from "./tenant-label.js";
 
 /** What the gauges read when scraped (nothing is computed between scrapes). */
 export interface GaugeSources {
@@ -19,6 +20,9 @@ export interface GaugeSources {
   readonly watchStreamsOpen: () => number;
   readonly signingKeysPublished: () => number;
 }
+
+/** The `action` label values of sigil_feed_changes_applied_total (besides "other"). */
+const FEED_ACTIONS: readonly string[] = [...CHANGE_ACTIONS, ...SIGNING_KEY_CHANGE_ACTIONS, ...TENANT_CHANGE_ACTIONS];
 
 /** Bounded label value of an enum member: its name in lower case, or "unknown". */
 function enumLabel(e: Record<number, string>, value: number): string {
@@ -44,14 +48,15 @@ export class SigilMetrics {
   readonly #feedResets: CounterCell;
   readonly #revocationsApplied: CounterCell;
 
-  constructor(registry: Registry, options: { version: string }) {
+  /** `tenantLabel`: SIGIL_METRICS_TENANT_LABEL, the most tenants named by sigil_verifications_total's `tenant` label; 0 or unset: no such label. */
+  constructor(registry: Registry, options: { version: string; tenantLabel?: number }) {
     this.registry = registry;
     collectDefaultMetrics({ register: registry });
     for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
     new Gauge({ name: METRIC.buildInfo, help: "Always 1; the version label says which Sigil runs.", labelNames: ["version"], registers: [registry], aggregator: "first" }).set({ version: options.version }, 1);
     this.rpc = new RpcMetrics(registry);
     this.database = new DatabaseMetrics(registry);
-    this.verification = this.#verificationMetrics(registry);
+    this.verification = this.#verificationMetrics(registry, options.tenantLabel ? new TenantLabels(options.tenantLabel) : undefined);
     this.keyCache = this.#keyCacheMetrics(registry);
     const batches = new HistogramFamily(registry, { name: METRIC.issueBatchSize, help: "Keys written per IssueKey group-commit transaction.", labelNames: [], buckets: ISSUE_BATCH_BUCKETS }).cell();
     this.issueBatch = (size) => batches.observe(size);
@@ -74,11 +79,11 @@ export class SigilMetrics {
     }).cell();
   }
 
-  #verificationMetrics(registry: Registry): VerificationObserver {
+  #verificationMetrics(registry: Registry, tenants: TenantLabels | undefined): VerificationObserver {
     const verifications = new CounterFamily(registry, {
       name: METRIC.verifications,
-      help: "VerifyKey and BatchVerifyKeys verifications, by credential kind and answer.",
-      labelNames: ["kind", "reason"],
+      help: tenants ? "VerifyKey and BatchVerifyKeys verifications, by credential kind, answer and the key's tenant." : "VerifyKey and BatchVerifyKeys verifications, by credential kind and answer.",
+      labelNames: tenants ? ["kind", "reason", "tenant"] : ["kind", "reason"],
     });
     const rateLimited = new CounterFamily(registry, { name: METRIC.rateLimited, help: "Verifications answered RATE_LIMITED (the key's rate limit).", labelNames: [] }).cell();
     const exhausted = new CounterFamily(registry, { name: METRIC.creditsExhausted, help: "Verifications answered USAGE_EXHAUSTED (the key's credits).", labelNames: [] }).cell();
@@ -86,10 +91,22 @@ export class SigilMetrics {
     const [jwtHit, jwtMiss] = [jwt.cell("hit"), jwt.cell("miss")];
     // [kind][reason], made on first use: both enums are closed sets.
     const cells: CounterCell[][] = [];
+    // With the tenant label, [tenant label][kind][reason]: the labels are bounded by TenantLabels.
+    const byTenant = new Map<string, CounterCell[][]>();
+    const cellOf = (v: Verification): CounterCell => {
+      if (!tenants) {
+        const byReason = (cells[v.kind] ??= []);
+        return (byReason[v.reason] ??= verifications.cell(enumLabel(CredentialKind, v.kind), enumLabel(VerifyReason, v.reason)));
+      }
+      const tenant = tenants.of(v.tenantId);
+      let ofTenant = byTenant.get(tenant);
+      if (!ofTenant) byTenant.set(tenant, (ofTenant = []));
+      const byReason = (ofTenant[v.kind] ??= []);
+      return (byReason[v.reason] ??= verifications.cell(enumLabel(CredentialKind, v.kind), enumLabel(VerifyReason, v.reason), tenant));
+    };
     return {
       verified(v: Verification) {
-        const byReason = (cells[v.kind] ??= []);
-        (byReason[v.reason] ??= verifications.cell(enumLabel(CredentialKind, v.kind), enumLabel(VerifyReason, v.reason))).value++;
+        cellOf(v).value++;
         if (v.reason === VerifyReason.RATE_LIMITED) rateLimited.value++;
         else if (v.reason === VerifyReason.USAGE_EXHAUSTED) exhausted.value++;
       },
@@ -120,7 +137,7 @@ export class SigilMetrics {
     if (update.reset) this.#feedResets.value++;
     for (const change of update.changes) {
       this.#feedLag.observe(Math.max(0, nowMs - change.time) / 1000);
-      const action = (CHANGE_ACTIONS as readonly string[]).includes(change.action) || (SIGNING_KEY_CHANGE_ACTIONS as readonly string[]).includes(change.action) ? change.action : "other";
+      const action = FEED_ACTIONS.includes(change.action) ? change.action : "other";
       this.#feedApplied.cell(action).value++;
       if (change.action === "revoke") this.#revocationsApplied.value++;
     }

@@ -5,7 +5,7 @@ import { parseApiKey } from "../keys/api-key-format.js";
 import { isPlausibleImportedKey, sha256Of, type ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { keyState, type KeyRecord, type KeyState } from "../keys/key-record.js";
-import type { ClientIp } from "../usage/client-networks.js";
+import type { ClientIp, ClientNetworks } from "../usage/client-networks.js";
 import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
 import type { RateLimiter, RateLimitOutcome } from "../usage/rate-limiter.js";
@@ -36,6 +36,8 @@ export interface Verification {
   readonly keyId?: string;
   /** That key's record, once its secret or token checked out. */
   readonly record?: KeyRecord;
+  /** That key's tenant, once its record was found and the credential checked out against it (metrics). */
+  readonly tenantId?: string;
   /** Effective scopes of the credential. */
   readonly scopes?: readonly string[];
   /** When the credential stops verifying (ms), null for never. */
@@ -112,10 +114,20 @@ export interface CredentialVerifierDeps {
   readonly outcomes?: VerificationCounter;
   /** Hears the same outcomes and the JWT cache's hits and misses (Prometheus metrics). */
   readonly observer?: VerificationObserver;
+  /**
+   * Each tenant's network boundary (tenants/tenant-network-boundaries.ts), checked with the key's
+   * own allowed networks wherever those are: a client must be inside both.
+   */
+  readonly networkBoundaries?: { of(tenantId: string): ClientNetworks | null | Promise<ClientNetworks | null> };
 }
 
 function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verification {
   return { valid: false, reason, kind, keyId };
+}
+
+/** A failure of a credential that checked out against its key's record (expired, out of scope, ...). */
+function failOf(record: KeyRecord, reason: VerifyReason, kind: CredentialKind): Verification {
+  return { valid: false, reason, kind, keyId: record.keyId, tenantId: record.tenantId };
 }
 
 const STATE_FAILURE: Record<Exclude<KeyState, "active">, VerifyReason> = {
@@ -288,14 +300,15 @@ export class CredentialVerifier {
     tokenId?: string,
   ): Verification | Promise<Verification> {
     const state = keyState(record, options.nowMs);
-    if (state !== "active") return fail(STATE_FAILURE[state], kind, record.keyId);
-    if (!hasAllScopes(scopes, options.requiredScopes)) return fail(VerifyReason.INSUFFICIENT_SCOPE, kind, record.keyId);
+    if (state !== "active") return failOf(record, STATE_FAILURE[state], kind);
+    if (!hasAllScopes(scopes, options.requiredScopes)) return failOf(record, VerifyReason.INSUFFICIENT_SCOPE, kind);
     return this.#admit(record, kind, scopes, expireTimeMs, options, tokenId);
   }
 
   /**
-   * The last checks of a credential that is otherwise valid: the key's usage controls (when the
-   * caller asked for them), cheapest first; then the use is noted for last_use_time.
+   * The last checks of a credential that is otherwise valid: the tenant's network boundary and the
+   * key's usage controls (when the caller asked for them), cheapest first; then the use is noted
+   * for last_use_time. The boundary is cached (synchronous after the tenant's first verification).
    * Only a metered key costs a database write (its credits); everything else stays in memory.
    */
   #admit(
@@ -307,24 +320,31 @@ export class CredentialVerifier {
     tokenId: string | undefined,
   ): Verification | Promise<Verification> {
     const keyId = record.keyId;
-    let rateLimit: RateLimitOutcome | undefined;
     const usage = options.usage ? this.#d.usage : undefined;
-    if (usage) {
-      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return fail(VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind, keyId);
+    if (!usage) {
+      this.#d.lastUse?.record(keyId, options.nowMs);
+      return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId };
+    }
+    const withinBoundary = (boundary: ClientNetworks | null): Verification | Promise<Verification> => {
+      if (boundary !== null && !boundary.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
+      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
+      let rateLimit: RateLimitOutcome | undefined;
       if (record.rateLimit !== null) {
         rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
-        if (!rateLimit.allowed) return { valid: false, reason: VerifyReason.RATE_LIMITED, kind, keyId, rateLimit };
+        if (!rateLimit.allowed) return { ...failOf(record, VerifyReason.RATE_LIMITED, kind), rateLimit };
       }
       if (record.credits !== null) {
         return usage.credits.consume(keyId, options.cost ?? 1, options.nowMs).then((credits): Verification => {
-          if (!credits.allowed) return { valid: false, reason: VerifyReason.USAGE_EXHAUSTED, kind, keyId, rateLimit, credits };
+          if (!credits.allowed) return { ...failOf(record, VerifyReason.USAGE_EXHAUSTED, kind), rateLimit, credits };
           this.#d.lastUse?.record(keyId, options.nowMs);
-          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit, credits };
+          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit, credits };
         });
       }
-    }
-    this.#d.lastUse?.record(keyId, options.nowMs);
-    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, scopes, expireTimeMs, tokenId, rateLimit };
+      this.#d.lastUse?.record(keyId, options.nowMs);
+      return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
+    };
+    const boundary = this.#d.networkBoundaries?.of(record.tenantId) ?? null;
+    return boundary instanceof Promise ? boundary.then(withinBoundary) : withinBoundary(boundary);
   }
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
@@ -378,7 +398,7 @@ export class CredentialVerifier {
     const record = await this.#keyOf(keyId, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
     const state = keyState(record, options.nowMs);
-    if (state !== "active") return fail(STATE_FAILURE[state], kind, keyId);
+    if (state !== "active") return failOf(record, STATE_FAILURE[state], kind);
     const verdict = evaluateCaveats(macaroon.caveats, {
       now: new Date(options.nowMs),
       keyId,
@@ -386,7 +406,7 @@ export class CredentialVerifier {
       requiredScopes: options.requiredScopes,
       audience: options.audience,
     });
-    if (!verdict.ok) return fail(VerifyReason[verdict.reason], kind, keyId);
+    if (!verdict.ok) return failOf(record, VerifyReason[verdict.reason], kind);
     const expireTimeMs = Math.min(verdict.expireTime?.getTime() ?? Infinity, record.expireTime ?? Infinity);
     return this.#admit(record, kind, verdict.scopes, Number.isFinite(expireTimeMs) ? expireTimeMs : null, options, tokenId);
   }

@@ -4,7 +4,7 @@ import type { ImportedKeyIndex } from "../cache/imported-key-index.js";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import { newKeyId } from "../keys/api-key-format.js";
 import { hasSigilKeyShape, IMPORTED_KEY_MAX_CHARS, IMPORTED_KEY_MIN_CHARS, isPlausibleImportedKey, sha256Of, type ImportedKeyHasher } from "../keys/imported-key-hasher.js";
-import { rowFromRecord, type KeyRecord } from "../keys/key-record.js";
+import { rowFromRecord, usageControlsOfRow, type KeyRecord } from "../keys/key-record.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
 import type { DialectName, SigilDb } from "../store/database.js";
@@ -60,7 +60,8 @@ export const MAX_BATCH_IMPORT = 1000;
 
 /** An import request, checked and hashed; holds no key string. */
 interface PreparedImport {
-  readonly record: KeyRecord;
+  /** Once written, with the tenant's default usage controls it got (tenant-key-defaults.ts). */
+  record: KeyRecord;
   /** base64 lookup hash (current server-secret version). */
   readonly lookupHash: string;
   readonly source: "raw_key" | "raw_key_sha256";
@@ -230,22 +231,29 @@ export class ImportService {
   async #insert(items: readonly PreparedImport[], actor: MutationActor, now: number): Promise<void> {
     if (items.length === 0) return;
     const actorKeyId = actor.keyId;
+    const written = new Map<PreparedImport, KeyRecord>();
     await this.#d.db.transaction().execute(async (tx) => {
+      written.clear();
       const admin = await this.#d.recheck.requireAdmin(tx, actor);
       // Each item's tenant, from the actor's row and the tenants table as this transaction reads them.
       for (const tenantId of new Set(items.map((i) => i.record.tenantId))) {
         if (admin.tenantId !== DEFAULT_TENANT && admin.tenantId !== tenantId) throw tenantNotFound(tenantId);
         if (tenantId !== DEFAULT_TENANT && !(await findLiveTenant(tx, tenantId))) throw tenantNotFound(tenantId);
       }
-      const broken = await this.#d.policies.newKeyRefusals(tx, items, (i) => rowFromRecord(i.record), this.#d.dialect === "postgres");
+      const rows = new Map(items.map((i) => [i, rowFromRecord(i.record)]));
+      const broken = await this.#d.policies.newKeyRefusals(tx, items, (i) => rows.get(i)!, this.#d.dialect === "postgres");
       if (broken.size > 0) throw [...broken.values()][0]!;
-      for (const { record, source } of items) {
+      for (const item of items) {
+        const { record, source } = item;
         const tenantId = record.tenantId;
-        await insertKey(tx, rowFromRecord(record));
+        const row = rows.get(item)!;
+        await insertKey(tx, row);
+        written.set(item, { ...record, ...usageControlsOfRow(row) });
         await appendChange(tx, { key_id: record.keyId, action: "import", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId });
-        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings({ ...record }) }, tenantId });
+        await appendAuditEvent(tx, { time: now, action: "import", keyId: record.keyId, actorKeyId, details: { source, ...auditKeySettings(written.get(item)!) }, tenantId });
       }
     });
+    for (const item of items) item.record = written.get(item) ?? item.record;
     for (const { record } of items) {
       this.#d.directory.put(record);
       this.#d.importedKeys.imported(record.secretHash, record.keyId, record.tenantId);

@@ -4,7 +4,8 @@ import { keyState, type KeyRecord } from "../keys/key-record.js";
 import { creditsAt } from "../usage/credits.js";
 import { KeySchema, KeyStatus, type Key } from "../../clients/typescript/src/gen/sigil/v1/key_pb.js";
 import { KeySecretSchema, type KeySecret } from "../../clients/typescript/src/gen/sigil/v1/key_secret_pb.js";
-import { RateLimitSchema, UsageCreditsSchema } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
+import { RateLimitSchema, UsageCreditsSchema, type RateLimit } from "../../clients/typescript/src/gen/sigil/v1/usage_pb.js";
+import type { RateLimitConfig } from "../usage/rate-limiter.js";
 
 const STATUS = { active: KeyStatus.ACTIVE, revoked: KeyStatus.REVOKED, expired: KeyStatus.EXPIRED, disabled: KeyStatus.DISABLED } as const;
 
@@ -46,9 +47,7 @@ export function keyToProto(r: KeyRecord, nowMs: number, lastUseTime?: number): K
     updateTime: timestampFromMs(r.updateTime),
     lastUseTime: lastUse > 0 ? timestampFromMs(lastUse) : undefined,
     secrets: secretsOf(r, nowMs),
-    rateLimit: r.rateLimit
-      ? create(RateLimitSchema, { requests: r.rateLimit.requests, window: durationFromMs(r.rateLimit.windowMs), burst: r.rateLimit.burst })
-      : undefined,
+    rateLimit: r.rateLimit ? rateLimitToProto(r.rateLimit) : undefined,
     credits:
       r.credits && credits
         ? create(UsageCreditsSchema, {
@@ -80,4 +79,8 @@ function secretsOf(r: KeyRecord, nowMs: number): KeySecret[] {
     );
   }
   return secrets;
+}
+
+export function rateLimitToProto(limit: RateLimitConfig): RateLimit {
+  return create(RateLimitSchema, { requests: limit.requests, window: durationFromMs(limit.windowMs), burst: limit.burst });
 }

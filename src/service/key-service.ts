@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { KeyDirectory } from "../cache/key-directory.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { newKeyRecord, type NewKeySpec } from "../keys/new-key-record.js";
-import { recordFromRow, rowFromRecord, type KeyRecord } from "../keys/key-record.js";
+import { recordFromRow, rowFromRecord, usageControlsOfRow, type KeyRecord } from "../keys/key-record.js";
 import type { Sealer } from "../keys/sealer.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
@@ -232,10 +232,22 @@ export class KeyService {
     opts.beforeWrite?.(key);
     const keyId = record.keyId;
     const tenantId = record.tenantId;
+    const row = rowFromRecord(record);
     await this.#d.issueWriter.write({
-      key: rowFromRecord(record),
+      key: row,
       change: { key_id: keyId, action: "issue", reason: null, actor_key_id: actorKeyId, time: now, tenant_id: tenantId },
-      audit: { time: now, action: "issue", keyId, actorKeyId, details: auditKeySettings(spec), tenantId },
+      audit: {
+        time: now,
+        action: "issue",
+        keyId,
+        actorKeyId,
+        // Read when the audit row is written, after the tenant's defaults went into the key's row.
+        get details() {
+          const applied = usageControlsOfRow(row);
+          return auditKeySettings({ ...spec, ...(applied.rateLimit && { rateLimit: applied.rateLimit }), ...(applied.credits && { credits: applied.credits }) });
+        },
+        tenantId,
+      },
       actor: opts.actor ?? undefined,
       issueRequest: opts.requestId && actorKeyId
         ? {
@@ -248,8 +260,10 @@ export class KeyService {
           }
         : undefined,
     });
-    this.#d.directory.put(record);
-    return { record, key };
+    // The row as written: it may have got its tenant's default rate limit and credits.
+    const stored: KeyRecord = { ...record, ...usageControlsOfRow(row) };
+    this.#d.directory.put(stored);
+    return { record: stored, key };
   }
 
   /** Synchronous when the answer is (cache hits, malformed input): the hot path takes no extra turn. */

@@ -307,6 +307,28 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         for (const column of ["jwt_audience", "jwt_issuer"]) await db.schema.alterTable("tenants").dropColumn(column).execute();
       },
     },
+    "0010_tenant_feed": {
+      // Issue #13: a tenant's policy change travels on the change feed (a row naming neither a key nor
+      // a signing key: its tenant_id is the subject), so every process drops its cached copy of the
+      // policy (its network boundary is read on the verification path).
+      async up(db: Kysely<any>) {
+        if (dialect === "postgres") {
+          await sql`alter table change_feed drop constraint change_feed_one_subject`.execute(db);
+          await sql`alter table change_feed add constraint change_feed_one_subject check (key_id is null or signing_key_id is null)`.execute(db);
+        } else {
+          await rebuildSqliteTenantChangeFeed(db, sql`check (key_id is null or signing_key_id is null)`);
+        }
+      },
+      async down(db: Kysely<any>) {
+        await db.deleteFrom("change_feed").where("key_id", "is", null).where("signing_key_id", "is", null).execute();
+        if (dialect === "postgres") {
+          await sql`alter table change_feed drop constraint change_feed_one_subject`.execute(db);
+          await sql`alter table change_feed add constraint change_feed_one_subject check ((key_id is null) <> (signing_key_id is null))`.execute(db);
+        } else {
+          await rebuildSqliteTenantChangeFeed(db, sql`check ((key_id is null) <> (signing_key_id is null))`);
+        }
+      },
+    },
   };
 }
 
@@ -324,6 +346,23 @@ async function rebuildSqliteChangeFeed(db: Kysely<any>, options: { keyIdNullable
     await sql`create table change_feed_next (seq integer primary key autoincrement, ${subject})`.execute(tx);
     await sql`insert into change_feed_next (seq, key_id, action, reason, actor_key_id, time)
               select seq, key_id, action, reason, actor_key_id, time from change_feed`.execute(tx);
+    await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
+    await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
+    await sql`drop table change_feed`.execute(tx);
+    await sql`alter table change_feed_next rename to change_feed`.execute(tx);
+    await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
+    await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
+  });
+}
+
+/** The same copy as rebuildSqliteChangeFeed, for the feed as migration 0008 left it (with tenant_id), under a new subject CHECK. */
+async function rebuildSqliteTenantChangeFeed(db: Kysely<any>, subjectCheck: RawBuilder<unknown>): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await sql`create table change_feed_next (seq integer primary key autoincrement, key_id text, signing_key_id text, action text not null,
+              reason text, actor_key_id text, time bigint not null, tenant_id text not null default 'default',
+              constraint change_feed_one_subject ${subjectCheck})`.execute(tx);
+    await sql`insert into change_feed_next (seq, key_id, signing_key_id, action, reason, actor_key_id, time, tenant_id)
+              select seq, key_id, signing_key_id, action, reason, actor_key_id, time, tenant_id from change_feed`.execute(tx);
     await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
     await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
     await sql`drop table change_feed`.execute(tx);

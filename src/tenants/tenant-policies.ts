@@ -3,6 +3,7 @@ import type { Database } from "../store/database.js";
 import type { NewKeyRow } from "../store/tables/keys-table.js";
 import { countActiveKeys, tenantPolicyJson } from "../store/tenant-repository.js";
 import { DEFAULT_TENANT } from "./tenant-id.js";
+import { applyKeyDefaults, hasKeyDefaults } from "./tenant-key-defaults.js";
 import { activeKeysRefusal, parseStoredPolicy, termsRefusal, type KeyTerms, type TenantPolicy } from "./tenant-policy.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -22,6 +23,8 @@ export class TenantPolicies {
    * The new keys (IssueKey's group commit, imports) that break their tenant's policy, each with its
    * FAILED_PRECONDITION; read in the writing transaction. Keys beyond max_active_keys are refused
    * in the order given. `lockTenants` (PostgreSQL): the tenant rows are locked before counting.
+   * The rows `rowOf` returns get the tenant's default rate limit and credits (tenant-key-defaults.ts)
+   * where they name none, so they must be the rows the transaction then writes.
    */
   async newKeyRefusals<W>(tx: Transaction<Database>, writes: readonly W[], rowOf: (w: W) => NewKeyRow, lockTenants: boolean): Promise<Map<W, Error>> {
     const refused = new Map<W, Error>();
@@ -36,6 +39,7 @@ export class TenantPolicies {
     for (const tenantId of [...byTenant.keys()].sort()) {
       const policy = await this.policyOf(tx, tenantId);
       if (Object.keys(policy).length === 0) continue;
+      if (hasKeyDefaults(policy)) for (const w of byTenant.get(tenantId)!) applyKeyDefaults(rowOf(w), policy);
       const fit: W[] = [];
       for (const w of byTenant.get(tenantId)!) {
         const row = rowOf(w);

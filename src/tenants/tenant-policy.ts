@@ -4,6 +4,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { TenantPolicySchema, type TenantPolicy as TenantPolicyProto } from "../../clients/typescript/src/gen/sigil/v1/tenant_pb.js";
 import { RESERVED_SCOPE_PREFIX } from "../service/reserved-scopes.js";
 import { durationMs, invalid, LIMITS, requireScopes } from "../service/request-validation.js";
+import { requireAllowedNetworks, requireCredits, requireRateLimit } from "../service/usage-validation.js";
+import type { RateLimitConfig } from "../usage/rate-limiter.js";
+import { rateLimitToProto } from "../service/key-mapper.js";
+import { creditsToProto, type DefaultCredits } from "./tenant-key-defaults.js";
 
 /** A tenant's rules for its keys (stored as JSON in tenants.policy). Absent fields mean no rule. */
 export interface TenantPolicy {
@@ -13,6 +17,11 @@ export interface TenantPolicy {
   readonly maxActiveKeys?: number;
   /** Longest lifetime of a derived token (DeriveToken; see derived-token-lifetime.ts). */
   readonly maxDerivedTokenLifetimeMs?: number;
+  /** The network boundary: canonical CIDRs (tenant-network-boundaries.ts). */
+  readonly allowedNetworks?: readonly string[];
+  /** Given to new keys that name none (tenant-key-defaults.ts). */
+  readonly defaultRateLimit?: RateLimitConfig;
+  readonly defaultCredits?: DefaultCredits;
 }
 
 export const MAX_ACTIVE_KEYS_LIMIT = 1_000_000;
@@ -37,6 +46,12 @@ export function policyFromProto(p: TenantPolicyProto | undefined, field: string,
   if (p.maxDerivedTokenLifetime) {
     policy.maxDerivedTokenLifetimeMs = durationMs(p.maxDerivedTokenLifetime, `${field}.max_derived_token_lifetime`, 1000, bounds.tokenMaxTtlMs);
   }
+  if (p.allowedNetworks.length > 0) policy.allowedNetworks = requireAllowedNetworks(p.allowedNetworks, `${field}.allowed_networks`)!.cidrs;
+  if (p.defaultRateLimit) policy.defaultRateLimit = requireRateLimit(p.defaultRateLimit, `${field}.default_rate_limit`)!;
+  if (p.defaultCredits) {
+    const { remaining, refillAmount, refillIntervalMs } = requireCredits(p.defaultCredits, 0, `${field}.default_credits`)!;
+    policy.defaultCredits = { remaining, refillAmount, refillIntervalMs };
+  }
   return policy;
 }
 
@@ -48,6 +63,9 @@ export function policyToProto(policy: TenantPolicy): TenantPolicyProto | undefin
     allowedScopePatterns: [...(policy.allowedScopePatterns ?? [])],
     maxActiveKeys: policy.maxActiveKeys ?? 0,
     maxDerivedTokenLifetime: policy.maxDerivedTokenLifetimeMs === undefined ? undefined : durationFromMs(policy.maxDerivedTokenLifetimeMs),
+    allowedNetworks: [...(policy.allowedNetworks ?? [])],
+    defaultRateLimit: policy.defaultRateLimit && rateLimitToProto(policy.defaultRateLimit),
+    defaultCredits: policy.defaultCredits && creditsToProto(policy.defaultCredits),
   });
 }
 

@@ -56,6 +56,8 @@ export interface TenantServiceDeps {
   readonly recheck: ActorRecheck;
   /** Keys revoked by a forced deletion stop verifying on this process before the call returns. */
   readonly directory: KeyDirectory;
+  /** A policy change drops this process's cached boundary before the call returns; others follow the feed. */
+  readonly boundaries?: { invalidate(tenantId: string): void };
   readonly now: () => number;
   /** The server's issuer (defaults of the tenants' issuers) and longest derived-token lifetime (bound of the policy). */
   readonly settings: { readonly issuer: string; readonly tokenMaxTtlMs: number };
@@ -155,10 +157,13 @@ export class TenantService {
       if (!(await updateLiveTenant(tx, tenantId, set))) throw tenantNotFound(tenantId);
       const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }), ...jwt };
       await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details, tenantId });
+      // Every process caches the policy's network boundary: the feed tells them it changed.
+      if (policy !== undefined) await appendChange(tx, { key_id: null, signing_key_id: null, action: "tenant_update", reason: null, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });
       return findLiveTenant(tx, tenantId);
     }));
     // Tokens of the old issuer stop verifying here before we answer; other processes within TENANT_ISSUER_TTL_MS.
     if ("jwt_issuer" in jwt) this.#d.issuers.forget(tenantId);
+    if (policy !== undefined) this.#d.boundaries?.invalidate(tenantId);
     return create(UpdateTenantResponseSchema, { tenant: tenantToProto(row!) });
   }
 

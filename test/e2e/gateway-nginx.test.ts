@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { TokenFormat } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
-import { startNginx, type NginxProcess } from "../support/nginx.js";
+import { httpRequest, startNginx, type HttpAnswer, type NginxProcess } from "../support/nginx.js";
 import { createTestPki, type TestPki } from "../support/test-pki.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
@@ -30,25 +30,8 @@ function readmeNginxConfig(sigilPort: number, appPort: number, port: number): st
   return replaced;
 }
 
-interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
 /** One request to nginx, from `localAddress` (a loopback address of its own, as a distinct client). */
-function request(url: string, headers: Record<string, string>, localAddress = "127.0.0.2"): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { headers, localAddress, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+const request = (url: string, headers: Record<string, string>, localAddress = "127.0.0.2") => httpRequest(url, headers, localAddress);
 
 describe("forward auth behind a real nginx (auth_request, the README's config)", () => {
   let server: TestServer;
@@ -93,7 +76,7 @@ describe("forward auth behind a real nginx (auth_request, the README's config)",
     assert.equal(seen.length, before, `the service is not reached on a ${answer.status}`);
     return answer;
   };
-  const noEcho = (answer: Answer, secret: string) => {
+  const noEcho = (answer: HttpAnswer, secret: string) => {
     const everything = JSON.stringify(answer.headers) + answer.body;
     assert.ok(!everything.includes(secret), "the answer never repeats the credential");
   };
@@ -117,7 +100,12 @@ describe("forward auth behind a real nginx (auth_request, the README's config)",
     assert.equal(got["x-sigil-credential-kind"], "api_key");
     assert.equal(got["x-sigil-parent-key-id"], undefined, "a forged header is dropped, not passed on");
     assert.equal(got["x-sigil-token-id"], undefined);
+    assert.equal(got["x-sigil-tenant-id"], "default", "the service learns the key's tenant");
     noEcho(answer, secret);
+    // A client's own X-Sigil-Tenant-Id reaches the check, where it restricts (never widens) it: another tenant locks itself out.
+    const forged = await request(api, { authorization: `Bearer ${secret}`, "x-sigil-tenant-id": "acme" });
+    assert.equal(forged.status, 401);
+    assert.equal(seen.length, before + 1, "the service is not reached");
   });
 
   it("passes derived JWTs and macaroons with the parent key id, and checks the audience", async () => {

@@ -1,3 +1,4 @@
+import http, { type IncomingHttpHeaders } from "node:http";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -78,5 +79,25 @@ function stopChild(child: ChildProcess): Promise<void> {
     // SIGQUIT: nginx's graceful stop; SIGKILL if it takes too long.
     child.kill("SIGQUIT");
     setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+  });
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One GET on a fresh connection (no agent), optionally from `localAddress` (a loopback address of its own, as a distinct client). */
+export function httpRequest(url: string, headers: Record<string, string>, localAddress?: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { headers, localAddress, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on("error", reject);
+    req.end();
   });
 }

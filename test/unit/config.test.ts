@@ -73,6 +73,15 @@ describe("configuration", () => {
     assert.throws(() => loadConfig([], { SIGIL_USAGE_RETENTION: "forever" }), (e: Error) => e instanceof ConfigError && /^SIGIL_USAGE_RETENTION \(--usage-retention\) must be a duration/.test(e.message));
   });
 
+  it("reads the tenant label switch of the metrics: off by default, on (100) or a bound", () => {
+    assert.equal(loadConfig([], {}).metricsTenantLabel, 0);
+    assert.equal(loadConfig([], { SIGIL_METRICS_TENANT_LABEL: "on" }).metricsTenantLabel, 100);
+    assert.equal(loadConfig(["--metrics-tenant-label", "250"], {}).metricsTenantLabel, 250);
+    for (const bad of ["0", "1001", "yes", "-1"]) {
+      assert.throws(() => loadConfig([], { SIGIL_METRICS_TENANT_LABEL: bad }), (e: Error) => e instanceof ConfigError && /^SIGIL_METRICS_TENANT_LABEL \(--metrics-tenant-label\) must be off, on or a number of tenants from 1 to 1000/.test(e.message), bad);
+    }
+  });
+
   it("reads the metrics address, tracing and the access log", () => {
     const d = loadConfig([], {});
     assert.deepEqual(d.metricsAddress, { host: "127.0.0.1", port: 4422 });

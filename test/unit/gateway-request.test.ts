@@ -60,6 +60,19 @@ describe("gateway request reader", () => {
     assert.equal(read({ "x-sigil-audience": "api" }, { configuredAudience: "orders" }).audience, "orders");
     assert.throws(() => read({ "x-sigil-audience": "a".repeat(300) }), invalid(/X-Sigil-Audience/));
   });
+
+  it("restricts to the tenant its sources agree on; disagreeing or bad sources are bad input", () => {
+    assert.equal(read({}).tenantId, undefined);
+    assert.equal(read({}, { query: "scope=read&tenant_id=acme" }).tenantId, "acme");
+    assert.equal(read({ "x-sigil-tenant-id": "acme" }).tenantId, "acme");
+    assert.equal(read({ "x-sigil-tenant-id": "acme" }, { configuredTenantId: "acme", query: "tenant_id=acme" }).tenantId, "acme");
+    assert.throws(() => read({ "x-sigil-tenant-id": "beta" }, { configuredTenantId: "acme" }), invalid(/^tenant restriction: .* name different tenants$/));
+    assert.throws(() => read({}, { query: "tenant_id=beta", configuredTenantId: "acme" }), invalid(/different tenants/));
+    assert.throws(() => read({}, { query: "tenant_id=a&tenant_id=a" }), invalid(/^tenant_id: given more than once$/));
+    assert.throws(() => read({ "x-sigil-tenant-id": "Not A Tenant" }), invalid(/^X-Sigil-Tenant-Id: must be 1 to 63 characters/));
+    assert.throws(() => read({}, { configuredTenantId: "_x" }), invalid(/^context_extensions\[x-sigil-tenant-id\]: /));
+    assert.throws(() => read({}, { query: "tenant_id=%zz" }), invalid(/^tenant_id: not valid percent-encoding$/));
+  });
 });
 
 describe("gateway settings", () => {

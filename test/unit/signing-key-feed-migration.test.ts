@@ -47,8 +47,8 @@ describe(`migration 0005_signing_key_feed (${testDialect()})`, () => {
       assert.equal(await latestChangeSeq(db), 3);
       assert.equal(await appendChange(db, { key_id: "d", action: "issue", reason: null, actor_key_id: null, time: 2 }), 4);
       assert.equal(await appendChange(db, { key_id: null, signing_key_id: "newer", action: "signing_key_add", reason: null, actor_key_id: null, time: 3 }), 5);
-      // A row names exactly one subject.
-      await assert.rejects(appendChange(db, { key_id: null, signing_key_id: null, action: "issue", reason: null, actor_key_id: null, time: 4 }), /check|constraint/i);
+      // A row names at most one subject; one naming neither is about its tenant (migration 0010).
+      assert.equal(await appendChange(db, { key_id: null, signing_key_id: null, action: "tenant_update", reason: null, actor_key_id: null, time: 4, tenant_id: "t" }), 6);
       await assert.rejects(appendChange(db, { key_id: "e", signing_key_id: "newer", action: "issue", reason: null, actor_key_id: null, time: 4 }), /check|constraint/i);
 
       // And it can be undone (signing-key rows leave the feed), then applied again.
