@@ -91,7 +91,14 @@ class ObservedDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new ObservedConnection(await this.#inner.acquireConnection(), this);
+    try {
+      return new ObservedConnection(await this.#inner.acquireConnection(), this);
+    } catch (err) {
+      // With the database gone, the pool's new connections fail here, before any statement: an
+      // outage must count as unreachable calls, not only the few statements it caught in flight.
+      this.#metrics?.failed(databaseErrorKind(err));
+      throw err;
+    }
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
