@@ -145,8 +145,11 @@ export type TenantPolicy = Message<"sigil.v1.TenantPolicy"> & {
 
   /**
    * The tenant's network boundary: client networks (CIDR, IPv4 or IPv6, at most 64) that every key
-   * of the tenant, and every token derived from one, may be used from, on every verification path.
-   * A key's own allowed_networks can only narrow it. Empty means any network.
+   * of the tenant, and every token derived from one, may be verified from (VerifyKey,
+   * BatchVerifyKeys, forward auth, Envoy Check). A key's own allowed_networks can only narrow it; a
+   * key network outside the boundary is accepted and lets nobody in from outside it. Like a key's
+   * own networks, it does not apply to DeriveToken or admin calls, which carry no client address,
+   * nor to tokens verified offline. Empty means any network.
    *
    * @generated from field: repeated string allowed_networks = 6;
    */
