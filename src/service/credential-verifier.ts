@@ -325,26 +325,40 @@ export class CredentialVerifier {
       this.#d.lastUse?.record(keyId, options.nowMs);
       return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId };
     }
-    const withinBoundary = (boundary: ClientNetworks | null): Verification | Promise<Verification> => {
-      if (boundary !== null && !boundary.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
-      if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
-      let rateLimit: RateLimitOutcome | undefined;
-      if (record.rateLimit !== null) {
-        rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
-        if (!rateLimit.allowed) return { ...failOf(record, VerifyReason.RATE_LIMITED, kind), rateLimit };
-      }
-      if (record.credits !== null) {
-        return usage.credits.consume(keyId, options.cost ?? 1, options.nowMs).then((credits): Verification => {
-          if (!credits.allowed) return { ...failOf(record, VerifyReason.USAGE_EXHAUSTED, kind), rateLimit, credits };
-          this.#d.lastUse?.record(keyId, options.nowMs);
-          return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit, credits };
-        });
-      }
-      this.#d.lastUse?.record(keyId, options.nowMs);
-      return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
-    };
     const boundary = this.#d.networkBoundaries?.of(record.tenantId) ?? null;
-    return boundary instanceof Promise ? boundary.then(withinBoundary) : withinBoundary(boundary);
+    // A closure only while the tenant's boundary is first loaded; after that the call stays direct.
+    if (boundary instanceof Promise) return boundary.then((b) => this.#admitWithin(b, usage, record, kind, scopes, expireTimeMs, options, tokenId));
+    return this.#admitWithin(boundary, usage, record, kind, scopes, expireTimeMs, options, tokenId);
+  }
+
+  /** #admit's checks once the tenant's network boundary is known. */
+  #admitWithin(
+    boundary: ClientNetworks | null,
+    usage: UsageControls,
+    record: KeyRecord,
+    kind: CredentialKind,
+    scopes: readonly string[],
+    expireTimeMs: number | null,
+    options: VerifyOptions,
+    tokenId: string | undefined,
+  ): Verification | Promise<Verification> {
+    const keyId = record.keyId;
+    if (boundary !== null && !boundary.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
+    if (record.allowedNetworks !== null && !record.allowedNetworks.allows(options.clientIp)) return failOf(record, VerifyReason.CLIENT_NETWORK_NOT_ALLOWED, kind);
+    let rateLimit: RateLimitOutcome | undefined;
+    if (record.rateLimit !== null) {
+      rateLimit = usage.rateLimiter.take(keyId, record.rateLimit, options.nowMs);
+      if (!rateLimit.allowed) return { ...failOf(record, VerifyReason.RATE_LIMITED, kind), rateLimit };
+    }
+    if (record.credits !== null) {
+      return usage.credits.consume(keyId, options.cost ?? 1, options.nowMs).then((credits): Verification => {
+        if (!credits.allowed) return { ...failOf(record, VerifyReason.USAGE_EXHAUSTED, kind), rateLimit, credits };
+        this.#d.lastUse?.record(keyId, options.nowMs);
+        return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit, credits };
+      });
+    }
+    this.#d.lastUse?.record(keyId, options.nowMs);
+    return { valid: true, reason: VerifyReason.VALID, kind, keyId, record, tenantId: record.tenantId, scopes, expireTimeMs, tokenId, rateLimit };
   }
 
   async #verifyJwt(token: string, options: VerifyOptions): Promise<Verification> {
