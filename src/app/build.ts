@@ -39,6 +39,7 @@ import { createGateway } from "../gateway/gateway.js";
 import { MacaroonRootKeys } from "../tokens/macaroon-root-keys.js";
 import { CreditLedger } from "../usage/credits.js";
 import { LastUseRecorder } from "../usage/last-use-recorder.js";
+import { lastUseWriter } from "../store/last-use-repository.js";
 import { RateLimiter } from "../usage/rate-limiter.js";
 import { UsageCounter } from "../usage/usage-counter.js";
 import { UsageService } from "../service/usage-service.js";
@@ -149,7 +150,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     const macaroonRootKeys = new MacaroonRootKeys(secrets);
     const importedHasher = new ImportedKeyHasher(secrets);
     const importedKeys = new ImportedKeyIndex(db, importedHasher, { capacity: config.cacheSize });
-    const lastUse = new LastUseRecorder(db, { intervalMs: config.lastUseFlushIntervalMs, log });
+    const lastUse = new LastUseRecorder(lastUseWriter(db, dialect), { intervalMs: config.lastUseFlushIntervalMs, log });
     // Usage analytics: verifications per key, minute and outcome, flushed on the last-use interval.
     const usageCounter = config.usageAnalytics ? new UsageCounter(db, { intervalMs: config.lastUseFlushIntervalMs, log }) : undefined;
     // The issuer each tenant's derived JWTs must carry (server-side verification).

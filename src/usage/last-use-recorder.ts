@@ -1,24 +1,8 @@
 import type { Logger } from "pino";
-import { sql, type Kysely, type Transaction } from "kysely";
-import type { Database, SigilDb } from "../store/database.js";
+import type { LastUse, LastUseWriter } from "../store/last-use-repository.js";
 
 /** Keys written per statement; the event loop gets a turn between statements. */
 const CHUNK = 100;
-
-type Db = Kysely<Database> | Transaction<Database>;
-
-/**
- * Sets each key's last use unless a later one is stored (another process may have written it), in
- * one statement per chunk: a verification of a random key among millions leaves one key per write,
- * so per-row statements made the flush cost as much as the lookups themselves.
- */
-async function updateLastUses(db: Db, entries: ReadonlyArray<readonly [string, number]>): Promise<void> {
-  const rows = sql.join(entries.map(([keyId, time]) => sql`(${keyId}, CAST(${time} AS BIGINT))`));
-  await sql`WITH used(key_id, time) AS (VALUES ${rows})
-    UPDATE keys SET last_use_time = (SELECT used.time FROM used WHERE used.key_id = keys.key_id)
-    WHERE key_id IN (SELECT key_id FROM used)
-      AND (last_use_time IS NULL OR last_use_time < (SELECT used.time FROM used WHERE used.key_id = keys.key_id))`.execute(db);
-}
 
 /**
  * Coalesces "key X was used at time T" in memory and writes it in batches: at most one UPDATE per
@@ -26,7 +10,7 @@ async function updateLastUses(db: Db, entries: ReadonlyArray<readonly [string, n
  * process has not flushed yet is lost if it is killed (at most one interval of last-use times).
  */
 export class LastUseRecorder {
-  readonly #db: SigilDb;
+  readonly #writer: LastUseWriter;
   readonly #log: Logger;
   readonly #intervalMs: number;
   /** Bound on distinct keys held between flushes; reaching it flushes early. */
@@ -39,8 +23,8 @@ export class LastUseRecorder {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
 
-  constructor(db: SigilDb, options: { intervalMs: number; log: Logger; maxPending?: number }) {
-    this.#db = db;
+  constructor(writer: LastUseWriter, options: { intervalMs: number; log: Logger; maxPending?: number }) {
+    this.#writer = writer;
     this.#log = options.log;
     this.#intervalMs = options.intervalMs;
     this.#maxPending = options.maxPending ?? 100_000;
@@ -78,22 +62,28 @@ export class LastUseRecorder {
     const batch = this.#pending;
     this.#pending = new Map();
     try {
-      const entries = [...batch];
+      // In key order: processes flushing the same keys then take their rows in the same order.
+      const entries = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      let left: LastUse[] = [];
       for (let i = 0; i < entries.length; i += CHUNK) {
-        const chunk = entries.slice(i, i + CHUNK);
-        await updateLastUses(this.#db, chunk.map(([keyId, seconds]) => [keyId, seconds * 1000] as const));
+        const chunk = entries.slice(i, i + CHUNK).map(([keyId, seconds]) => [keyId, seconds * 1000] as const);
+        left = left.concat(await this.#writer.write(chunk));
         // better-sqlite3 runs each statement synchronously: without this a flush of tens of
         // thousands of keys held the event loop (and every call waiting on it) for most of a second.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      // Rows another transaction held: written at the next flush.
+      for (const [keyId, time] of left) this.#putBack(keyId, time / 1000);
     } catch (err) {
       // Put the batch back (newer uses noted meanwhile win) and try again at the next tick.
-      for (const [keyId, seconds] of batch) {
-        const newer = this.#pending.get(keyId);
-        if (newer === undefined || newer < seconds) this.#pending.set(keyId, seconds);
-      }
+      for (const [keyId, seconds] of batch) this.#putBack(keyId, seconds);
       this.#log.warn({ err: { message: (err as Error).message }, keys: batch.size }, "last-use flush failed; retrying");
     }
+  }
+
+  #putBack(keyId: string, seconds: number): void {
+    const newer = this.#pending.get(keyId);
+    if (newer === undefined || newer < seconds) this.#pending.set(keyId, seconds);
   }
 
   /** Stops the timer and writes what is left (call before closing the database). */
