@@ -17,6 +17,8 @@ export interface FeaturePair {
   off: FeatureSide;
   /** Words --only also matches (the former scenario ids). */
   aliases: string[];
+  /** The scenario both sides are loaded with (default: verify-cache-hit). */
+  scenario?: string;
 }
 
 export interface FeatureSide {
@@ -25,6 +27,8 @@ export interface FeatureSide {
   env: Record<string, string>;
   /** Export spans to the harness's OTLP receiver. */
   traced?: boolean;
+  /** The database this side's servers open: the main one (default) or the many-tenants one (issue #13). */
+  dataset?: "main" | "tenants";
 }
 
 const DEFAULTS: FeatureSide = { name: "defaults (metrics on, usage analytics on, tracing off)", env: {} };
@@ -69,6 +73,27 @@ export const FEATURE_PAIRS: readonly FeaturePair[] = [
     atLeast: 0.85,
     on: { name: "tracing on (10% sampled)", env: { OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" }, traced: true },
     off: DEFAULTS,
+    aliases: [],
+  },
+  {
+    // Issue #13: the same code on a database of 1,000 tenants × 1,000 keys against one of 1,000,000
+    // keys in `default`, each side verifying its own database's first 16 seeded keys (one per
+    // tenant on the tenants side), so the keys differ in their tenant only.
+    id: "cost-tenants",
+    title: "1,000 tenants × 1,000 keys against a single tenant, VerifyKey cache hit of 16 seeded keys",
+    atLeast: 0.97,
+    on: { name: "many tenants (1,000 in a full run), 16 keys of 16 tenants", env: {}, dataset: "tenants" },
+    off: { name: "one tenant, as many keys, 16 keys", env: {} },
+    scenario: "verify-cache-hit-tenants",
+    aliases: [],
+  },
+  {
+    id: "cost-tenants-miss",
+    title: "1,000 tenants × 1,000 keys against a single tenant, VerifyKey cache miss (a random seeded key)",
+    atLeast: 0.97,
+    on: { name: "many tenants (1,000 in a full run)", env: {}, dataset: "tenants" },
+    off: { name: "one tenant, as many keys", env: {} },
+    scenario: "verify-cache-miss-tenants",
     aliases: [],
   },
 ];

@@ -290,27 +290,33 @@ interface SigilSetup {
 }
 
 /**
- * The feature-cost pairs (feature-cost.ts): every server of a pair started at once on the main
- * database, pinned to the server core, warmed up, then saturated rounds alternating between the
+ * The feature-cost pairs (feature-cost.ts): every server of a pair started at once on its side's
+ * database (the main one, or the many-tenants one), pinned to the server core, warmed up, then saturated rounds alternating between the
  * sides. The "on" side of the tracing pair exports to a local OTLP/HTTP receiver (in this process,
  * on the generator's core).
  */
-async function runFeatureCosts(bench: BenchRun, dataset: Dataset, base: Scenario): Promise<void> {
+async function runFeatureCosts(bench: BenchRun, datasets: { main: Dataset; tenants: Dataset }, scenarioById: (id: string) => Scenario): Promise<void> {
   const { rounds, processesPerSide, warmupMs, durationMs } = bench.config.featureCost;
   const config = { ...bench.config, warmupMs, durationMs };
   for (const pair of bench.featurePairs) {
     await bench.phase(`feature cost ${pair.id}`, async () => {
+      const base = scenarioById(pair.scenario ?? "verify-cache-hit");
+      const datasetOf = (s: "on" | "off"): Dataset => (pair[s].dataset === "tenants" ? datasets.tenants : datasets.main);
       // The fixtures are issued through a server of their own, stopped before the pair starts, so both
       // sides load the keys they are measured on the same way (from the database, at warm-up).
-      const issuer = await startSigil({ dataDir: dataset.dataDir, cpus: SERVER_CPUS, logFile: bench.log(`sigil-${pair.id}-fixtures.log`) });
-      if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
-      const fixtures = await prepareSigilFixtures(issuer, dataset.keyList).finally(() => stopSigil(issuer));
+      const fixturesOf = new Map<Dataset, Fixtures>();
+      for (const dataset of new Set([datasetOf("on"), datasetOf("off")])) {
+        const issuer = await startSigil({ dataDir: dataset.dataDir, cpus: SERVER_CPUS, logFile: bench.log(`sigil-${pair.id}-${dataset.name}-fixtures.log`) });
+        if (dataset.keyList === undefined && existsSync(dataset.keysFile)) dataset.keyList = loadKeyList(dataset.keysFile);
+        fixturesOf.set(dataset, await prepareSigilFixtures(issuer, dataset.keyList).finally(() => stopSigil(issuer)));
+      }
+      const fixtures = (s: "on" | "off"): Fixtures => fixturesOf.get(datasetOf(s))!;
       const receiver = pair.on.traced || pair.off.traced ? new OtlpReceiver({ keep: false }) : undefined;
       const endpoint = await receiver?.start();
       const start = (side: "on" | "off", i: number) => {
         const settings = pair[side];
         return startSigil({
-          dataDir: dataset.dataDir,
+          dataDir: datasetOf(side).dataDir,
           cpus: SERVER_CPUS,
           logFile: bench.log(`sigil-${pair.id}-${side}-${i + 1}.log`),
           env: { ...settings.env, ...(settings.traced && endpoint ? { SIGIL_OTEL_ENDPOINT: endpoint } : {}) },
@@ -330,15 +336,15 @@ async function runFeatureCosts(bench: BenchRun, dataset: Dataset, base: Scenario
         const target = (sigil: SigilInstance) => ({ pid: sigil.process.pid, port: sigil.grpcPort });
         for (const s of ["on", "off"] as const) {
           for (const sigil of side[s]) {
-            const problem = await base.preflight?.(sigil, fixtures).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
+            const problem = await base.preflight?.(sigil, fixtures(s)).catch((err: unknown) => `pre-flight call failed: ${String(err)}`);
             if (problem) throw new Error(`${pair.id} ${s}: wrong answer before the load: ${problem}`);
-            await warmUpServer(scenarioOf(s), target(sigil), fixtures, config, bench.options.grpcClient);
+            await warmUpServer(scenarioOf(s), target(sigil), fixtures(s), config, bench.options.grpcClient);
           }
         }
         const measured: FeatureRound[] = [];
         for (const { round, order, process } of roundSchedule(rounds, processesPerSide)) {
           for (const s of order) {
-            const run = await bench.measureQuietly(() => measure(scenarioOf(s), "throughput", target(side[s][process]!), fixtures, config, bench.options.grpcClient, round));
+            const run = await bench.measureQuietly(() => measure(scenarioOf(s), "throughput", target(side[s][process]!), fixtures(s), config, bench.options.grpcClient, round));
             measured.push({ side: s, round, process: process + 1, run });
             bench.record(run);
           }
@@ -539,7 +545,7 @@ async function main(): Promise<void> {
     // Issue #13: as many keys as main, dealt out to TENANT_COUNT tenants (1,000 × 1,000 in a full run).
     tenants: { name: "tenants", keyCount: config.mainKeyCount, tenants: TENANT_COUNT, dataDir: path.join(dir, "data-tenants"), keysFile: path.join(dir, "keys-tenants.txt") },
   };
-  const needsTenants = selected.some((s) => s.target === "sigil-tenants" || s.target === "sigil-tenants-uncached");
+  const needsTenants = selected.some((s) => s.target === "sigil-tenants" || s.target === "sigil-tenants-uncached") || featurePairs.some((p) => p.on.dataset === "tenants" || p.off.dataset === "tenants");
   const needsSmall = selected.some((s) => s.target === "sigil-small-uncached");
   const needsMain = featurePairs.length > 0 || selected.some((s) => ["sigil-main", "sigil-tls", "sigil-main-uncached", "sigil-workers-1", "sigil-workers-2"].includes(s.target));
   // A phase that fails is reported and the run goes on with the next one.
@@ -552,7 +558,7 @@ async function main(): Promise<void> {
     await phase("Sigil, small database, cache size 1", () => runSigil(bench, "sigil-small-uncached", datasets.small, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase("Sigil, main database", () => runSigil(bench, "sigil-main", datasets.main));
     await phase("Sigil, main database, TLS", () => runSigil(bench, "sigil-tls", datasets.main, { tls: bench.tls }));
-    await runFeatureCosts(bench, datasets.main, all.find((s) => s.id === "verify-cache-hit")!);
+    await runFeatureCosts(bench, datasets, (id) => all.find((s) => s.id === id)!);
     await phase("Sigil, main database, cache size 1", () => runSigil(bench, "sigil-main-uncached", datasets.main, { cacheSize: UNCACHED_CACHE_SIZE }));
     await phase(`Sigil, ${int(TENANT_COUNT)} tenants database`, () => runSigil(bench, "sigil-tenants", datasets.tenants));
     await phase(`Sigil, ${int(TENANT_COUNT)} tenants database, cache size 1`, () => runSigil(bench, "sigil-tenants-uncached", datasets.tenants, { cacheSize: UNCACHED_CACHE_SIZE }));

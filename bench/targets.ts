@@ -63,6 +63,9 @@ const FEATURE_COST_TARGETS: ReadonlyArray<{ description: string; pairId: string 
   { description: "Tracing cost on VerifyKey cache hit, saturated", pairId: "cost-tracing" },
   { description: "Tracing cost on VerifyKey cache hit, 10% of calls sampled, saturated", pairId: "cost-tracing-sampled" },
   { description: "Usage analytics cost on VerifyKey cache hit, saturated", pairId: "cost-usage" },
+  // Issue #13: no more than 3% apart.
+  { description: "1,000 tenants against one, VerifyKey cache hit, saturated", pairId: "cost-tenants" },
+  { description: "1,000 tenants against one, VerifyKey cache miss, saturated", pairId: "cost-tenants-miss" },
 ];
 
 function judgeFeatureCost(description: string, cost: FeatureCost | undefined, threshold: number): TargetResult {
