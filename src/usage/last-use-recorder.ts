@@ -62,8 +62,7 @@ export class LastUseRecorder {
     const batch = this.#pending;
     this.#pending = new Map();
     try {
-      // In key order: processes flushing the same keys then take their rows in the same order.
-      const entries = [...batch].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const entries = [...batch];
       let left: LastUse[] = [];
       for (let i = 0; i < entries.length; i += CHUNK) {
         const chunk = entries.slice(i, i + CHUNK).map(([keyId, seconds]) => [keyId, seconds * 1000] as const);
