@@ -3,13 +3,14 @@
 // item 5). Writes bench/results/talos.{json,md}. `--scale 0.1` runs the same shape in a tenth of the
 // time (a check of the harness; its figures are not comparable and the report says so);
 // `--only sqlite-1,postgres-2` picks setups.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createSigilClient, type SigilClient } from "../../clients/typescript/src/index.js";
 import { LOAD_CPUS, SERVER_CPUS, WORKERS_SERVER_CPUS } from "../config.js";
 import { pinThisProcess } from "../pinning.js";
+import { summarizeCpuProfile } from "../report/cpu-profile.js";
 import { startPostgres, postgresUnavailable, type BenchPostgres } from "../servers/postgres-server.js";
 import { processTree, readPeakRssKb, readTreeCpuSeconds } from "../servers/proc-stats.js";
 import { startSigil, stopSigil, type SigilInstance } from "../servers/sigil-server.js";
@@ -35,6 +36,8 @@ function argValue(name: string): string | undefined {
 const scale = Number(argValue("--scale") ?? "1");
 if (!(scale > 0 && scale <= 1)) throw new Error("--scale must be in (0, 1]");
 const only = argValue("--only")?.split(",") ?? SETUPS.map((s) => s.id);
+/** Run Sigil under `node --cpu-prof` and print where its time went in this mix. */
+const cpuProfile = process.argv.includes("--cpu-prof");
 const profile = scale === 1 ? [...TALOS_STRESS] : scaleProfile(TALOS_STRESS, scale);
 const runDir = path.join(RESULTS, "tmp", `talos-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 mkdirSync(runDir, { recursive: true });
@@ -76,6 +79,7 @@ async function runSetup(setup: (typeof SETUPS)[number]): Promise<TalosSetupResul
       // Every VU verifies made-up and revoked imported key strings from 127.0.0.1, which the
       // per-client failure throttle would (rightly) slow down; Talos has no such throttle.
       env: { SIGIL_VERIFY_FAILURE_BURST: "1000000" },
+      ...(cpuProfile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir(setup.id)}`] } : {}),
     });
     const httpUrl = `http://127.0.0.1:${sigil.httpPort}`;
     const client = (adminKey?: string) => createSigilClient({ baseUrl: httpUrl, protocol: "connect", useJson: true, ...(adminKey ? { adminKey } : {}) });
@@ -106,6 +110,20 @@ async function runSetup(setup: (typeof SETUPS)[number]): Promise<TalosSetupResul
   } finally {
     if (sigil) await stopSigil(sigil);
     postgres?.destroy();
+    if (cpuProfile) printProfiles(setup.id);
+  }
+}
+
+const profileDir = (id: string) => path.join(runDir, "profiles", id);
+
+/** Node writes a profile per process when it exits (with workers: the supervisor's and each worker's). */
+function printProfiles(id: string): void {
+  const dir = profileDir(id);
+  for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".cpuprofile")) : []) {
+    const summary = summarizeCpuProfile(path.join(dir, file), 25);
+    process.stderr.write(`CPU profile of ${id} (${summary.busyMs} ms busy): ${summary.file}\n`);
+    for (const m of summary.topModules) process.stderr.write(`  ${m.percent}%  ${m.name}\n`);
+    for (const f of summary.topFunctions) process.stderr.write(`  ${f.percent}%  ${f.name}\n`);
   }
 }
 
