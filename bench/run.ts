@@ -291,8 +291,8 @@ interface SigilSetup {
 
 /**
  * The feature-cost pairs (feature-cost.ts): every server of a pair started at once on its side's
- * database (the main one, or the many-tenants one), pinned to the server core, warmed up, then saturated rounds alternating between the
- * sides. The "on" side of the tracing pair exports to a local OTLP/HTTP receiver (in this process,
+ * database (the main one, or the many-tenants one), pinned to the server core, warmed up, then
+ * saturated rounds alternating between the sides. The "on" side of the tracing pair exports to a local OTLP/HTTP receiver (in this process,
  * on the generator's core).
  */
 async function runFeatureCosts(bench: BenchRun, datasets: { main: Dataset; tenants: Dataset }, scenarioById: (id: string) => Scenario): Promise<void> {

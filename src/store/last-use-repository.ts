@@ -21,13 +21,17 @@ const usedRows = (entries: readonly LastUse[]) => sql.join(entries.map(([keyId, 
  * so nothing it waits for can be waiting for it.
  */
 class SqliteLastUseWriter implements LastUseWriter {
-  constructor(readonly db: SigilDb) {}
+  readonly #db: SigilDb;
+
+  constructor(db: SigilDb) {
+    this.#db = db;
+  }
 
   async write(entries: readonly LastUse[]): Promise<LastUse[]> {
     await sql`WITH used(key_id, time) AS (VALUES ${usedRows(entries)})
       UPDATE keys SET last_use_time = (SELECT used.time FROM used WHERE used.key_id = keys.key_id)
       WHERE key_id IN (SELECT key_id FROM used)
-        AND (last_use_time IS NULL OR last_use_time < (SELECT used.time FROM used WHERE used.key_id = keys.key_id))`.execute(this.db);
+        AND (last_use_time IS NULL OR last_use_time < (SELECT used.time FROM used WHERE used.key_id = keys.key_id))`.execute(this.#db);
     return [];
   }
 }
@@ -47,7 +51,11 @@ const ROW_WAIT = "100ms";
  * ROW_WAIT; what is still busy goes back for the next flush.
  */
 class PostgresLastUseWriter implements LastUseWriter {
-  constructor(readonly db: SigilDb) {}
+  readonly #db: SigilDb;
+
+  constructor(db: SigilDb) {
+    this.#db = db;
+  }
 
   async write(entries: readonly LastUse[]): Promise<LastUse[]> {
     const busy = await this.#writeFreeRows(entries);
@@ -74,14 +82,14 @@ class PostgresLastUseWriter implements LastUseWriter {
       )
       SELECT u.key_id, u.time FROM used u JOIN keys k ON k.key_id = u.key_id
       WHERE (k.last_use_time IS NULL OR k.last_use_time < u.time)
-        AND NOT EXISTS (SELECT 1 FROM free f WHERE f.key_id = u.key_id)`.execute(this.db);
+        AND NOT EXISTS (SELECT 1 FROM free f WHERE f.key_id = u.key_id)`.execute(this.#db);
     return rows.map((r) => [r.key_id, Number(r.time)] as const);
   }
 
   /** One row, waiting at most ROW_WAIT for it; false when it stayed locked. */
   async #writeOneRow([keyId, time]: LastUse): Promise<boolean> {
     try {
-      await this.db.transaction().execute(async (tx) => {
+      await this.#db.transaction().execute(async (tx) => {
         await sql`SET LOCAL lock_timeout = ${sql.lit(ROW_WAIT)}`.execute(tx);
         await sql`UPDATE keys SET last_use_time = CAST(${time} AS BIGINT)
           WHERE key_id = ${keyId} AND (last_use_time IS NULL OR last_use_time < CAST(${time} AS BIGINT))`.execute(tx);
