@@ -47,7 +47,7 @@ import { findLiveTenant, findTenantRow } from "../store/tenant-repository.js";
 import { TenantService } from "../tenants/tenant-service.js";
 import { TenantPolicies } from "../tenants/tenant-policies.js";
 import { DerivedTokenTermsReader } from "../tenants/derived-token-terms.js";
-import { TenantIssuers } from "../tenants/tenant-issuers.js";
+import { TenantIssuers, tenantIssuerReader } from "../tenants/tenant-issuers.js";
 import { TenantNetworkBoundaries } from "../tenants/tenant-network-boundaries.js";
 import { parseStoredPolicy } from "../tenants/tenant-policy.js";
 import { tenantPolicyJson } from "../store/tenant-repository.js";
@@ -154,7 +154,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     // Usage analytics: verifications per key, minute and outcome, flushed on the last-use interval.
     const usageCounter = config.usageAnalytics ? new UsageCounter(db, { intervalMs: config.lastUseFlushIntervalMs, log }) : undefined;
     // The issuer each tenant's derived JWTs must carry (server-side verification).
-    const tenantIssuers = new TenantIssuers(db, config.issuer);
+    const tenantIssuers = new TenantIssuers(tenantIssuerReader(db, config.issuer));
     // Tenant network boundaries, cached here and dropped when the feed says a policy changed.
     const boundaries = new TenantNetworkBoundaries(async (tenantId) => parseStoredPolicy(await tenantPolicyJson(db, tenantId)), { capacity: config.cacheSize });
     const verifier = new CredentialVerifier({
@@ -229,6 +229,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     // Rotations by any process reach this one's signing keys through the feed.
     follower.onChanges((update) => signingKeys.applyFeed(update));
     follower.onChanges((update) => boundaries.applyFeed(update));
+    follower.onChanges((update) => tenantIssuers.applyFeed(update));
     if (metrics) follower.onChanges((update) => metrics.feedApplied(update, now()));
     await follower.start();
     // A rotation committed between loading the keys and the follower's starting point is read here.

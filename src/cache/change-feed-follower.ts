@@ -11,8 +11,9 @@ export interface FeedUpdate {
   readonly changes: readonly ChangeRow[];
   /**
    * True when this follower had fallen behind the feed's retention (changes it never saw were
-   * pruned) and dropped its whole cache; `changes` is then empty and subscribers that keep their
-   * own cursor should check it against the horizon.
+   * pruned) and dropped its whole cache; `changes` is then empty, caches that subscribe drop
+   * all they hold too (tenant-feed-cache.ts), and subscribers that keep their own cursor should
+   * check it against the horizon.
    */
   readonly reset: boolean;
   /** The seq this follower has applied through. */

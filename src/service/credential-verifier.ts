@@ -386,7 +386,7 @@ export class CredentialVerifier {
     }
     const record = await this.#keyOf(claims.key_id, options);
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, claims.key_id);
-    const issuer = this.#d.tenantIssuers.issuerOf(record.tenantId, options.nowMs);
+    const issuer = this.#d.tenantIssuers.issuerOf(record.tenantId);
     if (!issuerMatches(claims, record.tenantId, issuer instanceof Promise ? await issuer : issuer)) return fail(VerifyReason.BAD_SIGNATURE, kind);
     // The token never grants more than its parent holds now.
     const scopes = claims.scope.split(" ").filter((s) => s.length > 0 && record.scopes.includes(s));

@@ -44,7 +44,6 @@ import { invalid, LIMITS, requireBoundedText } from "../service/request-validati
 import { ROLES } from "./roles.js";
 import { DEFAULT_TENANT, requireTenantId, tenantNotFound } from "./tenant-id.js";
 import { parseStoredPolicy, policyFromProto, policyToProto } from "./tenant-policy.js";
-import type { TenantIssuers } from "./tenant-issuers.js";
 import { requireJwtAudience, requireJwtIssuer } from "./tenant-jwt.js";
 import { isUniqueViolation } from "../store/unique-violation.js";
 
@@ -61,8 +60,8 @@ export interface TenantServiceDeps {
   readonly now: () => number;
   /** The server's issuer (defaults of the tenants' issuers) and longest derived-token lifetime (bound of the policy). */
   readonly settings: { readonly issuer: string; readonly tokenMaxTtlMs: number };
-  /** This process's cache of the tenants' issuers: an UpdateTenant here applies at once. */
-  readonly issuers: TenantIssuers;
+  /** This process's cache of the tenants' issuers: an UpdateTenant here applies at once; others follow the feed. */
+  readonly issuers: { invalidate(tenantId: string): void };
   /** Most keys one forced DeleteTenant revokes (default DEFAULT_MAX_FORCED_REVOCATIONS; tests lower it). */
   readonly maxForcedRevocations?: number;
 }
@@ -157,12 +156,13 @@ export class TenantService {
       if (!(await updateLiveTenant(tx, tenantId, set))) throw tenantNotFound(tenantId);
       const details = { fields, ...(displayName === undefined ? {} : { display_name: displayName }), ...(policy === undefined ? {} : { policy }), ...jwt };
       await appendAuditEvent(tx, { time: now, action: "update_tenant", keyId: "", actorKeyId: actor.keyId, details, tenantId });
-      // Every process caches the policy's network boundary: the feed tells them it changed.
-      if (policy !== undefined) await appendChange(tx, { key_id: null, signing_key_id: null, action: "tenant_update", reason: null, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });
+      // Every process caches the tenant's network boundary and issuer: the feed tells them it changed
+      // (one entry per update; an audience change too, so no cache of the JWT settings can miss one).
+      if (policy !== undefined || Object.keys(jwt).length > 0) await appendChange(tx, { key_id: null, signing_key_id: null, action: "tenant_update", reason: null, actor_key_id: actor.keyId, time: now, tenant_id: tenantId });
       return findLiveTenant(tx, tenantId);
     }));
-    // Tokens of the old issuer stop verifying here before we answer; other processes within TENANT_ISSUER_TTL_MS.
-    if ("jwt_issuer" in jwt) this.#d.issuers.forget(tenantId);
+    // Before we answer, this process applies the change (tokens of the old issuer stop verifying here); others follow the feed.
+    if ("jwt_issuer" in jwt) this.#d.issuers.invalidate(tenantId);
     if (policy !== undefined) this.#d.boundaries?.invalidate(tenantId);
     return create(UpdateTenantResponseSchema, { tenant: tenantToProto(row!) });
   }
