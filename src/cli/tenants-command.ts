@@ -12,9 +12,10 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { TenantPolicySchema, type TenantPolicy } from "../../clients/typescript/src/gen/sigil/v1/tenant_pb.js";
 import { HELP_OPTION, parseCommandArgs, parseDurationFlag, parseIntegerFlag, UsageError } from "./cli-args.js";
 import { checkScopes } from "./key-field-flags.js";
+import { parseUsageFlags, type UsageFlagNames } from "./key-limit-flags.js";
 import { connect, CONNECTION_HELP, CONNECTION_OPTIONS } from "./cli-connection.js";
 import type { CliContext } from "./cli-context.js";
-import { CliOutput, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
+import { CliOutput, formatDuration, formatTime, OUTPUT_HELP, OUTPUT_OPTIONS } from "./cli-output.js";
 import { help, runSubcommand, type Subcommand } from "./cli-subcommands.js";
 import { checkTenantId } from "./tenant-flag.js";
 
@@ -29,7 +30,21 @@ const POLICY_OPTIONS = {
   "allowed-scope": { type: "string", multiple: true },
   "max-active-keys": { type: "string" },
   "max-derived-token-lifetime": { type: "string" },
+  network: { type: "string", multiple: true },
+  "default-rate-limit": { type: "string" },
+  "default-rate-burst": { type: "string" },
+  "default-credits": { type: "string" },
+  "default-credits-refill": { type: "string" },
 } as const;
+
+/** The tenant-edge policy flags: named like a key's own usage controls (keys issue), parsed alike. */
+const EDGE_FLAGS: UsageFlagNames = {
+  network: "--network",
+  rateLimit: "--default-rate-limit",
+  rateBurst: "--default-rate-burst",
+  credits: "--default-credits",
+  creditsRefill: "--default-credits-refill",
+};
 
 /** The derived-JWT flags of create and update (an empty value goes back to the default). */
 const JWT_OPTIONS = {
@@ -48,7 +63,15 @@ const POLICY_HELP = `Policy (enforced on IssueKey, ImportKey and UpdateKey; a br
   --max-active-keys <n>     most active keys at once
   --max-derived-token-lifetime <d>
                             tokens derived from its keys live at most this long (DeriveToken);
-                            a longer ttl is refused, the server's default ttl is cut to it`;
+                            a longer ttl is refused, the server's default ttl is cut to it
+  --network <cidr>          the tenant's network boundary: every verification of its keys must come
+                            from one of these networks (and the key's own); repeat or comma-separate
+  --default-rate-limit <n>/<window>
+                            rate limit of a new key that names none, e.g. 100/1s
+  --default-rate-burst <n>  its burst (default: n of --default-rate-limit)
+  --default-credits <n>     usage credits of a new key that names none
+  --default-credits-refill <n>/<interval>
+                            their refill, e.g. 1000/1d`;
 
 interface PolicyValues {
   readonly "max-key-lifetime"?: string | undefined;
@@ -56,12 +79,20 @@ interface PolicyValues {
   readonly "allowed-scope"?: string[] | undefined;
   readonly "max-active-keys"?: string | undefined;
   readonly "max-derived-token-lifetime"?: string | undefined;
+  readonly network?: string[] | undefined;
+  readonly "default-rate-limit"?: string | undefined;
+  readonly "default-rate-burst"?: string | undefined;
+  readonly "default-credits"?: string | undefined;
+  readonly "default-credits-refill"?: string | undefined;
 }
 
 /** The policy the flags give, or undefined when none is given. */
 function policyOf(values: PolicyValues): TenantPolicy | undefined {
-  const given = values["max-key-lifetime"] !== undefined || values["require-expiry"] !== undefined || values["allowed-scope"] !== undefined || values["max-active-keys"] !== undefined || values["max-derived-token-lifetime"] !== undefined;
-  if (!given) return undefined;
+  if (Object.keys(POLICY_OPTIONS).every((flag) => values[flag as keyof PolicyValues] === undefined)) return undefined;
+  const edge = parseUsageFlags(
+    { network: values.network, rateLimit: values["default-rate-limit"], rateBurst: values["default-rate-burst"], credits: values["default-credits"], creditsRefill: values["default-credits-refill"] },
+    EDGE_FLAGS,
+  );
   return create(TenantPolicySchema, {
     maxKeyLifetime: values["max-key-lifetime"] === undefined ? undefined : durationFromMs(parseDurationFlag("--max-key-lifetime", values["max-key-lifetime"], 1000, 10 * 365 * 86_400_000)),
     requireExpiry: values["require-expiry"] === true,
@@ -70,6 +101,9 @@ function policyOf(values: PolicyValues): TenantPolicy | undefined {
     // The server bounds it by its own SIGIL_TOKEN_MAX_TTL (INVALID_ARGUMENT over it); the CLI by the setting's own ceiling.
     maxDerivedTokenLifetime:
       values["max-derived-token-lifetime"] === undefined ? undefined : durationFromMs(parseDurationFlag("--max-derived-token-lifetime", values["max-derived-token-lifetime"], 1000, 86_400_000)),
+    allowedNetworks: edge.allowedNetworks ?? [],
+    defaultRateLimit: edge.rateLimit,
+    defaultCredits: edge.credits,
   });
 }
 
@@ -85,7 +119,17 @@ ${JWT_HELP}
 ${COMMON_HELP}`;
 const GET_HELP = `Usage: sigil tenants get <tenant-id> [options]\n\nShows one tenant (needs any role over it).\n\n${COMMON_HELP}`;
 const LIST_HELP = `Usage: sigil tenants list [options]\n\nLists every tenant by id (needs sigil:tenants.admin).\n\n${COMMON_HELP}`;
-const UPDATE_HELP = `Usage: sigil tenants update <tenant-id> [--display-name <name>] [policy flags] [jwt flags] [options]\n\nChanges a tenant's display name or derived-JWT settings, or replaces its policy with the one the flags give (needs sigil:tenants.admin).\n\n${POLICY_HELP}\n\n${JWT_HELP}\n\n${COMMON_HELP}`;
+const UPDATE_HELP = `Usage: sigil tenants update <tenant-id> [--display-name <name>] [policy flags | --clear-policy] [jwt flags] [options]
+
+Changes a tenant's display name or derived-JWT settings, or replaces its policy with the one the
+flags give (needs sigil:tenants.admin): a policy rule whose flag is not given is cleared, so give
+every rule to keep; --clear-policy removes them all.
+
+${POLICY_HELP}
+
+${JWT_HELP}
+
+${COMMON_HELP}`;
 const DELETE_HELP = `Usage: sigil tenants delete <tenant-id> [--force] [options]
 
 Deletes a tenant (needs sigil:tenants.admin). A tenant with active keys is kept unless --force,
@@ -147,18 +191,21 @@ const list: Subcommand = {
 const update: Subcommand = {
   summary: "change a tenant's display name, policy or derived-JWT settings",
   async run(args, ctx) {
-    const options = { ...COMMON, ...POLICY_OPTIONS, ...JWT_OPTIONS, "display-name": { type: "string" } } as const;
+    const options = { ...COMMON, ...POLICY_OPTIONS, ...JWT_OPTIONS, "display-name": { type: "string" }, "clear-policy": { type: "boolean" } } as const;
     const { values, positionals } = parseCommandArgs("tenants update", args, options, { min: 1, max: 1, names: "one <tenant-id>" });
     if (values.help) return help(ctx, UPDATE_HELP);
     const tenantId = checkTenantId(positionals[0]!, "<tenant-id>");
     const policy = policyOf(values);
+    const clearPolicy = values["clear-policy"] === true;
+    if (clearPolicy && policy !== undefined) throw new UsageError("tenants update: give policy flags or --clear-policy, not both");
     const paths = [
       ...(values["display-name"] === undefined ? [] : ["display_name"]),
-      ...(policy === undefined ? [] : ["policy"]),
+      // The mask names the policy; an unset one replaces it with none.
+      ...(policy === undefined && !clearPolicy ? [] : ["policy"]),
       ...(values["jwt-issuer"] === undefined ? [] : ["jwt_issuer"]),
       ...(values["jwt-audience"] === undefined ? [] : ["jwt_audience"]),
     ];
-    if (paths.length === 0) throw new UsageError("tenants update: give --display-name, policy flags, --jwt-issuer or --jwt-audience");
+    if (paths.length === 0) throw new UsageError("tenants update: give --display-name, policy flags, --clear-policy, --jwt-issuer or --jwt-audience");
     const { client, call } = await connect(values, ctx, { admin: true });
     const response = await client.updateTenant(
       { tenant: { tenantId, displayName: values["display-name"] ?? "", policy, jwtIssuer: values["jwt-issuer"] ?? "", jwtAudience: values["jwt-audience"] ?? "" }, updateMask: create(FieldMaskSchema, { paths }) },
@@ -198,6 +245,12 @@ function formatPolicy(p: TenantPolicy | undefined): string {
     ...(p.allowedScopePatterns.length > 0 ? [`allowed_scopes=${p.allowedScopePatterns.join(",")}`] : []),
     ...(p.maxActiveKeys > 0 ? [`max_active_keys=${p.maxActiveKeys}`] : []),
     ...(p.maxDerivedTokenLifetime ? [`max_derived_token_lifetime=${p.maxDerivedTokenLifetime.seconds}s`] : []),
+    ...(p.allowedNetworks.length > 0 ? [`allowed_networks=${p.allowedNetworks.join(",")}`] : []),
+    ...(p.defaultRateLimit ? [`default_rate_limit=${p.defaultRateLimit.requests}/${formatDuration(p.defaultRateLimit.window)}`] : []),
+    // The server stores an unset burst as the count: shown only when it differs.
+    ...(p.defaultRateLimit && p.defaultRateLimit.burst !== p.defaultRateLimit.requests ? [`default_rate_burst=${p.defaultRateLimit.burst}`] : []),
+    ...(p.defaultCredits ? [`default_credits=${p.defaultCredits.remaining}`] : []),
+    ...(p.defaultCredits?.refillInterval ? [`default_credits_refill=${p.defaultCredits.refillAmount}/${formatDuration(p.defaultCredits.refillInterval)}`] : []),
   ];
   return parts.length === 0 ? "-" : parts.join(" ");
 }

@@ -9,6 +9,7 @@ import { createSigilClient, type SigilClient } from "../../clients/typescript/sr
 import { TokenFormat, VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import type { TenantPolicySchema } from "../../clients/typescript/src/gen/sigil/v1/tenant_pb.js";
 import { answerOf } from "../support/call-outcome.js";
+import { runCli } from "../support/cli-process.js";
 import { testDialect } from "../support/postgres.js";
 import { startSigilProcess, type SigilProcess } from "../support/sigil-process.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -135,6 +136,65 @@ describe(`tenant default rate limit and credits, and network boundary (${testDia
     const inside = await authorize();
     assert.equal(inside.status, 200, await inside.text());
     assert.equal(inside.headers.get("x-sigil-tenant-id"), "edge-http");
+  });
+
+  it("sigil tenants create|update take --network and --default-rate-limit/-burst, --default-credits/-refill; get shows them; update without one clears it, --clear-policy clears all; a bad value names its flag", async () => {
+    const env = { SIGIL_SERVER: server.grpcUrl, SIGIL_ADMIN_KEY: server.adminKey };
+    const policyOf = (stdout: string) => /^policy\s+(.*)$/m.exec(stdout)?.[1];
+    const policyLine = async (tenantId: string) => policyOf((await runCli(["tenants", "get", tenantId], { env })).stdout);
+    const created = await runCli(
+      ["tenants", "create", "cli-edge", "--network", "10.0.0.0/8,2001:db8::/32", "--default-rate-limit", "5/1m", "--default-rate-burst", "7", "--default-credits", "100", "--default-credits-refill", "50/1h"],
+      { env },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const all = "allowed_networks=10.0.0.0/8,2001:db8::/32 default_rate_limit=5/1m default_rate_burst=7 default_credits=100 default_credits_refill=50/1h";
+    assert.equal(policyOf(created.stdout), all, "create prints them");
+    assert.equal(await policyLine("cli-edge"), all, "sigil tenants get reads them back");
+    const stored = (await platform.getTenant({ tenantId: "cli-edge" })).tenant!.policy!;
+    assert.deepEqual(stored.allowedNetworks, ["10.0.0.0/8", "2001:db8::/32"]);
+    assert.deepEqual([stored.defaultRateLimit?.requests, stored.defaultRateLimit?.window?.seconds, stored.defaultRateLimit?.burst], [5, 60n, 7]);
+    assert.deepEqual([stored.defaultCredits?.remaining, stored.defaultCredits?.refillAmount, stored.defaultCredits?.refillInterval?.seconds], [100n, 50n, 3600n]);
+    // They are the tenant's policy: a new key gets the defaults, and the boundary holds.
+    const key = await platform.issueKey({ tenantId: "cli-edge", name: "cli", owner: "svc" });
+    assert.deepEqual([key.key?.rateLimit?.requests, key.key?.rateLimit?.burst, key.key?.credits?.remaining], [5, 7, 100n]);
+    assert.equal(await reason(key.secret, "192.0.2.1"), "CLIENT_NETWORK_NOT_ALLOWED");
+    assert.equal(await reason(key.secret, "10.1.2.3"), "VALID");
+
+    // update replaces the policy with the one its flags give: what is not given is cleared.
+    const updated = await runCli(["tenants", "update", "cli-edge", "--default-rate-limit", "10/1s"], { env });
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.equal(await policyLine("cli-edge"), "default_rate_limit=10/1s", "boundary, burst and credits cleared");
+    assert.equal(await reason(key.secret, "192.0.2.1"), "VALID", "the boundary is gone");
+    const networksOnly = await runCli(["tenants", "update", "cli-edge", "--network", "203.0.113.0/24"], { env });
+    assert.equal(networksOnly.code, 0, networksOnly.stderr);
+    assert.equal(await policyLine("cli-edge"), "allowed_networks=203.0.113.0/24");
+    const cleared = await runCli(["tenants", "update", "cli-edge", "--clear-policy"], { env });
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.equal(await policyLine("cli-edge"), "-");
+    assert.equal((await platform.getTenant({ tenantId: "cli-edge" })).tenant?.policy, undefined);
+
+    // Bad values: refused before anything is sent (exit 2), naming the flag.
+    const refusals: Array<[string[], RegExp]> = [
+      [["--network", "10.1.2.3/8"], /^sigil: --network: host bits are set; the network is 10\.0\.0\.0\/8\n/],
+      [["--network", "not-a-network"], /^sigil: --network: /],
+      [["--default-rate-limit", "fast"], /^sigil: --default-rate-limit must be <count>\/<duration>/],
+      [["--default-rate-limit", "0/1s"], /^sigil: --default-rate-limit count must be 1 to 1000000\n/],
+      [["--default-rate-burst", "3"], /^sigil: --default-rate-burst needs --default-rate-limit\n/],
+      [["--default-credits", "lots"], /^sigil: --default-credits must be a whole number\n/],
+      [["--default-credits-refill", "5"], /^sigil: --default-credits-refill must be <count>\/<duration>/],
+      [["--default-credits-refill", "5/1ms"], /^sigil: --default-credits-refill interval must be /],
+      [["--clear-policy", "--network", "10.0.0.0/8"], /^sigil: tenants update: give policy flags or --clear-policy, not both\n/],
+    ];
+    for (const [flags, expected] of refusals) {
+      const run = await runCli(["tenants", "update", "cli-edge", ...flags], { env });
+      assert.equal(run.code, 2, `${flags.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, expected, flags.join(" "));
+    }
+    const createRefused = await runCli(["tenants", "create", "cli-edge-2", "--default-rate-limit", "5/1m", "--default-rate-burst", "many"], { env });
+    assert.equal(createRefused.code, 2);
+    assert.match(createRefused.stderr, /^sigil: --default-rate-burst must be a whole number\n/);
+    assert.equal((await platform.getTenant({ tenantId: "cli-edge" })).tenant?.policy, undefined, "no refused update changed the tenant");
+    assert.match(await answerOf(platform.getTenant({ tenantId: "cli-edge-2" })), /^NotFound: /, "nor did a refused create make one");
   });
 });
 
