@@ -138,7 +138,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     if (applied.length > 0) log.info({ migrations: applied, dialect }, "database migrated");
 
     const hasher = new KeyHasher(secrets);
-    const directory = new KeyDirectory(db, { capacity: config.cacheSize, maxBytes: config.cacheMemoryBytes, observer: metrics?.keyCache });
+    const directory = new KeyDirectory({ db, dialect }, { capacity: config.cacheSize, maxBytes: config.cacheMemoryBytes, observer: metrics?.keyCache });
     const signingKeySealer = new Sealer(secrets, "jwt signing key");
     const signingKeys = new SigningKeys(db, signingKeySealer, { maxTokenTtlMs: config.tokenMaxTtlMs, now, log });
     const signingKeyRotator = new SigningKeyRotator(db, signingKeySealer, signingKeys, { now });

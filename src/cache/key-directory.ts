@@ -1,6 +1,6 @@
-import { recordFromRow, type KeyRecord } from "../keys/key-record.js";
-import type { SigilDb } from "../store/database.js";
-import { findKey } from "../store/key-repository.js";
+import { verifyingKeyOf, type VerifyingKey } from "../keys/verifying-key.js";
+import type { OpenedDatabase } from "../store/open-database.js";
+import { findVerifyingKey } from "../store/verifying-key-repository.js";
 import { keyRecordBytes } from "./key-record-weight.js";
 import { LoadingCache } from "./loading-cache.js";
 
@@ -16,18 +16,19 @@ export interface KeyCacheObserver {
 }
 
 /**
- * Key records by id: a bounded in-memory cache in front of the store (a LoadingCache).
+ * Keys by id, as verification sees them (VerifyingKey: not whole records): a bounded in-memory
+ * cache in front of the store (a LoadingCache), which a miss reads with one narrow statement.
  * Unknown ids are negative-cached briefly so floods of made-up keys do not reach the database.
  * Invalidation (local mutations, the change feed) bumps an epoch, and a database read that started
  * before an invalidation never writes its possibly stale row into the cache.
  */
 export class KeyDirectory {
-  readonly #cache: LoadingCache<string, KeyRecord, KeyRecord | undefined>;
+  readonly #cache: LoadingCache<string, VerifyingKey, VerifyingKey | undefined>;
   readonly #observer: KeyCacheObserver | undefined;
 
-  constructor(db: SigilDb, options: { capacity: number; maxBytes?: number; unknownCapacity?: number; unknownTtlMs?: number; observer?: KeyCacheObserver }) {
+  constructor({ db, dialect }: OpenedDatabase, options: { capacity: number; maxBytes?: number; unknownCapacity?: number; unknownTtlMs?: number; observer?: KeyCacheObserver }) {
     const observer = (this.#observer = options.observer);
-    this.#cache = new LoadingCache((keyId: string) => findKey(db, keyId).then((row) => (row ? recordFromRow(row) : undefined)), {
+    this.#cache = new LoadingCache((keyId: string) => findVerifyingKey(db, dialect, keyId), {
       capacity: options.capacity,
       onEvict: observer && (() => observer.evicted()),
       weight: options.maxBytes === undefined ? undefined : { maxWeight: options.maxBytes, weigh: keyRecordBytes },
@@ -36,7 +37,7 @@ export class KeyDirectory {
   }
 
   /** The record, from cache when possible; undefined when no such key exists. */
-  get(keyId: string, now = Date.now()): KeyRecord | undefined | Promise<KeyRecord | undefined> {
+  get(keyId: string, now = Date.now()): VerifyingKey | undefined | Promise<VerifyingKey | undefined> {
     const cached = this.#cache.cached(keyId);
     if (cached) {
       this.#observer?.hit();
@@ -50,9 +51,9 @@ export class KeyDirectory {
     return this.#cache.load(keyId, now);
   }
 
-  /** Stores a record this process just wrote (issue, revoke): later reads see it at once. */
-  put(record: KeyRecord): void {
-    this.#cache.put(record.keyId, record);
+  /** Stores (the verifying part of) a record this process just wrote (issue, revoke): later reads see it at once. */
+  put(record: VerifyingKey): void {
+    this.#cache.put(record.keyId, verifyingKeyOf(record));
   }
 
   /** Forgets what is known of a key, so the next read goes to the store. */

@@ -82,10 +82,15 @@ export function recordFromRow(row: KeyRow): KeyRecord {
             hint: row.previous_secret_hint,
           },
     ...usageControlsOfRow(row),
-    allowedNetworks: row.allowed_networks === null ? null : ClientNetworks.of(JSON.parse(row.allowed_networks) as string[]),
+    allowedNetworks: networksOfColumn(row.allowed_networks),
     lastUseTime: nullableNumber(row.last_use_time),
     tenantId: row.tenant_id,
   };
+}
+
+/** The compiled networks of a key's `allowed_networks` column (JSON of canonical CIDRs; null: any network). */
+export function networksOfColumn(json: string | null): ClientNetworks | null {
+  return json === null ? null : ClientNetworks.of(JSON.parse(json) as string[]);
 }
 
 /** The rate limit and credits stored in a key's row (all columns set, or none). */
@@ -158,7 +163,7 @@ export function rowFromRecord(r: KeyRecord): NewKeyRow {
 export type KeyState = "active" | "revoked" | "expired" | "disabled";
 
 /** Revocation is final, so it wins; a disabled key that also expired reports expired. */
-export function keyState(r: KeyRecord, now: number): KeyState {
+export function keyState(r: Pick<KeyRecord, "revokeTime" | "expireTime" | "enabled">, now: number): KeyState {
   if (r.revokeTime !== null) return "revoked";
   if (r.expireTime !== null && r.expireTime <= now) return "expired";
   if (!r.enabled) return "disabled";

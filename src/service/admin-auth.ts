@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseApiKey } from "../keys/api-key-format.js";
-import type { KeyRecord } from "../keys/key-record.js";
+import type { VerifyingKey } from "../keys/verifying-key.js";
 import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { ROLES, type Role } from "../tenants/roles.js";
 import { accessRefusal, reaches, resolveTenant, type AccessNeed } from "../tenants/tenant-access.js";
@@ -20,7 +20,7 @@ export function bearerCredential(authorization: string | undefined): string | un
 /** An admin the pre-check let through: its record as cached, and the actor its mutations re-check. */
 export interface AdminCaller {
   readonly keyId: string;
-  readonly record: KeyRecord;
+  readonly record: VerifyingKey;
   readonly actor: MutationActor;
   /** The tenant the call acts in: the one it named, else the caller's own. */
   readonly tenantId: string;

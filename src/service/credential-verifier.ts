@@ -4,7 +4,8 @@ import type { KeyDirectory } from "../cache/key-directory.js";
 import { parseApiKey } from "../keys/api-key-format.js";
 import { isPlausibleImportedKey, sha256Of, type ImportedKeyHasher } from "../keys/imported-key-hasher.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
-import { keyState, type KeyRecord, type KeyState } from "../keys/key-record.js";
+import { keyState, type KeyState } from "../keys/key-record.js";
+import type { VerifyingKey } from "../keys/verifying-key.js";
 import type { ClientIp, ClientNetworks } from "../usage/client-networks.js";
 import type { CreditLedger, CreditsOutcome } from "../usage/credits.js";
 import type { LastUseRecorder } from "../usage/last-use-recorder.js";
@@ -35,7 +36,7 @@ export interface Verification {
   /** The API key the credential is or derives from, once known. */
   readonly keyId?: string;
   /** That key's record, once its secret or token checked out. */
-  readonly record?: KeyRecord;
+  readonly record?: VerifyingKey;
   /** That key's tenant, once its record was found and the credential checked out against it (metrics). */
   readonly tenantId?: string;
   /** Effective scopes of the credential. */
@@ -90,7 +91,7 @@ export interface ImportedKeyLookup {
   readonly index: ImportedKeyIndex;
   readonly hasher: ImportedKeyHasher;
   /** Called after a match under a retired server-secret version, to re-hash the row. */
-  readonly onStaleHash?: (record: KeyRecord, sha256: Buffer) => void;
+  readonly onStaleHash?: (record: VerifyingKey, sha256: Buffer) => void;
 }
 
 export interface CredentialVerifierDeps {
@@ -102,7 +103,7 @@ export interface CredentialVerifierDeps {
   /** The issuer each tenant's derived JWTs carry. */
   readonly tenantIssuers: TenantIssuers;
   /** Called after a successful check against a retired server-secret version. */
-  readonly onStaleHash?: (record: KeyRecord, secret: string) => void;
+  readonly onStaleHash?: (record: VerifyingKey, secret: string) => void;
   readonly usage?: UsageControls;
   /** Notes each successful use (coalesced last_use_time). */
   readonly lastUse?: LastUseRecorder;
@@ -126,7 +127,7 @@ function fail(reason: VerifyReason, kind: CredentialKind, keyId?: string): Verif
 }
 
 /** A failure of a credential that checked out against its key's record (expired, out of scope, ...). */
-function failOf(record: KeyRecord, reason: VerifyReason, kind: CredentialKind): Verification {
+function failOf(record: VerifyingKey, reason: VerifyReason, kind: CredentialKind): Verification {
   return { valid: false, reason, kind, keyId: record.keyId, tenantId: record.tenantId };
 }
 
@@ -139,7 +140,7 @@ const STATE_FAILURE: Record<Exclude<KeyState, "active">, VerifyReason> = {
 /** Verifies every credential kind Sigil mints. Malformed input is rejected before storage. */
 export class CredentialVerifier {
   readonly #d: CredentialVerifierDeps;
-  readonly #verifiedSecretDigests = new WeakMap<KeyRecord, Buffer>();
+  readonly #verifiedSecretDigests = new WeakMap<VerifyingKey, Buffer>();
   readonly #verifiedJwts = new VerifiedJwtCache(10_000);
 
   constructor(deps: CredentialVerifierDeps) {
@@ -177,20 +178,20 @@ export class CredentialVerifier {
       return fail(VerifyReason.MALFORMED, CredentialKind.UNSPECIFIED);
     }
     const found = this.#keyOf(parsed.keyId, options);
-    const check = (record: KeyRecord | undefined) => this.#checkApiKey(record, parsed.keyId, parsed.secret, options);
+    const check = (record: VerifyingKey | undefined) => this.#checkApiKey(record, parsed.keyId, parsed.secret, options);
     return found instanceof Promise ? found.then(check) : check(found);
   }
 
   /** The key's record from the directory, or undefined when it is another tenant's and the caller restricted itself. */
-  #keyOf(keyId: string, options: VerifyOptions): KeyRecord | undefined | Promise<KeyRecord | undefined> {
+  #keyOf(keyId: string, options: VerifyOptions): VerifyingKey | undefined | Promise<VerifyingKey | undefined> {
     const found = this.#d.directory.get(keyId, options.nowMs);
     const tenantId = options.tenantId;
     if (tenantId === undefined) return found;
-    const inTenant = (r: KeyRecord | undefined) => (r !== undefined && r.tenantId !== tenantId ? undefined : r);
+    const inTenant = (r: VerifyingKey | undefined) => (r !== undefined && r.tenantId !== tenantId ? undefined : r);
     return found instanceof Promise ? found.then(inTenant) : inTenant(found);
   }
 
-  #checkApiKey(record: KeyRecord | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
+  #checkApiKey(record: VerifyingKey | undefined, keyId: string, secret: string, options: VerifyOptions): Verification | Promise<Verification> {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
@@ -199,7 +200,7 @@ export class CredentialVerifier {
   }
 
   /** The current secret, or the old one of a rotation until its grace period ends. */
-  #sigilSecretMatches(record: KeyRecord, keyId: string, secret: string, nowMs: number): boolean {
+  #sigilSecretMatches(record: VerifyingKey, keyId: string, secret: string, nowMs: number): boolean {
     if (!record.secretImported && this.#matchesCurrentSecret(record, keyId, secret)) {
       if (record.hashVersion !== this.#d.hasher.currentVersion) this.#d.onStaleHash?.(record, secret);
       return true;
@@ -209,7 +210,7 @@ export class CredentialVerifier {
   }
 
   /** The same for an imported key string (by its SHA-256). */
-  #importedSecretMatches(record: KeyRecord, sha256: Buffer, imported: ImportedKeyLookup, nowMs: number): boolean {
+  #importedSecretMatches(record: VerifyingKey, sha256: Buffer, imported: ImportedKeyLookup, nowMs: number): boolean {
     if (record.secretImported && imported.hasher.matches(sha256, record.secretHash, record.hashVersion)) {
       if (record.hashVersion !== imported.hasher.currentVersion) imported.onStaleHash?.(record, sha256);
       return true;
@@ -223,7 +224,7 @@ export class CredentialVerifier {
    * re-check of a mutation's actor. Same answers as `verifyApiKey`, but no usage controls and no
    * use is noted.
    */
-  checkApiKeyAgainst(credential: string, record: KeyRecord | undefined, nowMs: number): Verification {
+  checkApiKeyAgainst(credential: string, record: VerifyingKey | undefined, nowMs: number): Verification {
     const kind = CredentialKind.API_KEY;
     if (!record) return fail(VerifyReason.NOT_FOUND, kind);
     const parsed = parseApiKey(credential, this.#d.keyPrefix);
@@ -243,7 +244,7 @@ export class CredentialVerifier {
    * compared with a one-shot hash in constant time instead of a new HMAC object per call. A changed
    * record (revoke, update, rotate) is a new object, so its memo starts empty.
    */
-  #matchesCurrentSecret(record: KeyRecord, keyId: string, secret: string): boolean {
+  #matchesCurrentSecret(record: VerifyingKey, keyId: string, secret: string): boolean {
     const digest = hash("sha256", secret, "buffer");
     const memo = this.#verifiedSecretDigests.get(record);
     if (memo) return timingSafeEqual(memo, digest);
@@ -292,7 +293,7 @@ export class CredentialVerifier {
   }
 
   #checkRecord(
-    record: KeyRecord,
+    record: VerifyingKey,
     kind: CredentialKind,
     scopes: readonly string[],
     expireTimeMs: number | null,
@@ -312,7 +313,7 @@ export class CredentialVerifier {
    * Only a metered key costs a database write (its credits); everything else stays in memory.
    */
   #admit(
-    record: KeyRecord,
+    record: VerifyingKey,
     kind: CredentialKind,
     scopes: readonly string[],
     expireTimeMs: number | null,
@@ -335,7 +336,7 @@ export class CredentialVerifier {
   #admitWithin(
     boundary: ClientNetworks | null,
     usage: UsageControls,
-    record: KeyRecord,
+    record: VerifyingKey,
     kind: CredentialKind,
     scopes: readonly string[],
     expireTimeMs: number | null,

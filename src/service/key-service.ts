@@ -6,6 +6,7 @@ import type { KeyDirectory } from "../cache/key-directory.js";
 import type { KeyHasher } from "../keys/key-hasher.js";
 import { newKeyRecord, type NewKeySpec } from "../keys/new-key-record.js";
 import { recordFromRow, rowFromRecord, usageControlsOfRow, type KeyRecord } from "../keys/key-record.js";
+import type { VerifyingKey } from "../keys/verifying-key.js";
 import type { Sealer } from "../keys/sealer.js";
 import { appendAuditEvent } from "../store/audit-repository.js";
 import { appendChange } from "../store/change-feed-repository.js";
@@ -315,7 +316,7 @@ export class KeyService {
 
   async #mint(
     format: TokenFormat,
-    t: { record: KeyRecord; scopes: string[]; audience: string; issuer: string; now: number; expireTime: number },
+    t: { record: VerifyingKey; scopes: string[]; audience: string; issuer: string; now: number; expireTime: number },
   ): Promise<{ token: string; tokenId: string; expireTime: ReturnType<typeof optionalTimestamp> }> {
     // Both formats carry whole-second expiry; report what the token says.
     const expireSeconds = Math.floor(t.expireTime / 1000);

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { KeyRecord } from "../keys/key-record.js";
+import type { VerifyingKey } from "../keys/verifying-key.js";
 import { feedHorizon, latestChangeSeq } from "../store/change-feed-repository.js";
 import type { SigilDb } from "../store/database.js";
 import {
@@ -279,13 +279,13 @@ export class RevocationFeedService {
  * a rotated-away secret it may have been opened with).
  */
 class StreamAuthorization {
-  #record: KeyRecord;
+  #record: VerifyingKey;
   #checkedAt: number;
   #pending = false;
-  readonly #check: () => Promise<KeyRecord>;
+  readonly #check: () => Promise<VerifyingKey>;
   readonly #now: () => number;
 
-  constructor(record: KeyRecord, check: () => Promise<KeyRecord>, now: () => number) {
+  constructor(record: VerifyingKey, check: () => Promise<VerifyingKey>, now: () => number) {
     this.#record = record;
     this.#check = check;
     this.#now = now;

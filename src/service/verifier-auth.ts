@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseApiKey } from "../keys/api-key-format.js";
-import type { KeyRecord } from "../keys/key-record.js";
+import type { VerifyingKey } from "../keys/verifying-key.js";
 import { VerifyReason } from "../../clients/typescript/src/gen/sigil/v1/key_service_pb.js";
 import { bearerCredential } from "./admin-auth.js";
 import type { CallContext } from "./call-context.js";
@@ -23,7 +23,7 @@ export class VerifierAuthorizer {
     this.#keyPrefix = keyPrefix;
   }
 
-  async requireVerifier(ctx: CallContext): Promise<KeyRecord> {
+  async requireVerifier(ctx: CallContext): Promise<VerifyingKey> {
     const credential = bearerCredential(ctx.authorization);
     if (!credential) {
       throw new ConnectError(`missing credential: send \`authorization: Bearer <key with ${ROLES.verify}>\``, Code.Unauthenticated);

@@ -3,6 +3,7 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, type Dialect } from "kysely";
 import pg from "pg";
+import { preparePostgresArrayRows, prepareSqliteArrayRows } from "./array-row-statements.js";
 import type { Database, DialectName, SigilDb } from "./database.js";
 import { ImmediateSqliteDialect } from "./sqlite-immediate-dialect.js";
 import { UnavailableMappingDialect, type UnavailableListener } from "./unavailable-mapping-dialect.js";
@@ -61,6 +62,7 @@ function openSqlite(file: string, options: OpenDatabaseOptions): { dialect: Dial
  * Kysely's SQLite driver prepares every query anew; preparing costs about as much as running a
  * small statement. Statements are reused by SQL text (bounded: multi-row inserts of many sizes
  * would otherwise grow the map). Safe because the driver runs one statement at a time to completion.
+ * The array-row statements (array-row-statements.ts) are prepared in raw mode.
  */
 function withStatementCache(sqlite: BetterSqlite3.Database, capacity = 512) {
   const statements = new Map<string, BetterSqlite3.Statement>();
@@ -69,7 +71,7 @@ function withStatementCache(sqlite: BetterSqlite3.Database, capacity = 512) {
     prepare(sql: string): BetterSqlite3.Statement {
       let statement = statements.get(sql);
       if (!statement) {
-        statement = sqlite.prepare(sql);
+        statement = prepareSqliteArrayRows(sqlite.prepare(sql), sql);
         if (statements.size < capacity) statements.set(sql, statement);
       }
       return statement;
@@ -88,7 +90,10 @@ function openPostgres(url: string, options: OpenDatabaseOptions): { dialect: Dia
   // A client whose connection drops emits 'error': the pool handles idle ones, but one checked out
   // mid-query has no listener and would crash the process. Its query fails on its own (and is
   // mapped to UNAVAILABLE); the pool drops the broken client when it is released.
-  pool.on("connect", (client) => client.on("error", () => {}));
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+    preparePostgresArrayRows(client);
+  });
   pool.on("error", () => {});
   return { dialect: new PostgresDialect({ pool }), name: "postgres" };
 }

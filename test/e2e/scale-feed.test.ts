@@ -75,7 +75,7 @@ describe(`change feed (${testDialect()})`, () => {
   });
 
   it("a follower that fell behind the retention drops its whole cache instead of missing a revocation", async () => {
-    const directory = new KeyDirectory(db, { capacity: 100 });
+    const directory = new KeyDirectory({ db, dialect: testDialect() }, { capacity: 100 });
     const follower = new ChangeFeedFollower(db, directory, { intervalMs: NO_POLLING_MS, log: silent });
     const updates: FeedUpdate[] = [];
     follower.onChanges((u) => updates.push(u));
@@ -101,7 +101,7 @@ describe(`change feed (${testDialect()})`, () => {
   });
 
   it("a follower that keeps up invalidates only the changed keys and tells its subscribers", async () => {
-    const directory = new KeyDirectory(db, { capacity: 100 });
+    const directory = new KeyDirectory({ db, dialect: testDialect() }, { capacity: 100 });
     const follower = new ChangeFeedFollower(db, directory, { intervalMs: NO_POLLING_MS, log: silent });
     const updates: FeedUpdate[] = [];
     const unsubscribe = follower.onChanges((u) => updates.push(u));
@@ -154,7 +154,7 @@ describe(`change feed (${testDialect()})`, () => {
   });
 
   it("on PostgreSQL, LISTEN/NOTIFY wakes a follower long before its next poll", { skip: testDialect() !== "postgres" && "PostgreSQL only" }, async () => {
-    const directory = new KeyDirectory(db, { capacity: 100 });
+    const directory = new KeyDirectory({ db, dialect: testDialect() }, { capacity: 100 });
     const follower = new ChangeFeedFollower(db, directory, {
       intervalMs: NO_POLLING_MS,
       log: silent,

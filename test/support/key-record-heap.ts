@@ -1,19 +1,26 @@
-// Run as a child with --expose-gc: builds `count` cached-like records of one shape (a Map of id to
-// KeyRecord, as the cache holds them) and prints the measured heap bytes per record beside the
-// estimate of keyRecordBytes, as JSON. Used by test/unit/key-record-weight.test.ts.
+// Run as a child with --expose-gc: stores `count` keys of one shape in an in-memory SQLite database,
+// reads each back as a cache miss does (findVerifyingKey) into a Map of id to VerifyingKey, as the
+// cache holds them, and prints the measured heap bytes per key beside the estimate of
+// keyRecordBytes, as JSON. Used by test/unit/key-record-weight.test.ts.
 import { randomBytes } from "node:crypto";
 import { keyRecordBytes } from "../../src/cache/key-record-weight.js";
-import { recordFromRow, type KeyRecord } from "../../src/keys/key-record.js";
+import type { VerifyingKey } from "../../src/keys/verifying-key.js";
+import { insertKeys } from "../../src/store/key-repository.js";
+import { migrateToLatest } from "../../src/store/migrations.js";
+import { openDatabase } from "../../src/store/open-database.js";
 import type { KeyRow } from "../../src/store/tables/keys-table.js";
+import { findVerifyingKey } from "../../src/store/verifying-key-repository.js";
 
 export type RecordShape = "plain" | "scoped" | "metadata" | "networks" | "rotated";
+
+const keyIdAt = (i: number): string => `k${String(i).padStart(15, "0")}`;
 
 function row(i: number, shape: RecordShape): KeyRow {
   const metadata: Record<string, string> = shape === "metadata" ? Object.fromEntries(Array.from({ length: 16 }, (_, j) => [`label-${j}`, `value ${i} ${"x".repeat(40)}`])) : { team: "payments" };
   const scopes = shape === "scoped" ? Array.from({ length: 20 }, (_, j) => `orders:${j}:read`) : ["read"];
   const hash = () => randomBytes(32).toString("base64");
   return {
-    key_id: `k${String(i).padStart(15, "0")}`,
+    key_id: keyIdAt(i),
     prefix: "sgl",
     name: `service key ${i}`,
     owner: `svc:billing-${i % 100}`,
@@ -50,24 +57,28 @@ function row(i: number, shape: RecordShape): KeyRow {
   } as KeyRow;
 }
 
-export function measure(shape: RecordShape, count: number): { measured: number; estimated: number } {
+export async function measure(shape: RecordShape, count: number): Promise<{ measured: number; estimated: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error("run with --expose-gc");
-  // Each row is made and dropped as a database read would: what stays is the record (with the
-  // strings it took from its row) and the Map entry.
-  const cache = new Map<string, KeyRecord>();
+  const { db, dialect } = openDatabase("sqlite::memory:");
+  await migrateToLatest(db, dialect);
+  for (let i = 0; i < count; i += 500) await insertKeys(db, Array.from({ length: Math.min(500, count - i) }, (_, j) => row(i + j, shape)));
+  // What stays of each read is the key (with the strings it took from its row) and the Map entry;
+  // SQLite's own memory is outside V8's heap.
+  const cache = new Map<string, VerifyingKey>();
   gc();
   const before = process.memoryUsage();
   for (let i = 0; i < count; i++) {
-    const record = recordFromRow(row(i, shape));
-    cache.set(record.keyId, record);
+    const key = await findVerifyingKey(db, dialect, keyIdAt(i));
+    cache.set(key!.keyId, key!);
   }
   gc();
   const after = process.memoryUsage();
   const bytes = after.heapUsed - before.heapUsed + (after.external - before.external);
   let estimated = 0;
   for (const record of cache.values()) estimated += keyRecordBytes(record);
+  await db.destroy();
   return { measured: bytes / cache.size, estimated: estimated / cache.size };
 }
 
-if (process.argv[2]) console.log(JSON.stringify(measure(process.argv[2] as RecordShape, Number(process.argv[3] ?? 20000))));
+if (process.argv[2]) console.log(JSON.stringify(await measure(process.argv[2] as RecordShape, Number(process.argv[3] ?? 20000))));
