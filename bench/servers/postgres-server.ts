@@ -37,9 +37,17 @@ async function query<T>(url: string, sql: string): Promise<T> {
 
 /** The postmaster is the parent of every backend, such as the one answering this query. */
 async function findPostmaster(url: string): Promise<number> {
-  const { pid } = await query<{ pid: number }>(url, "select pg_backend_pid() as pid");
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    // Read while connected: once the client ends, its backend exits and its /proc entry with it.
+    const { pid } = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]!;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Pins the postmaster and its running children; backends it forks later inherit its affinity. */
