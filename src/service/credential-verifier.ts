@@ -166,7 +166,8 @@ export class CredentialVerifier {
   }
 
   #heard(v: Verification, nowMs: number): void {
-    this.#d.outcomes?.count(countedKeyOf(v), v.reason, nowMs);
+    const keyId = countedKeyOf(v);
+    this.#d.outcomes?.count(keyId, v.reason, nowMs, keyId === "" ? undefined : v.tenantId);
     this.#d.observer?.verified(v);
   }
 

@@ -3,8 +3,11 @@ import type { Verification } from "./credential-verifier.js";
 
 /** Hears verification outcomes per key: usage analytics (src/usage/usage-counter.ts). */
 export interface VerificationCounter {
-  /** `keyId` is "" for an outcome that names no existing key. */
-  count(keyId: string, reason: VerifyReason, nowMs: number): void;
+  /**
+   * `keyId` is "" for an outcome that names no existing key. `tenantId` is the key's tenant when the
+   * verification read its record (so the flush need not read it again), else undefined.
+   */
+  count(keyId: string, reason: VerifyReason, nowMs: number, tenantId?: string): void;
 }
 
 /** Hears every `verify` (VerifyKey, BatchVerifyKeys) and JWT-cache lookup: operational metrics (src/observability). */

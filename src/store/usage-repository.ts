@@ -10,14 +10,14 @@ export const USAGE_MINUTE_MS = 60_000;
 /**
  * Adds counts to the stored ones, in one statement: a row another process (or an earlier flush)
  * wrote for the same key, minute and outcome gets the sum. `rows` must not repeat a (key, minute,
- * outcome): PostgreSQL refuses to update one row twice in a statement.
+ * outcome): PostgreSQL refuses to update one row twice in a statement. A row without `tenant_id`
+ * gets its key's, read in the same statement.
  */
 export async function addKeyUsage(db: Db, rows: readonly NewKeyUsageRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db
     .insertInto("key_usage")
-    // Each row is the tenant of its key, read in the same statement (the counter knows only key ids).
-    .values(rows.map((r) => ({ ...r, tenant_id: sql<string>`coalesce((select k.tenant_id from keys k where k.key_id = ${r.key_id}), 'default')` })))
+    .values(rows.map((r) => ({ ...r, tenant_id: r.tenant_id ?? sql<string>`coalesce((select k.tenant_id from keys k where k.key_id = ${r.key_id}), 'default')` })))
     .onConflict((oc) => oc.columns(["key_id", "start_time", "reason"]).doUpdateSet((eb) => ({ count: eb("key_usage.count", "+", eb.ref("excluded.count")) })))
     .execute();
 }

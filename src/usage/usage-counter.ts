@@ -30,6 +30,12 @@ export class UsageCounter {
   readonly #maxEntries: number;
   /** Minute number (ms / 60,000) to key id to counts. */
   #pending = new Map<number, Map<string, Counts>>();
+  /**
+   * The tenant of each pending key, when the verification that first counted it in a minute knew it:
+   * its rows then name it, and the flush reads `keys` only for the others (that read per row cost
+   * more than the upsert itself: bench/write-back.ts).
+   */
+  #tenants = new Map<string, string>();
   #entries = 0;
   /** The minute of the last count and its map: nearly every call lands in it. */
   #minute = NaN;
@@ -54,8 +60,8 @@ export class UsageCounter {
     this.#timer.unref();
   }
 
-  /** Counts one verification's outcome under `keyId` (UNATTRIBUTED for none) in the minute of `nowMs`. */
-  count(keyId: string, reason: number, nowMs: number): void {
+  /** Counts one verification's outcome under `keyId` (UNATTRIBUTED for none) in the minute of `nowMs`; `tenantId`: the key's, if known. */
+  count(keyId: string, reason: number, nowMs: number, tenantId?: string): void {
     const minute = Math.floor(nowMs / USAGE_MINUTE_MS);
     const keys = minute === this.#minute ? this.#current! : this.#minuteMap(minute);
     let counts = keys.get(keyId);
@@ -67,6 +73,7 @@ export class UsageCounter {
       counts = [];
       counts[reason] = 1;
       keys.set(keyId, counts);
+      if (tenantId !== undefined) this.#tenants.set(keyId, tenantId);
       // Counted first: the flush takes this entry with it.
       if (++this.#entries >= this.#flushAt && !this.#failing) void this.flush();
       return;
@@ -117,14 +124,17 @@ export class UsageCounter {
   /** Empties the pending counts into rows. */
   #takeRows(): NewKeyUsageRow[] {
     const pending = this.#pending;
+    const tenants = this.#tenants;
     this.#pending = new Map();
+    this.#tenants = new Map();
     this.#entries = 0;
     this.#minute = NaN;
     this.#current = undefined;
     const rows: NewKeyUsageRow[] = [];
     for (const [minute, keys] of pending) {
       for (const [keyId, counts] of keys) {
-        counts.forEach((count, reason) => rows.push({ key_id: keyId, start_time: minute * USAGE_MINUTE_MS, reason, count }));
+        const tenant = tenants.get(keyId);
+        counts.forEach((count, reason) => rows.push({ key_id: keyId, start_time: minute * USAGE_MINUTE_MS, reason, count, ...(tenant === undefined ? {} : { tenant_id: tenant }) }));
       }
     }
     return rows;
@@ -142,6 +152,7 @@ export class UsageCounter {
       keys.set(row.key_id, counts);
       this.#entries++;
     }
+    if (row.tenant_id !== undefined) this.#tenants.set(row.key_id, row.tenant_id);
     counts[row.reason] = (counts[row.reason] ?? 0) + row.count;
   }
 

@@ -90,4 +90,27 @@ describe("UsageCounter", () => {
     assert.deepEqual(await rowsOf(db), [{ key_id: "K", start_time: T, reason: VerifyReason.VALID, count: 1 }]);
     await db.destroy();
   });
+
+  it("names the tenant the verification knew, and reads the key's from `keys` only for a key counted without one", async () => {
+    const db = await freshDb();
+    const now = Date.now();
+    await db.insertInto("tenants").values({ tenant_id: "acme", display_name: "acme", create_time: now, update_time: now, delete_time: null }).execute();
+    // A stored key of acme; the counter is told its tenant for one entry and not for another.
+    await sql`insert into keys (key_id, prefix, name, owner, scopes, metadata, secret_hash, hash_version, create_time, update_time, tenant_id)
+              values ('KA', 'sgl', 'a', 'svc:a', '[]', '{}', 'h', 1, 0, 0, 'acme')`.execute(db);
+    const counter = new UsageCounter(db, { intervalMs: 60_000, log: silent });
+    counter.count("KA", VerifyReason.VALID, T, "acme");
+    counter.count("KA", VerifyReason.NOT_FOUND, T + MINUTE); // a wrong secret: the record's tenant was not read
+    counter.count("KB", VerifyReason.VALID, T, "globex"); // as told, though no row says so
+    counter.count(UNATTRIBUTED, VerifyReason.MALFORMED, T);
+    await counter.flush();
+    const tenants = await db.selectFrom("key_usage").select(["key_id", "start_time", "tenant_id"]).orderBy("key_id").orderBy("start_time").execute();
+    assert.deepEqual(tenants, [
+      { key_id: "", start_time: T, tenant_id: "default" },
+      { key_id: "KA", start_time: T, tenant_id: "acme" },
+      { key_id: "KA", start_time: T + MINUTE, tenant_id: "acme" },
+      { key_id: "KB", start_time: T, tenant_id: "globex" },
+    ]);
+    await db.destroy();
+  });
 });
