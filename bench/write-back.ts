@@ -10,6 +10,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { sql } from "kysely";
+import { lastUseWriter } from "../src/store/last-use-repository.js";
 import { openDatabase } from "../src/store/open-database.js";
 import { LastUseRecorder } from "../src/usage/last-use-recorder.js";
 import { UsageCounter } from "../src/usage/usage-counter.js";
@@ -52,7 +53,7 @@ const variants: Array<[string, (keys: string[]) => Promise<void>]> = [
   [
     "last use (LastUseRecorder flush)",
     async (keys) => {
-      const recorder = new LastUseRecorder(db, { intervalMs: 60_000, log, maxPending: keys.length + 1 });
+      const recorder = new LastUseRecorder(lastUseWriter(db, "sqlite"), { intervalMs: 60_000, log, maxPending: keys.length + 1 });
       for (const k of keys) recorder.record(k, now);
       await recorder.flush();
     },
