@@ -33,6 +33,8 @@ export class KeyDirectory {
       onEvict: observer && (() => observer.evicted()),
       weight: options.maxBytes === undefined ? undefined : { maxWeight: options.maxBytes, weigh: keyRecordBytes },
       absent: { capacity: options.unknownCapacity ?? Math.min(options.capacity, 10_000), ttlMs: options.unknownTtlMs ?? 5_000 },
+      // The row's own id, not the slice of the presented credential the lookup was made with.
+      keyOf: (key) => key.keyId,
     });
   }
 

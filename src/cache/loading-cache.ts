@@ -1,6 +1,6 @@
 import { LruCache, type CacheWeightBound } from "./lru-cache.js";
 
-export interface LoadingCacheOptions<V> {
+export interface LoadingCacheOptions<K, V> {
   /** Most values held. */
   readonly capacity: number;
   /** Hears each value pushed out by a bound (not invalidations). */
@@ -13,6 +13,12 @@ export interface LoadingCacheOptions<V> {
    * Without it, an absent key is read again at every use.
    */
   readonly absent?: { readonly capacity: number; readonly ttlMs: number };
+  /**
+   * The key to store a loaded value under, taken from the value itself (default: the key it was
+   * loaded by). KeyDirectory's key ids are slices of the presented credential: stored as they are,
+   * they would keep that string, secret and all, alive for as long as the key stays cached.
+   */
+  readonly keyOf?: (value: V) => K;
 }
 
 /**
@@ -29,14 +35,16 @@ export class LoadingCache<K, V, R extends V | undefined = V> {
   /** Key → time until which it is known absent. */
   readonly #absent: LruCache<K, number> | undefined;
   readonly #absentTtlMs: number;
+  readonly #keyOf: ((value: V) => K) | undefined;
   readonly #inflight = new Map<K, Promise<R>>();
   #epoch = 0;
 
-  constructor(load: (key: K) => Promise<R>, options: LoadingCacheOptions<V>) {
+  constructor(load: (key: K) => Promise<R>, options: LoadingCacheOptions<K, V>) {
     this.#load = load;
     this.#values = new LruCache(options.capacity, options.onEvict, options.weight);
     this.#absent = options.absent && new LruCache(options.absent.capacity);
     this.#absentTtlMs = options.absent?.ttlMs ?? 0;
+    this.#keyOf = options.keyOf;
   }
 
   /** The cached value, or undefined; never loads (for callers that count hits and misses). */
@@ -67,7 +75,7 @@ export class LoadingCache<K, V, R extends V | undefined = V> {
     const loading = this.#load(key)
       .then((value) => {
         if (epoch === this.#epoch) {
-          if (value !== undefined) this.#values.set(key, value);
+          if (value !== undefined) this.#values.set(this.#keyOf ? this.#keyOf(value as V) : key, value as V);
           else this.#absent?.set(key, (nowMs ?? Date.now()) + this.#absentTtlMs);
         }
         return value;

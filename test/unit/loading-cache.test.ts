@@ -107,4 +107,14 @@ describe("LoadingCache", () => {
     for (const n of [1, 2, 3]) await counted.get(n);
     assert.deepEqual([counted.size, counted.cached(1), counted.cached(3)], [2, undefined, 3]);
   });
+  it("with `keyOf`, stores a loaded value under the key the value names, not the one it was loaded by", async () => {
+    // Objects as keys make the difference visible: KeyDirectory's string keys are equal either way,
+    // but the one it loaded by is a slice of a presented credential that must not stay referenced.
+    const loadedBy = { id: "a" };
+    const own = { id: "a" };
+    const cache = new LoadingCache<{ id: string }, { key: { id: string }; v: string }>(async () => ({ key: own, v: "A" }), { capacity: 10, keyOf: (value) => value.key });
+    assert.deepEqual(await cache.load(loadedBy), { key: own, v: "A" });
+    assert.equal(cache.cached(loadedBy), undefined, "not kept under the key it was loaded by");
+    assert.equal(cache.cached(own)?.v, "A");
+  });
 });
