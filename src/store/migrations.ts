@@ -1,4 +1,4 @@
-import { sql, type Kysely, type RawBuilder } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely";
 import type { DialectName } from "./database.js";
 
@@ -359,13 +359,18 @@ async function rebuildSqliteChangeFeed(db: Kysely<any>, options: { keyIdNullable
     await sql`create table change_feed_next (seq integer primary key autoincrement, ${subject})`.execute(tx);
     await sql`insert into change_feed_next (seq, key_id, action, reason, actor_key_id, time)
               select seq, key_id, action, reason, actor_key_id, time from change_feed`.execute(tx);
+    await replaceChangeFeed(tx);
+  });
+}
+
+/** Puts the filled change_feed_next in change_feed's place: its sequence carried over, its indexes made again. */
+async function replaceChangeFeed(tx: Transaction<any>): Promise<void> {
     await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
     await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
     await sql`drop table change_feed`.execute(tx);
     await sql`alter table change_feed_next rename to change_feed`.execute(tx);
     await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
     await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
-  });
 }
 
 /** The same copy as rebuildSqliteChangeFeed, for the feed as migration 0008 left it (with tenant_id), under a new subject CHECK. */
@@ -376,12 +381,7 @@ async function rebuildSqliteTenantChangeFeed(db: Kysely<any>, subjectCheck: RawB
               constraint change_feed_one_subject ${subjectCheck})`.execute(tx);
     await sql`insert into change_feed_next (seq, key_id, signing_key_id, action, reason, actor_key_id, time, tenant_id)
               select seq, key_id, signing_key_id, action, reason, actor_key_id, time, tenant_id from change_feed`.execute(tx);
-    await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
-    await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
-    await sql`drop table change_feed`.execute(tx);
-    await sql`alter table change_feed_next rename to change_feed`.execute(tx);
-    await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
-    await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
+    await replaceChangeFeed(tx);
   });
 }
 
