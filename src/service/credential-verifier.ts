@@ -196,7 +196,8 @@ export class CredentialVerifier {
     const kind = CredentialKind.API_KEY;
     // An unknown id and a wrong secret get the same answer, so ids cannot be probed.
     if (!record) return fail(VerifyReason.NOT_FOUND, kind, keyId);
-    if (!this.#sigilSecretMatches(record, keyId, secret, options.nowMs)) return { ...fail(VerifyReason.NOT_FOUND, kind, keyId), secretMismatch: true };
+    // Named by the row's id, not the slice of the credential: the usage counter keeps it until its flush.
+    if (!this.#sigilSecretMatches(record, keyId, secret, options.nowMs)) return { ...fail(VerifyReason.NOT_FOUND, kind, record.keyId), secretMismatch: true };
     return this.#checkRecord(record, kind, record.scopes, record.expireTime, options);
   }
 
