@@ -34,6 +34,8 @@ export interface RunRecord {
    * steal), in percent of one core: the noise this run was measured under.
    */
   otherCpuPercent?: number;
+  /** Of otherCpuPercent, what the hypervisor took from the two cores (steal time), in percent of one core. */
+  stealCpuPercent?: number;
   /** How many times the run was measured (more than 1 when earlier attempts were noisy). */
   attempts?: number;
   peakRssMb?: number;
@@ -44,7 +46,14 @@ export interface RunRecord {
 
 export interface OpenLoopRecord {
   percentOfSaturation: number;
+  /** The saturated rate the percentage is of (the paced scenario's, for a limit paced to it). */
+  saturatedRatePerSecond: number;
   targetRatePerSecond: number;
+  /**
+   * A limit's open-loop run: the Sigil scenario whose open-loop rate it was sent at, so the report
+   * can show what the bare server does at exactly that rate.
+   */
+  pacedTo?: string;
   scheduled: number;
   dropped: number;
   /** How late calls left against their schedule: the generator's lag plus waiting for a free stream. */
@@ -55,6 +64,8 @@ export interface OpenLoopRecord {
 export interface OpenLoopRate {
   percent: number;
   saturatedRatePerSecond: number;
+  /** See OpenLoopRecord.pacedTo. */
+  pacedTo?: string;
 }
 
 export interface MeasureTarget {
@@ -97,7 +108,18 @@ export async function measure(
     ...(scenario.limitId === undefined ? {} : { limitId: scenario.limitId }),
     round,
     problems: [],
-    ...(openLoop ? { openLoop: { percentOfSaturation: openLoop.percent, targetRatePerSecond: ratePerSecond!, scheduled: 0, dropped: 0 } } : {}),
+    ...(openLoop
+      ? {
+          openLoop: {
+            percentOfSaturation: openLoop.percent,
+            saturatedRatePerSecond: openLoop.saturatedRatePerSecond,
+            targetRatePerSecond: ratePerSecond!,
+            ...(openLoop.pacedTo === undefined ? {} : { pacedTo: openLoop.pacedTo }),
+            scheduled: 0,
+            dropped: 0,
+          },
+        }
+      : {}),
   };
   const requests = scenario.requests(fixtures);
   if (requests === undefined) return { ...record, skipped: "no stored keys to draw from (seeding unavailable)" };
@@ -108,7 +130,7 @@ export async function measure(
   const hwmReset = serverPids.map(resetPeakRss).every(Boolean);
   const rssSamplers = serverPids.map((pid) => new RssSampler(pid));
   const cores = [Number(SERVER_CPUS), Number(LOAD_CPUS)];
-  const window = { serverCpu: [0, 0], loadCpu: [0, 0], wall: [0, 0], coreBusy: [0, 0], coreTotal: [0, 0] };
+  const window = { serverCpu: [0, 0], loadCpu: [0, 0], wall: [0, 0], coreBusy: [0, 0], coreSteal: [0, 0], coreTotal: [0, 0] };
   const timers: NodeJS.Timeout[] = [];
   const sample = (i: 0 | 1): void => {
     window.serverCpu[i] = readTreeCpuSeconds(cpuRoots) ?? NaN;
@@ -116,6 +138,7 @@ export async function measure(
     window.wall[i] = performance.now() / 1000;
     const ticks = cores.map(readCoreTicks);
     window.coreBusy[i] = ticks.reduce((sum, t) => sum + (t?.busy ?? NaN), 0);
+    window.coreSteal[i] = ticks.reduce((sum, t) => sum + (t?.steal ?? NaN), 0);
     window.coreTotal[i] = ticks.reduce((sum, t) => sum + (t?.total ?? NaN), 0);
   };
   const onGo = (): void => {
@@ -170,6 +193,8 @@ export async function measure(
     const coresBusyPercent = (200 * (window.coreBusy[1]! - window.coreBusy[0]!)) / (window.coreTotal[1]! - window.coreTotal[0]!);
     const other = Math.round(coresBusyPercent - record.serverCpuPercent - record.loadCpuPercent);
     if (Number.isFinite(other)) record.otherCpuPercent = Math.max(0, other);
+    const steal = Math.round((200 * (window.coreSteal[1]! - window.coreSteal[0]!)) / (window.coreTotal[1]! - window.coreTotal[0]!));
+    if (Number.isFinite(steal)) record.stealCpuPercent = steal;
   }
   return record;
 }

@@ -183,7 +183,7 @@ class BenchRun {
     const limit = run.limitId ? this.runs.find((l) => l.scenarioId === run.limitId && l.level === run.level)?.result : undefined;
     const noisy = this.isNoisy(run) ? " [noisy]" : "";
     const open = run.openLoop
-      ? `open loop at ${run.openLoop.percentOfSaturation}% (${int(run.openLoop.targetRatePerSecond)} req/s scheduled, p99.9 ${r?.latencyMs.p999 ?? "?"} ms, send lag p99 ${run.openLoop.sendLagMs?.p99 ?? "?"} ms): `
+      ? `open loop at ${run.openLoop.percentOfSaturation}%${run.openLoop.pacedTo ? ` of ${run.openLoop.pacedTo}` : ""} (${int(run.openLoop.targetRatePerSecond)} req/s scheduled, p99.9 ${r?.latencyMs.p999 ?? "?"} ms, send lag p99 ${run.openLoop.sendLagMs?.p99 ?? "?"} ms): `
       : "";
     const summary = run.skipped
       ? `skipped: ${run.skipped}`
@@ -269,6 +269,32 @@ async function runLimits(bench: BenchRun, round: number): Promise<void> {
     } finally {
       await server.process.stop();
     }
+  }
+}
+
+/**
+ * The bare grpc-js server, open loop, at exactly the rates Sigil's open-loop runs were sent at: what
+ * the platform alone (kernel, loopback TCP, Node's HTTP/2, the generator) does to latency at that
+ * rate, so Sigil's open-loop figures can be read against it.
+ */
+async function runLimitOpenLoops(bench: BenchRun): Promise<void> {
+  const paced = bench.runs.filter((r) => r.level === "open-loop" && r.openLoop && r.openLoop.pacedTo === undefined && r.limitId !== undefined);
+  const limits = bench.scenariosOn("bare-grpc").filter((limit) => paced.some((r) => r.limitId === limit.id));
+  if (limits.length === 0) return;
+  const fixtures = referenceFixtures();
+  const server = await startReferenceServer("bare-grpc", SERVER_CPUS, bench.log("bare-grpc-open-loop.log"));
+  const target = { pid: server.process.pid, port: server.port };
+  try {
+    await warmUpServer(limits[0]!, target, fixtures, bench.config, bench.options.grpcClient);
+    for (const limit of limits) {
+      for (const sigilRun of paced.filter((r) => r.limitId === limit.id)) {
+        const o = sigilRun.openLoop!;
+        const rate = { percent: o.percentOfSaturation, saturatedRatePerSecond: o.saturatedRatePerSecond, pacedTo: sigilRun.scenarioId };
+        bench.record(await bench.measureQuietly(() => measure(limit, "open-loop", target, fixtures, bench.config, bench.options.grpcClient, 1, rate)));
+      }
+    }
+  } finally {
+    await server.process.stop();
   }
 }
 
@@ -425,7 +451,8 @@ async function runSigil(bench: BenchRun, target: ScenarioTarget, dataset: Datase
 function countRuns(config: BenchConfig, selected: Scenario[]): number {
   const limits = selected.filter((s) => s.target === "bare-grpc" || s.target === "bare-grpc-tls" || s.target === "bare-connect").length;
   const compared = selected.filter((s) => COMPARISON_TARGETS.includes(s.target)).length;
-  const openLoop = selected.filter((s) => s.openLoop).length * config.openLoopPercents.length;
+  // Each open-loop run of Sigil is repeated on its limit at the same rate (runLimitOpenLoops).
+  const openLoop = selected.filter((s) => s.openLoop).length * config.openLoopPercents.length * 2;
   return LEVELS.length * (selected.length - compared + limits * (config.limitRounds - 1)) + config.comparisonLevels.length * compared + openLoop;
 }
 
@@ -576,6 +603,7 @@ async function main(): Promise<void> {
     await phase("revocation window, SQLite", () => runRevocationWindow(bench, "revocation-sqlite", datasets.revocation));
     await phase("PostgreSQL", () => runPostgres(bench, datasets.postgres));
     for (let round = 2; round <= config.limitRounds; round++) await phase(`limits, round ${round}`, () => runLimits(bench, round));
+    await phase("limits, open loop at Sigil's rates", () => runLimitOpenLoops(bench));
   } finally {
     const noisy = bench.runs.filter((r) => bench.isNoisy(r));
     if (noisy.length > 0) {

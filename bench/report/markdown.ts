@@ -9,6 +9,12 @@ import { int, ms, percent, statusSummary } from "./format.js";
 const cpu = (value: number | undefined): string => (value === undefined ? "–" : `${value}%`);
 /** Marks a run that other processes disturbed. */
 const noisyMark = (r: RunRecord, threshold: number): string => ((r.otherCpuPercent ?? 0) > threshold ? " ⚠" : "");
+/** Other CPU with, when the hypervisor took any, the steal part of it: steal is noise no process on the machine caused. */
+const otherCpu = (r: RunRecord, threshold: number): string =>
+  cpu(r.otherCpuPercent) + ((r.stealCpuPercent ?? 0) >= 1 ? ` (steal ${r.stealCpuPercent}%)` : "") + noisyMark(r, threshold);
+/** Server CPU time per successful call, in µs: at a fixed rate it shows what a call costs when it does not share its wake-up. */
+const cpuPerCall = (r: RunRecord): string =>
+  r.serverCpuPercent === undefined || !r.okPerSecond ? "–" : `${int((r.serverCpuPercent * 10_000) / r.okPerSecond)} µs`;
 const row = (cells: Array<string | number>): string => `| ${cells.join(" | ")} |`;
 const header = (cells: string[]): string => [row(cells), row(cells.map(() => "---"))].join("\n");
 
@@ -37,7 +43,7 @@ function comparisonTable(comparisons: readonly Comparison[], threshold: number):
         `${ms(c.limitLatencyMs?.p50)} / ${ms(c.limitLatencyMs?.p99)}`,
         statusSummary(r.result?.statusCounts),
         cpu(r.serverCpuPercent),
-        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+        otherCpu(r, threshold),
         r.peakRssMb === undefined ? "–" : `${int(r.peakRssMb)} MB`,
       ]),
     );
@@ -62,7 +68,7 @@ function limitTable(runs: readonly RunRecord[], threshold: number): string {
         statusSummary(r.result?.statusCounts),
         cpu(r.serverCpuPercent),
         cpu(r.loadCpuPercent),
-        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+        otherCpu(r, threshold),
       ]),
     );
   }
@@ -92,7 +98,7 @@ function featureCostSection(results: BenchResults, threshold: number): string {
     );
   }
   const rounds = costs.flatMap((c) =>
-    c.rounds.map((r) => row([c.id, r.round, r.side, r.process, int(r.run.okPerSecond), cpu(r.run.serverCpuPercent), cpu(r.run.otherCpuPercent) + noisyMark(r.run, threshold)])),
+    c.rounds.map((r) => row([c.id, r.round, r.side, r.process, int(r.run.okPerSecond), cpu(r.run.serverCpuPercent), otherCpu(r.run, threshold)])),
   );
   return `## What a feature costs, interleaved (VerifyKey cache hit, saturated)
 ${lines.join("\n")}
@@ -116,17 +122,21 @@ ${rounds.join("\n")}
 }
 
 function openLoopSection(results: BenchResults, threshold: number): string {
-  const runs = results.runs.filter((r) => r.level === "open-loop");
-  if (runs.length === 0) return "";
+  const all = results.runs.filter((r) => r.level === "open-loop");
+  const sigil = all.filter((r) => r.openLoop!.pacedTo === undefined);
+  if (sigil.length === 0) return "";
+  // The bare server's run at the same rate follows each Sigil run.
+  const pacedLimit = (r: RunRecord): RunRecord | undefined =>
+    all.find((l) => l.openLoop!.pacedTo === r.scenarioId && l.openLoop!.targetRatePerSecond === r.openLoop!.targetRatePerSecond);
   const lines = [
-    header(["Scenario", "% of saturated", "scheduled req/s", "OK req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "send lag p99 ms", "dropped", "errors", "server CPU", "other CPU"]),
+    header(["Scenario", "% of saturated", "scheduled req/s", "OK req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "send lag p99 ms", "dropped", "errors", "server CPU", "CPU per call", "other CPU"]),
   ];
-  for (const r of runs) {
+  for (const r of sigil.flatMap((s) => [s, pacedLimit(s)].filter((x): x is RunRecord => x !== undefined))) {
     const l = r.result?.latencyMs;
     const o = r.openLoop!;
     lines.push(
       row([
-        r.title,
+        o.pacedTo === undefined ? r.title : `↳ ${r.title}, same rate`,
         `${o.percentOfSaturation}%`,
         int(o.targetRatePerSecond),
         int(r.okPerSecond),
@@ -138,7 +148,8 @@ function openLoopSection(results: BenchResults, threshold: number): string {
         int(o.dropped),
         statusSummary(r.result?.statusCounts),
         cpu(r.serverCpuPercent),
-        cpu(r.otherCpuPercent) + noisyMark(r, threshold),
+        cpuPerCall(r),
+        otherCpu(r, threshold),
       ]),
     );
   }
@@ -147,7 +158,11 @@ Calls sent at a fixed rate (a fraction of the same server's saturated rate just 
 the saturated run's streams in flight; each latency runs from the call's **scheduled** send time, so queueing in
 the server, the connection or the generator counts against it (no coordinated omission). "send lag" is how late
 calls left against their schedule (the generator's own lag plus waiting for a free stream): when it is near the
-latency itself, the generator, not the server, is what was measured.
+latency itself, the generator, not the server, is what was measured. Each Sigil row is followed (↳) by the bare
+grpc-js server of the limits loaded at exactly the same rate, at the end of the run: what the platform alone
+(kernel, loopback TCP, Node's HTTP/2, the generator, the hypervisor) does to latency at that rate. "CPU per call"
+is the server's CPU time per answered call: calls that arrive one at a time each pay a wake-up, a socket read and a
+write of their own, which saturated calls share.
 
 ${lines.join("\n")}
 `;

@@ -71,14 +71,14 @@ export class RssSampler {
   }
 }
 
-/** Busy and total clock ticks of one CPU since boot, from /proc/stat. */
-export function readCoreTicks(cpu: number): { busy: number; total: number } | undefined {
+/** Busy (steal included), steal and total clock ticks of one CPU since boot, from /proc/stat. */
+export function readCoreTicks(cpu: number): { busy: number; steal: number; total: number } | undefined {
   try {
     const line = readFileSync("/proc/stat", "utf8").match(new RegExp(`^cpu${cpu} (.*)$`, "m"))?.[1];
     if (line === undefined) return undefined;
     const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number) as number[];
     const busy = user! + nice! + system! + irq! + softirq! + steal!;
-    return { busy, total: busy + idle! + iowait! };
+    return { busy, steal: steal!, total: busy + idle! + iowait! };
   } catch {
     return undefined;
   }
