@@ -347,8 +347,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       // a random leaf of the one B-tree (and splits it), where a rowid table appends the row and puts
       // only a short (key_id, rowid) entry at a random place. Measured side by side on 1,000,000 keys
       // (`node dist/bench/run.js --only issue-key`, Node 24): IssueKey saturated 3,058-3,099 req/s
-      // before 0011, 1,673-2,139 with it, below its 3,000/s goal; the cache miss it was for gained
-      // nothing measurable at server level (4,082 before, 3,680 after, one run each).
+      // before 0011, 1,673-2,139 with it (below its 3,000/s goal), 3,634-3,863 with 0012; the cache
+      // miss it was for showed no gain beyond the noise at server level (two runs each way).
       async up(db: Kysely<any>) {
         if (dialect === "sqlite") await rebuildSqliteKeys(db, { withoutRowid: false });
       },
