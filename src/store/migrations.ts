@@ -330,25 +330,23 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       },
     },
     "0011_keys_without_rowid": {
-      // Issue #14: on SQLite every read of a key by id (each verification's cache miss, a mutation's
-      // re-check, the last-use and credits writes) searched the primary key's index and then the rowid
-      // table, two B-trees and so two page reads on a miss; a WITHOUT ROWID table keeps each row in its
-      // primary key's B-tree, one search. Measured on 1,000,000 keys (bench/miss-path.ts --layouts).
-      // PostgreSQL's tables are heaps either way: nothing to do there.
-      async up(db: Kysely<any>) {
-        if (dialect === "sqlite") await rebuildSqliteKeys(db, { withoutRowid: true });
-      },
+      // Issue #14 rebuilt SQLite's keys WITHOUT ROWID here (one B-tree search per read by id) and
+      // 0012 undid it. Its rebuild is withdrawn: a database that has not run it yet would otherwise be
+      // rebuilt twice at start-up (about 17 s per million keys each) to end where it started. A
+      // database that did run it is rebuilt once, by 0012.
+      async up() {},
       async down(db: Kysely<any>) {
         if (dialect === "sqlite") await rebuildSqliteKeys(db, { withoutRowid: false });
       },
     },
     "0012_keys_rowid_again": {
-      // Undoes 0011. A key id is random, so in a WITHOUT ROWID table every new key's whole row goes to
-      // a random leaf of the one B-tree (and splits it), where a rowid table appends the row and puts
-      // only a short (key_id, rowid) entry at a random place. Measured side by side on 1,000,000 keys
-      // (`node dist/bench/run.js --only issue-key`, Node 24): IssueKey saturated 3,058-3,099 req/s
-      // before 0011, 1,673-2,139 with it (below its 3,000/s goal), 3,634-3,863 with 0012; the cache
-      // miss it was for showed no gain beyond the noise at server level (two runs each way).
+      // Undoes what 0011 did. A key id is random, so in a WITHOUT ROWID table every new key's whole
+      // row goes to a random leaf of the one B-tree (and splits it), where a rowid table appends the
+      // row and puts only a short (key_id, rowid) entry at a random place. Measured side by side on
+      // 1,000,000 keys (`node dist/bench/run.js --only issue-key`, Node 24): IssueKey saturated
+      // 3,058-3,099 req/s before 0011, 1,673-2,139 with it (below its 3,000/s goal), 3,634-3,863 with
+      // 0012; the cache miss it was for showed no gain beyond the noise at server level (two runs each
+      // way). PostgreSQL's tables are heaps either way: nothing to do there.
       async up(db: Kysely<any>) {
         if (dialect === "sqlite") await rebuildSqliteKeys(db, { withoutRowid: false });
       },
@@ -379,12 +377,12 @@ async function rebuildSqliteChangeFeed(db: Kysely<any>, options: { keyIdNullable
 
 /** Puts the filled change_feed_next in change_feed's place: its sequence carried over, its indexes made again. */
 async function replaceChangeFeed(tx: Transaction<any>): Promise<void> {
-    await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
-    await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
-    await sql`drop table change_feed`.execute(tx);
-    await sql`alter table change_feed_next rename to change_feed`.execute(tx);
-    await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
-    await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
+  await sql`delete from sqlite_sequence where name = 'change_feed_next'`.execute(tx);
+  await sql`insert into sqlite_sequence (name, seq) select 'change_feed_next', seq from sqlite_sequence where name = 'change_feed'`.execute(tx);
+  await sql`drop table change_feed`.execute(tx);
+  await sql`alter table change_feed_next rename to change_feed`.execute(tx);
+  await tx.schema.createIndex("change_feed_by_key").on("change_feed").columns(["key_id", "seq"]).execute();
+  await tx.schema.createIndex("change_feed_by_time").on("change_feed").column("time").execute();
 }
 
 /** The same copy as rebuildSqliteChangeFeed, for the feed as migration 0008 left it (with tenant_id), under a new subject CHECK. */
@@ -399,6 +397,9 @@ async function rebuildSqliteTenantChangeFeed(db: Kysely<any>, subjectCheck: RawB
   });
 }
 
+/** The WITHOUT ROWID clause at the end of a CREATE TABLE statement in sqlite_master. */
+const SQLITE_WITHOUT_ROWID = /\s*without\s+rowid\s*$/i;
+
 /**
  * Copies `keys` into a table made by its own CREATE statement (as every migration's ALTER left it,
  * so no column is restated here) with or without WITHOUT ROWID, in one transaction, in key order,
@@ -408,8 +409,10 @@ async function rebuildSqliteKeys(db: Kysely<any>, options: { withoutRowid: boole
   await db.transaction().execute(async (tx) => {
     const table = (await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'keys'`.execute(tx)).rows[0];
     if (!table) throw new Error("no keys table");
+    // Already laid out so (0011 no longer rebuilds): nothing to copy.
+    if (SQLITE_WITHOUT_ROWID.test(table.sql) === options.withoutRowid) return;
     const indexes = (await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'keys' and sql is not null`.execute(tx)).rows;
-    const create = table.sql.replace(/^create table\s+"?keys"?/i, 'create table "keys_next"').replace(/\s*without rowid\s*$/i, "");
+    const create = table.sql.replace(/^create table\s+"?keys"?/i, 'create table "keys_next"').replace(SQLITE_WITHOUT_ROWID, "");
     await sql.raw(options.withoutRowid ? `${create} without rowid` : create).execute(tx);
     await sql`insert into keys_next select * from keys order by key_id`.execute(tx);
     await sql`drop table keys`.execute(tx);

@@ -35,11 +35,16 @@ async function keysLayout(db: Kysely<Database>): Promise<{ withoutRowid: boolean
 }
 
 // PostgreSQL's tables are heaps whatever 0011 and 0012 say: both are no-ops there.
+const rootPage = async (db: Kysely<Database>): Promise<number> =>
+  (await sql<{ rootpage: number }>`select rootpage from sqlite_master where type = 'table' and name = 'keys'`.execute(db)).rows[0]!.rootpage;
+
 describe("migration 0012_keys_rowid_again (SQLite)", { skip: testDialect() !== "sqlite" }, () => {
   it("turns keys back into a rowid table with its rows and indexes, and can be undone", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sigil-keys-layout-"));
     const { db, dialect } = openDatabase(`sqlite:${path.join(dir, "sigil.db")}`);
     try {
+      // The layout a database that ran the original 0011 has (0012's down makes it again).
+      await migrateToLatest(db, dialect);
       await migrateTo(db, dialect, "0011_keys_without_rowid");
       const before = await keysLayout(db);
       assert.equal(before.withoutRowid, true);
@@ -61,6 +66,22 @@ describe("migration 0012_keys_rowid_again (SQLite)", { skip: testDialect() !== "
     } finally {
       await db.destroy();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves a database that never ran the original 0011 as it is: keys is not copied at all", async () => {
+    const { db, dialect } = openDatabase("sqlite::memory:");
+    try {
+      await migrateTo(db, dialect, "0010_tenant_feed");
+      await db.insertInto("keys").values(keyRow("OLDLAYOUTKEY0001")).execute();
+      const page = await rootPage(db);
+      const applied = await migrateToLatest(db, dialect);
+      assert.deepEqual(applied.slice(0, 2), ["0011_keys_without_rowid", "0012_keys_rowid_again"]);
+      assert.equal(await rootPage(db), page, "a rebuild would have made a new table");
+      assert.equal((await keysLayout(db)).withoutRowid, false);
+      assert.equal((await findKey(db, "OLDLAYOUTKEY0001"))?.owner, "svc:layout");
+    } finally {
+      await db.destroy();
     }
   });
 });
