@@ -34,7 +34,10 @@ export interface RunRecord {
    * steal), in percent of one core: the noise this run was measured under.
    */
   otherCpuPercent?: number;
-  /** Of otherCpuPercent, what the hypervisor took from the two cores (steal time), in percent of one core. */
+  /**
+   * Steal time of the two cores (what the hypervisor took), in percent of one core. It is counted in
+   * the cores' busy time, so in otherCpuPercent, except where the processes' own CPU times absorbed it.
+   */
   stealCpuPercent?: number;
   /** How many times the run was measured (more than 1 when earlier attempts were noisy). */
   attempts?: number;

@@ -64,6 +64,13 @@ export function compareWithLimits(runs: readonly RunRecord[]): Comparison[] {
     });
 }
 
+/** The limit's open-loop run sent at exactly `run`'s rate (runLimitOpenLoops), if there is one. */
+export function pacedLimitOf(runs: readonly RunRecord[], run: RunRecord): RunRecord | undefined {
+  return runs.find(
+    (r) => r.level === "open-loop" && r.openLoop?.pacedTo === run.scenarioId && r.openLoop.targetRatePerSecond === run.openLoop?.targetRatePerSecond,
+  );
+}
+
 export function findComparison(comparisons: readonly Comparison[], scenarioId: string, level: RunRecord["level"]): Comparison | undefined {
   return comparisons.find((c) => c.run.scenarioId === scenarioId && c.run.level === level);
 }

@@ -278,7 +278,8 @@ async function runLimits(bench: BenchRun, round: number): Promise<void> {
  * rate, so Sigil's open-loop figures can be read against it.
  */
 async function runLimitOpenLoops(bench: BenchRun): Promise<void> {
-  const paced = bench.runs.filter((r) => r.level === "open-loop" && r.openLoop && r.openLoop.pacedTo === undefined && r.limitId !== undefined);
+  // Sigil's open-loop runs: the limits' own carry no limitId.
+  const paced = bench.runs.filter((r) => r.level === "open-loop" && r.limitId !== undefined);
   const limits = bench.scenariosOn("bare-grpc").filter((limit) => paced.some((r) => r.limitId === limit.id));
   if (limits.length === 0) return;
   const fixtures = referenceFixtures();

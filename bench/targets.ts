@@ -2,7 +2,7 @@
 import type { BenchConfig } from "./config.js";
 import type { FeatureCost } from "./feature-cost.js";
 import type { RunRecord } from "./measure.js";
-import { findComparison, type Comparison } from "./results.js";
+import { findComparison, pacedLimitOf, type Comparison } from "./results.js";
 
 export interface TargetResult {
   description: string;
@@ -146,7 +146,7 @@ function judge(target: Target, comparisons: readonly Comparison[], runs: readonl
       const { p99 } = run!.result!.latencyMs;
       // A dropped call never answered at all: the rate was not sustained.
       if (run!.openLoop!.dropped > 0) return { goal, measured: `${fmt(run!.openLoop!.dropped)} calls dropped (p99 of the rest ${p99} ms)`, status: "miss" };
-      const limit = runs.find((r) => r.level === "open-loop" && r.openLoop?.pacedTo === check.scenarioId && r.openLoop.targetRatePerSecond === run!.openLoop!.targetRatePerSecond);
+      const limit = pacedLimitOf(runs, run!);
       const limitP99 = limit?.result && limit.result.errors === 0 ? `; bare grpc-js at that rate: ${limit.result.latencyMs.p99} ms` : "";
       return { goal, measured: `${p99} ms at ${fmt(run!.openLoop!.targetRatePerSecond)} req/s${limitP99}`, status: p99 <= check.atMostMs ? "pass" : "miss" };
     }

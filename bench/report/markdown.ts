@@ -3,13 +3,13 @@ import path from "node:path";
 import { COMPARED_SCENARIO_IDS, comparedId, POSTGRES, WORKERS_1, WORKERS_2, type ComparedSetup } from "../comparison-scenarios.js";
 import { LOAD_CPUS, POSTGRES_CPUS, WORKERS_SERVER_CPUS } from "../config.js";
 import type { RunRecord } from "../measure.js";
-import type { BenchResults, Comparison } from "../results.js";
+import { pacedLimitOf, type BenchResults, type Comparison } from "../results.js";
 import { int, ms, percent, statusSummary } from "./format.js";
 
 const cpu = (value: number | undefined): string => (value === undefined ? "–" : `${value}%`);
 /** Marks a run that other processes disturbed. */
 const noisyMark = (r: RunRecord, threshold: number): string => ((r.otherCpuPercent ?? 0) > threshold ? " ⚠" : "");
-/** Other CPU with, when the hypervisor took any, the steal part of it: steal is noise no process on the machine caused. */
+/** Other CPU with, when the hypervisor took any, the steal time of the two cores beside it: noise no process on the machine caused. */
 const otherCpu = (r: RunRecord, threshold: number): string =>
   cpu(r.otherCpuPercent) + ((r.stealCpuPercent ?? 0) >= 1 ? ` (steal ${r.stealCpuPercent}%)` : "") + noisyMark(r, threshold);
 /** Server CPU time per successful call, in µs: at a fixed rate it shows what a call costs when it does not share its wake-up. */
@@ -53,7 +53,9 @@ function comparisonTable(comparisons: readonly Comparison[], threshold: number):
 
 function limitTable(runs: readonly RunRecord[], threshold: number): string {
   const lines = [header(["Limit", "Conc.", "round", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "errors", "server CPU", "generator CPU", "other CPU"])];
-  for (const r of runs.filter((run) => run.target === "bare-grpc" || run.target === "bare-grpc-tls" || run.target === "bare-connect")) {
+  // Saturated and 1×1 only: a limit's open-loop runs sit beside Sigil's in the open-loop table.
+  const limitRuns = runs.filter((run) => (run.target === "bare-grpc" || run.target === "bare-grpc-tls" || run.target === "bare-connect") && run.level !== "open-loop");
+  for (const r of limitRuns) {
     const l = r.result?.latencyMs;
     lines.push(
       row([
@@ -126,12 +128,10 @@ function openLoopSection(results: BenchResults, threshold: number): string {
   const sigil = all.filter((r) => r.openLoop!.pacedTo === undefined);
   if (sigil.length === 0) return "";
   // The bare server's run at the same rate follows each Sigil run.
-  const pacedLimit = (r: RunRecord): RunRecord | undefined =>
-    all.find((l) => l.openLoop!.pacedTo === r.scenarioId && l.openLoop!.targetRatePerSecond === r.openLoop!.targetRatePerSecond);
   const lines = [
     header(["Scenario", "% of saturated", "scheduled req/s", "OK req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "send lag p99 ms", "dropped", "errors", "server CPU", "CPU per call", "other CPU"]),
   ];
-  for (const r of sigil.flatMap((s) => [s, pacedLimit(s)].filter((x): x is RunRecord => x !== undefined))) {
+  for (const r of sigil.flatMap((s) => [s, pacedLimitOf(all, s)].filter((x): x is RunRecord => x !== undefined))) {
     const l = r.result?.latencyMs;
     const o = r.openLoop!;
     lines.push(
