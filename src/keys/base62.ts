@@ -47,7 +47,16 @@ export function randomBase62(length: number): string {
 
 /** Fixed-width base62 encoding of an unsigned 32-bit integer (6 characters cover 2^32). */
 export function encodeUint32Base62(value: number, width = 6): string {
-  let v = value >>> 0;
+  return encodeBase62(value >>> 0, width);
+}
+
+/**
+ * Fixed-width base62 encoding of a non-negative safe integer, most significant digit first. The
+ * alphabet is in ASCII order, so equal-width encodings sort as the numbers do.
+ */
+export function encodeBase62(value: number, width: number): string {
+  if (!Number.isSafeInteger(value) || value < 0 || value >= 62 ** width) throw new RangeError(`${value} does not fit ${width} base62 digits`);
+  let v = value;
   let out = "";
   for (let i = 0; i < width; i++) {
     out = BASE62_ALPHABET[v % 62] + out;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatApiKey, newKeyId, parseApiKey, SECRET_LENGTH } from "../../src/keys/api-key-format.js";
-import { BASE62_ALPHABET, randomBase62 } from "../../src/keys/base62.js";
+import { formatApiKey, KEY_ID_PATTERN, KEY_ID_TIME_CHARS, newKeyId, parseApiKey, SECRET_LENGTH } from "../../src/keys/api-key-format.js";
+import { BASE62_ALPHABET, encodeBase62, randomBase62 } from "../../src/keys/base62.js";
 
 describe("API key format", () => {
   it("round-trips and exposes id and secret", () => {
@@ -36,5 +36,17 @@ describe("API key format", () => {
       // Expected 2000 each; a biased generator (bytes % 62) would give the first 8 characters ~1.25x.
       assert.ok(n > 1700 && n < 2300, `${ch}: ${n}`);
     }
+  });
+
+  it("key ids lead with their issue time, so later ids sort after earlier ones; ids of the same millisecond still differ", () => {
+    const times = [0, 1, 61, 62, 1_800_000_000_000, 1_800_000_000_001, 2_000_000_000_000, 62 ** KEY_ID_TIME_CHARS - 1];
+    const ids = times.map((t) => newKeyId(t));
+    for (const id of ids) assert.match(id, KEY_ID_PATTERN);
+    assert.deepEqual([...ids].sort(), ids, "byte order is issue-time order");
+    assert.equal(ids[4]!.slice(0, KEY_ID_TIME_CHARS), encodeBase62(1_800_000_000_000, KEY_ID_TIME_CHARS));
+    const sameMs = new Set(Array.from({ length: 1000 }, () => newKeyId(1_800_000_000_000)));
+    assert.equal(sameMs.size, 1000);
+    assert.throws(() => newKeyId(62 ** KEY_ID_TIME_CHARS), RangeError);
+    assert.throws(() => encodeBase62(-1, 7), RangeError);
   });
 });
