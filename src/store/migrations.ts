@@ -340,7 +340,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       },
     },
     "0012_keys_rowid_again": {
-      // Undoes what 0011 did. A key id is random, so in a WITHOUT ROWID table every new key's whole
+      // Undoes what 0011 did. Key ids were random then (they lead with the issue time since; stored
+      // keys keep theirs), so in a WITHOUT ROWID table every new key's whole
       // row goes to a random leaf of the one B-tree (and splits it), where a rowid table appends the
       // row and puts only a short (key_id, rowid) entry at a random place. Measured side by side on
       // 1,000,000 keys (`node dist/bench/run.js --only issue-key`, Node 24): IssueKey saturated
