@@ -4,6 +4,7 @@
 // keyRecordBytes, as JSON. Used by test/unit/key-record-weight.test.ts.
 import { randomBytes } from "node:crypto";
 import { keyRecordBytes } from "../../src/cache/key-record-weight.js";
+import { LruCache } from "../../src/cache/lru-cache.js";
 import type { VerifyingKey } from "../../src/keys/verifying-key.js";
 import { insertKeys } from "../../src/store/key-repository.js";
 import { migrateToLatest } from "../../src/store/migrations.js";
@@ -63,9 +64,10 @@ export async function measure(shape: RecordShape, count: number): Promise<{ meas
   const { db, dialect } = openDatabase("sqlite::memory:");
   await migrateToLatest(db, dialect);
   for (let i = 0; i < count; i += 500) await insertKeys(db, Array.from({ length: Math.min(500, count - i) }, (_, j) => row(i + j, shape)));
-  // What stays of each read is the key (with the strings it took from its row) and the Map entry;
-  // SQLite's own memory is outside V8's heap.
-  const cache = new Map<string, VerifyingKey>();
+  // What stays of each read is the key (with the strings it took from its row) and its cache entry
+  // (LruCache's Map slot and list node); SQLite's own memory is outside V8's heap.
+  const cache = new LruCache<string, VerifyingKey>(count + 1);
+  const records: VerifyingKey[] = [];
   gc();
   const before = process.memoryUsage();
   for (let i = 0; i < count; i++) {
@@ -75,10 +77,12 @@ export async function measure(shape: RecordShape, count: number): Promise<{ meas
   gc();
   const after = process.memoryUsage();
   const bytes = after.heapUsed - before.heapUsed + (after.external - before.external);
+  // Read back after the measurement, so the list of them is not counted.
+  for (let i = 0; i < count; i++) records.push(cache.get(keyIdAt(i))!);
   let estimated = 0;
-  for (const record of cache.values()) estimated += keyRecordBytes(record);
+  for (const record of records) estimated += keyRecordBytes(record);
   await db.destroy();
-  return { measured: bytes / cache.size, estimated: estimated / cache.size };
+  return { measured: bytes / count, estimated: estimated / count };
 }
 
 if (process.argv[2]) console.log(JSON.stringify(await measure(process.argv[2] as RecordShape, Number(process.argv[3] ?? 20000))));

@@ -43,4 +43,46 @@ describe("LruCache", () => {
     assert.equal(cache.weight, 0);
     assert.throws(() => new LruCache<string, string>(1, undefined, { maxWeight: 0, weigh: () => 1 }));
   });
+
+  // The eviction reads the front through one long-lived iterator (see lru-cache.ts): it must agree
+  // with a plain recency list through hits, replacements, deletes, weight evictions, clears and the
+  // iterator running off the end, over many times the capacity.
+  it("evicts exactly as a recency list would over a long mix of hits, sets, deletes and clears", () => {
+    const capacity = 50;
+    const weighOf = (v: number) => 1 + (v % 3);
+    const cache = new LruCache<number, number>(capacity, undefined, { maxWeight: 90, weigh: weighOf });
+    let order: number[] = [];
+    const values = new Map<number, number>();
+    const weightOf = () => order.reduce((sum, k) => sum + weighOf(values.get(k)!), 0);
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    for (let step = 0; step < 100_000; step++) {
+      const r = random();
+      const key = r % 150;
+      const op = r % 100;
+      if (op < 40) {
+        const expected = values.get(key);
+        assert.equal(cache.get(key), expected, `get ${key} at step ${step}`);
+        if (expected !== undefined) order = [...order.filter((k) => k !== key), key];
+      } else if (op < 97) {
+        const value = step;
+        if (values.has(key)) order = order.filter((k) => k !== key);
+        else if (order.length >= capacity) values.delete(order.shift()!);
+        order.push(key);
+        values.set(key, value);
+        while (weightOf() > 90 && order.length > 1) values.delete(order.shift()!);
+        cache.set(key, value);
+      } else if (op < 99) {
+        assert.equal(cache.delete(key), values.delete(key));
+        order = order.filter((k) => k !== key);
+      } else if (step % 7 === 0) {
+        cache.clear();
+        order = [];
+        values.clear();
+      }
+      assert.equal(cache.size, order.length, `size at step ${step}`);
+    }
+    assert.equal(cache.weight, weightOf());
+    for (const k of order) assert.equal(cache.get(k), values.get(k));
+  });
 });
