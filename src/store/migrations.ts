@@ -340,9 +340,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       },
     },
     "0012_keys_rowid_again": {
-      // Undoes what 0011 did. Key ids were random then (they lead with the issue time since; stored
-      // keys keep theirs), so in a WITHOUT ROWID table every new key's whole
-      // row goes to a random leaf of the one B-tree (and splits it), where a rowid table appends the
+      // Undoes what 0011 did. Key ids were random then (they lead with their issue time since;
+      // stored keys keep theirs), so in a WITHOUT ROWID table every new key's whole row went to a
+      // random leaf of the one B-tree (and split it), where a rowid table appends the
       // row and puts only a short (key_id, rowid) entry at a random place. Measured side by side on
       // 1,000,000 keys (`node dist/bench/run.js --only issue-key`, Node 24): IssueKey saturated
       // 3,058-3,099 req/s before 0011, 1,673-2,139 with it (below its 3,000/s goal), 3,634-3,863 with
