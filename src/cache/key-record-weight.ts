@@ -5,8 +5,11 @@ import type { VerifyingKey } from "../keys/verifying-key.js";
 // V8's sizes as measured with --expose-gc over 20,000 keys of several shapes read as a cache miss
 // reads them (Node 20; the full KeyRecords cached before took about 270 B more each):
 // test/unit/key-record-weight.test.ts holds the estimate to the measurement.
-/** The key object, its numbers, its cache entry (LruCache's Map slot and list node, ~55 B) and its secret-hash Buffer. */
-const RECORD_BYTES = 370;
+/**
+ * The key object, its numbers, its cache entry (LruCache's Map slot and list node, ~55 B), its
+ * secret-hash Buffer, and the verifier's memo of the matched secret's SHA-256 (~35 B).
+ */
+const RECORD_BYTES = 405;
 /** A string's header (and its rounding); its characters come on top. */
 const STRING_HEADER_BYTES = 20;
 const SCOPE_BYTES = 8;

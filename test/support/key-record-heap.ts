@@ -2,7 +2,7 @@
 // reads each back as a cache miss does (findVerifyingKey) into a Map of id to VerifyingKey, as the
 // cache holds them, and prints the measured heap bytes per key beside the estimate of
 // keyRecordBytes, as JSON. Used by test/unit/key-record-weight.test.ts.
-import { randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { keyRecordBytes } from "../../src/cache/key-record-weight.js";
 import { LruCache } from "../../src/cache/lru-cache.js";
 import type { VerifyingKey } from "../../src/keys/verifying-key.js";
@@ -64,15 +64,18 @@ export async function measure(shape: RecordShape, count: number): Promise<{ meas
   const { db, dialect } = openDatabase("sqlite::memory:");
   await migrateToLatest(db, dialect);
   for (let i = 0; i < count; i += 500) await insertKeys(db, Array.from({ length: Math.min(500, count - i) }, (_, j) => row(i + j, shape)));
-  // What stays of each read is the key (with the strings it took from its row) and its cache entry
-  // (LruCache's Map slot and list node); SQLite's own memory is outside V8's heap.
+  // What stays of each read is the key (with the strings it took from its row), its cache entry
+  // (LruCache's Map slot and list node) and, once its secret has matched, the verifier's memo of
+  // the secret's SHA-256 (a 32-byte Buffer in a WeakMap); SQLite's own memory is outside V8's heap.
   const cache = new LruCache<string, VerifyingKey>(count + 1);
+  const memos = new WeakMap<VerifyingKey, Buffer>();
   const records: VerifyingKey[] = [];
   gc();
   const before = process.memoryUsage();
   for (let i = 0; i < count; i++) {
     const key = await findVerifyingKey(db, dialect, keyIdAt(i));
     cache.set(key!.keyId, key!);
+    memos.set(key!, hash("sha256", `secret ${i}`, "buffer"));
   }
   gc();
   const after = process.memoryUsage();
