@@ -3,8 +3,9 @@ import type { VerifyingKey } from "../keys/verifying-key.js";
 // Estimated heap bytes of one cached VerifyingKey, so the cache can be bounded in memory and not only
 // in records (a key's scopes and metadata may be tens of kilobytes). The constants are fitted to
 // V8's sizes as measured with --expose-gc over 20,000 keys of several shapes read as a cache miss
-// reads them (Node 20; the full KeyRecords cached before took about 270 B more each):
-// test/unit/key-record-weight.test.ts holds the estimate to the measurement.
+// reads them and as the cache and the verifier keep them (fitted on Node 20, RECORD_BYTES raised on
+// Node 24 for the cache's list node and the secret memo; the full KeyRecords cached before took
+// about 270 B more each): test/unit/key-record-weight.test.ts holds the estimate to the measurement.
 /**
  * The key object, its numbers, its cache entry (LruCache's Map slot and list node, ~55 B), its
  * secret-hash Buffer, and the verifier's memo of the matched secret's SHA-256 (~35 B).

@@ -39,9 +39,18 @@ export interface MintJwtInput {
 export async function mintDerivedJwt(signingKey: ActiveSigningKey, input: MintJwtInput): Promise<{ token: string; jti: string }> {
   const jti = randomBytes(16).toString("base64url");
   const iat = Math.floor(input.issuedAtMs / 1000);
-  const claims: Record<string, string | number> = { scope: input.scopes.join(" "), key_id: input.keyId, tenant: input.tenantId, iss: input.issuer, sub: input.subject };
-  if (input.audience) claims.aud = input.audience;
-  Object.assign(claims, { iat, nbf: iat, exp: Math.floor(input.expireTimeMs / 1000), jti });
+  const claims = {
+    scope: input.scopes.join(" "),
+    key_id: input.keyId,
+    tenant: input.tenantId,
+    iss: input.issuer,
+    sub: input.subject,
+    ...(input.audience ? { aud: input.audience } : {}),
+    iat,
+    nbf: iat,
+    exp: Math.floor(input.expireTimeMs / 1000),
+    jti,
+  };
   const header = base64urlJson({ alg: SIGNING_ALG, kid: signingKey.kid, typ: "JWT" });
   const signingInput = `${header}.${base64urlJson(claims)}`;
   // Ed25519 takes no digest name: the algorithm hashes the message itself.

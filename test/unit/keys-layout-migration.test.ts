@@ -34,10 +34,10 @@ async function keysLayout(db: Kysely<Database>): Promise<{ withoutRowid: boolean
   return { withoutRowid: /without\s+rowid\s*$/i.test(table.sql), indexes: indexes.map((i) => i.name) };
 }
 
-// PostgreSQL's tables are heaps whatever 0011 and 0012 say: both are no-ops there.
 const rootPage = async (db: Kysely<Database>): Promise<number> =>
   (await sql<{ rootpage: number }>`select rootpage from sqlite_master where type = 'table' and name = 'keys'`.execute(db)).rows[0]!.rootpage;
 
+// PostgreSQL's tables are heaps whatever 0011 and 0012 say: both are no-ops there.
 describe("migration 0012_keys_rowid_again (SQLite)", { skip: testDialect() !== "sqlite" }, () => {
   it("turns keys back into a rowid table with its rows and indexes, and can be undone", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sigil-keys-layout-"));
